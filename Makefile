@@ -1,0 +1,42 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export DAGSTER_HOME := $(abspath .dagster_home)
+
+.PHONY: install demo test test-fast ui lint bench-extract clean
+
+# Re-install only when the dependency files change: the second run is quick.
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/recon demo --days 7
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+ui: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster_home.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/recon ui
+
+lint: $(STAMP)
+	$(BIN)/ruff check orchestration schemas tests bench
+
+bench-extract: $(STAMP)
+	$(BIN)/python -m bench.extract
+
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

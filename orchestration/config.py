@@ -1,0 +1,200 @@
+"""The recon YAML config: loaded, validated and resolved before any extraction starts.
+
+Secrets never live in the file: it names environment variables (``*_env`` keys) and the values are
+read only when a run needs them (:func:`require_env`). Every error names the config key at fault.
+Relative paths resolve against the config file's folder, so a config works from any working dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DIALECTS = ("newapi", "tokenlab", "files")
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased as one line that names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    path: Path = Path("data/warehouse.duckdb")
+    landing_dir: Path = Path("data/landing")
+    reports_dir: Path = Path("data/reports")
+
+
+class GatewayConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    dialect: Literal["newapi", "tokenlab", "files"]
+    base_url: str | None = None
+    token_env: str | None = None
+    user_id_env: str | None = None
+    key_id: str | None = None
+    quota_per_unit: float = Field(default=500000, gt=0)
+    max_concurrency: int = Field(default=8, ge=1, le=64)
+    # Extensions (DESIGN.md lets us extend): where the logs come from and how hard to try.
+    log_endpoint: Literal["self", "admin", "token"] = "self"
+    key_env: str | None = None  # newapi `log_endpoint: token` only: the API key, sent as key=
+    path: Path | None = None  # files dialect: the folder of console exports
+    page_size: int = Field(default=100, ge=1, le=100)
+    window_minutes: int = Field(default=60, ge=1, le=1440)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    close_lag_seconds: int = Field(default=300, ge=0)  # a window is closed once it ended this long ago
+
+    @model_validator(mode="after")
+    def _dialect_fields(self) -> "GatewayConfig":
+        need: list[str] = []
+        if self.dialect in ("newapi", "tokenlab"):
+            need += ["base_url", "token_env"]
+        if self.dialect == "newapi" and self.log_endpoint != "token":
+            need.append("user_id_env")
+        if self.dialect == "newapi" and self.log_endpoint == "token":
+            need.append("key_env")
+        if self.dialect == "tokenlab":
+            need.append("key_id")
+        if self.dialect == "files":
+            need.append("path")
+        missing = [k for k in need if getattr(self, k) in (None, "")]
+        if missing:
+            raise ValueError(f"dialect {self.dialect} needs {', '.join(missing)}")
+        return self
+
+    def env_keys(self) -> dict[str, str]:
+        """Config key -> env var name, for every secret this gateway needs."""
+        keys = {"token_env": self.token_env, "user_id_env": self.user_id_env, "key_env": self.key_env}
+        if self.dialect == "files":
+            return {}
+        if self.dialect == "tokenlab":
+            keys = {"token_env": self.token_env}
+        return {k: v for k, v in keys.items() if v}
+
+
+class AppConfig(_Strict):
+    database_url_env: str = Field(min_length=1)
+    jobs_query: str = Field(min_length=1)
+    assets_query: str = Field(min_length=1)
+    # Key for the keyed hash that pseudonymizes user ids before landing.
+    pseudonym_key_env: str = "RECON_PSEUDONYM_KEY"
+
+
+class ReconciliationConfig(_Strict):
+    lookback_days: int = Field(default=3, ge=0, le=60)
+    settlement_window_hours: float = Field(default=48, gt=0)
+    late_after_minutes: float = Field(default=15, ge=0)
+    stuck_task_sla_minutes: float = Field(default=60, gt=0)
+    cost_tolerance_usd: float = Field(default=0.000002, ge=0)
+    cost_tolerance_ratio: float = Field(default=0.01, ge=0)
+
+
+class ReconConfig(_Strict):
+    warehouse: WarehouseConfig = WarehouseConfig()
+    gateways: list[GatewayConfig] = Field(min_length=1)
+    app: AppConfig
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
+    source_file: Path | None = None
+
+    @field_validator("gateways")
+    @classmethod
+    def _unique_names(cls, v: list[GatewayConfig]) -> list[GatewayConfig]:
+        names = [g.name for g in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"gateway names must be unique, repeated: {', '.join(dup)}")
+        return v
+
+    def env_keys(self) -> dict[str, str]:
+        """Dotted config key -> env var name for every secret a run reads."""
+        out = {"app.database_url_env": self.app.database_url_env}
+        for i, g in enumerate(self.gateways):
+            for k, v in g.env_keys().items():
+                out[f"gateways[{i}].{k}"] = v
+        return out
+
+    def dbt_vars(self) -> dict[str, float | int]:
+        """The reconciliation thresholds as dbt vars (dbt_project.yml holds the defaults)."""
+        return self.reconciliation.model_dump()
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = Path(os.path.expanduser(str(p)))
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def parse_config(data: object, source: str = "<config>", base_dir: Path | None = None) -> ReconConfig:
+    """Validate a parsed YAML mapping; raise ConfigError naming the first bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        cfg = ReconConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _key_path(tuple(p for p in err["loc"] if p not in ("function-after[_dialect_fields(), GatewayConfig]",)))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error" and key.endswith("dialect"):
+            msg = f"unknown dialect {err.get('input')!r}; expected one of {', '.join(DIALECTS)}"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{source}: {key or '<top>'}: {msg}{extra}") from None
+    base = base_dir or Path.cwd()
+    wh = cfg.warehouse
+    warehouse = WarehouseConfig(
+        path=_resolve(base, wh.path), landing_dir=_resolve(base, wh.landing_dir),
+        reports_dir=_resolve(base, wh.reports_dir),
+    )
+    gateways = [g.model_copy(update={"path": _resolve(base, g.path)}) for g in cfg.gateways]
+    return cfg.model_copy(update={"warehouse": warehouse, "gateways": gateways,
+                                  "source_file": Path(source) if source != "<config>" else None})
+
+
+def load_config(path: str | os.PathLike) -> ReconConfig:
+    """Read and validate a config file. Does not read secrets: see :func:`check_env`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file unreadable: {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML{where}") from None
+    return parse_config(data, source=str(p), base_dir=p.resolve().parent)
+
+
+def check_env(cfg: ReconConfig, environ: os._Environ | dict | None = None) -> None:
+    """Fail before extraction when a secret env var named by the config is unset or empty."""
+    env = os.environ if environ is None else environ
+    src = cfg.source_file or "<config>"
+    for key, name in cfg.env_keys().items():
+        if not env.get(name):
+            raise ConfigError(f"{src}: {key}: environment variable {name} is not set")
+
+
+def require_env(name: str, key: str) -> str:
+    """Read one secret at run time; the error names the env var and the config key, never a value."""
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"{key}: environment variable {name} is not set")
+    return value

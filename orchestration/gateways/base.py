@@ -1,0 +1,55 @@
+"""The one interface every gateway dialect implements, and the errors extraction raises.
+
+A client is built from one `GatewayConfig`, reads its secrets from the environment at run time, and
+returns pandas frames with exactly the canonical columns of `schemas.canonical` (USAGE_RECORD,
+GATEWAY_TASK) for a half-open UTC window [start, end). Errors are one line that names the gateway,
+the endpoint, the window, the page and the attempts, and never a secret.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from orchestration.config import GatewayConfig
+
+Log = Callable[[str], None]
+
+
+class ExtractionError(RuntimeError):
+    """Extraction could not produce a complete, trustworthy partition. Nothing may land."""
+
+
+class GatewayAuthError(ExtractionError):
+    """401/403 or success:false for auth: not retried; the message names the env var to check."""
+
+
+class ConflictingDuplicateError(ExtractionError):
+    """The same dedup key arrived with different content; names both rows' public ids."""
+
+
+class GatewayClient(ABC):
+    def __init__(self, cfg: GatewayConfig, log: Log | None = None) -> None:
+        self.cfg = cfg
+        self.log: Log = log or (lambda _msg: None)
+
+    @abstractmethod
+    def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Every usage record created in [start, end), deduplicated, canonical columns."""
+
+    @abstractmethod
+    def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
+        """Gateway tasks submitted in [start, end) (plus `known_task_ids` where the dialect can only
+        look tasks up one by one), canonical columns."""
+
+    def close(self) -> None:  # pragma: no cover - default no-op
+        pass
+
+    def __enter__(self) -> "GatewayClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,38 @@
+"""Dagster resources: the recon config (read at run time, never at import) and the run's clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from orchestration.config import ReconConfig, check_env, load_config
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """`--as-of` / resource value -> aware UTC datetime; empty means now."""
+    if not text:
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+class ReconResource(dg.ConfigurableResource):
+    """Where the YAML config lives and which instant counts as "now" for this run.
+
+    `as_of` empty = the wall clock at run time (scheduled runs); `recon run --as-of` fixes it so a
+    report can be reproduced.
+    """
+
+    config_path: str
+    as_of: str = ""
+
+    def load(self) -> ReconConfig:
+        cfg = load_config(self.config_path)
+        check_env(cfg)
+        return cfg
+
+    def now(self) -> datetime:
+        return parse_as_of(self.as_of)

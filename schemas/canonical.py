@@ -1,0 +1,103 @@
+"""The canonical columns of the four landed record types, in order, with their Arrow types.
+
+This is the contract between extraction (which lands Parquet with exactly these columns), pandera
+(which validates them) and dbt (whose `raw` sources read them). DESIGN.md names the columns;
+columns after the `# extensions` marker are ours and may grow, the others may not change.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+USAGE_RECORD: dict[str, pa.DataType] = {
+    "gateway": pa.string(),
+    "record_key": pa.string(),
+    "record_type": pa.string(),  # consume|refund|error|topup|other
+    "created_at": TS,
+    "request_id": pa.string(),
+    "task_id": pa.string(),
+    "billing_transaction_id": pa.string(),
+    "model": pa.string(),
+    "scene": pa.string(),
+    "token_name": pa.string(),
+    "group_name": pa.string(),
+    "prompt_tokens": pa.int64(),
+    "completion_tokens": pa.int64(),
+    "cache_tokens": pa.int64(),
+    "quota": pa.int64(),
+    "cost_usd": pa.float64(),  # signed: refunds negative
+    "duration_ms": pa.int64(),
+    "is_stream": pa.bool_(),
+    "status_code": pa.int64(),
+    "error_code": pa.string(),
+    "model_ratio": pa.float64(),
+    "completion_ratio": pa.float64(),
+    "group_ratio": pa.float64(),
+    "cache_ratio": pa.float64(),
+    "model_price": pa.float64(),
+    "pre_consumed_quota": pa.int64(),
+    "actual_quota": pa.int64(),
+    # extensions
+    "is_task": pa.bool_(),
+    "stream_status": pa.string(),  # other.stream_status.status (soft failure when "error")
+    "quota_per_unit": pa.float64(),  # the gateway's quota per 1 USD, so dbt can recompute quota
+}
+
+GATEWAY_TASK: dict[str, pa.DataType] = {
+    "gateway": pa.string(),
+    "task_id": pa.string(),
+    "status": pa.string(),  # queued|running|succeeded|failed|unknown
+    "submitted_at": TS,
+    "finished_at": TS,
+    "fail_reason": pa.string(),
+    "quota": pa.int64(),
+    "cost_usd": pa.float64(),
+    "is_cancelled": pa.bool_(),
+    # extensions
+    "platform": pa.string(),
+    "action": pa.string(),
+}
+
+APP_JOB: dict[str, pa.DataType] = {
+    "job_id": pa.string(),
+    "user_id": pa.string(),  # pseudonymized before landing
+    "created_at": TS,
+    "scene": pa.string(),
+    "model": pa.string(),
+    "request_id": pa.string(),
+    "task_id": pa.string(),
+    "status": pa.string(),  # pending|running|succeeded|failed|cancelled
+    "terminal_at": TS,
+    "billing_transaction_id": pa.string(),
+    "expected_cost_usd": pa.float64(),
+    "retry_count": pa.int64(),
+}
+
+APP_ASSET: dict[str, pa.DataType] = {
+    "asset_id": pa.string(),
+    "job_id": pa.string(),
+    "created_at": TS,
+    "kind": pa.string(),
+    "byte_size": pa.int64(),
+    "status": pa.string(),  # available|deleted|failed
+}
+
+RECORDS: dict[str, dict[str, pa.DataType]] = {
+    "usage_records": USAGE_RECORD,
+    "gateway_tasks": GATEWAY_TASK,
+    "app_jobs": APP_JOB,
+    "app_assets": APP_ASSET,
+}
+
+USAGE_RECORD_TYPES = ("consume", "refund", "error", "topup", "other")
+TASK_STATUSES = ("queued", "running", "succeeded", "failed", "unknown")
+JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
+ASSET_STATUSES = ("available", "deleted", "failed")
+SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other")
+
+
+def arrow_schema(record: str) -> pa.Schema:
+    """The Arrow schema a landed Parquet file of `record` has, column for column."""
+    return pa.schema([pa.field(name, typ) for name, typ in RECORDS[record].items()])
