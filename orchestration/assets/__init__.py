@@ -1,0 +1,1 @@
+"""Dagster assets: raw landing (gateway + app), the dbt project, and the reports."""

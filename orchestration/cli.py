@@ -1,0 +1,162 @@
+"""The `recon` command (click): demo, run, report, sandbox, ui. See DESIGN.md for the contract."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from orchestration.config import ConfigError, check_env, load_config
+from orchestration.resources import parse_as_of
+
+
+class DateParam(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"not a date (YYYY-MM-DD): {value!r}", param, ctx)
+
+
+class TimestampParam(click.ParamType):
+    name = "TIMESTAMP"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001
+        try:
+            return parse_as_of(value)
+        except ValueError:
+            self.fail(f"not an ISO-8601 timestamp: {value!r}", param, ctx)
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    click.echo(f"recon: {msg}", err=True)
+    sys.exit(code)
+
+
+def _yesterday() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Daily reconciliation of AI gateway usage against your app's jobs and assets."""
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config")
+@click.option("--start", required=True, type=DateParam(), help="first UTC day (YYYY-MM-DD)")
+@click.option("--end", type=DateParam(), help="last UTC day, inclusive (default: --start)")
+@click.option("--as-of", "as_of", type=TimestampParam(), help="fix 'now' (UTC) for a reproducible report")
+@click.option("--full-refresh", is_flag=True, help="rebuild the incremental marts from scratch")
+def run(config_path: str, start: date, end: date | None, as_of: datetime | None, full_refresh: bool) -> None:
+    """Materialize every asset for the UTC days START..END with CONFIG."""
+    from orchestration.reports.summary import format_summary
+    from orchestration.runner import RunFailed, run_range
+
+    end = end or start
+    if end < start:
+        _fail(f"date range is backwards: --start {start.isoformat()} is after --end {end.isoformat()}", 2)
+    try:
+        outcome = run_range(config_path, start, end, as_of or parse_as_of(None), full_refresh=full_refresh)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}", 2)
+    except RunFailed as exc:
+        _fail(f"run failed ({start.isoformat()}..{end.isoformat()}): {exc}", 1)
+    for line in outcome.check_failures:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(format_summary(outcome.summary))
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--date", "day", type=DateParam(), help="report date (default: yesterday UTC)")
+@click.option("--as-of", "as_of", type=TimestampParam())
+def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
+    """Print the mismatch summary and write the HTML/CSV report from the current marts."""
+    from orchestration.reports.render import render_report
+    from orchestration.reports.summary import collect_summary, format_summary
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}", 2)
+    if not Path(cfg.warehouse.path).exists():
+        _fail(f"no warehouse at {cfg.warehouse.path}: run `recon run` first", 1)
+    day = day or _yesterday()
+    summary = collect_summary(cfg, [day])
+    summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
+                                        as_of or parse_as_of(None))
+    click.echo(format_summary(summary))
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
+def demo(days: int, seed: int, data_dir: str) -> None:
+    """Run the whole job on the embedded default: sandbox gateway + SQLite + DuckDB."""
+    from orchestration.demo import demo_environment, score_against_truth
+    from orchestration.reports.summary import format_summary
+    from orchestration.runner import RunFailed, run_range
+
+    t0 = time.monotonic()
+    with demo_environment(Path(data_dir), days, seed) as setup:
+        click.echo(f"sandbox gateway up; reconciling {setup.first.isoformat()} .. {setup.last.isoformat()} "
+                   f"as of {setup.as_of.isoformat()}", err=True)
+        try:
+            outcome = run_range(setup.config_path, setup.first, setup.last, setup.as_of,
+                                full_refresh=True, quiet=True)
+        except (ConfigError, RunFailed) as exc:
+            _fail(f"demo failed: {exc}", 1)
+    for line in outcome.check_failures:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(format_summary(outcome.summary))
+    sc = score_against_truth(outcome.cfg.warehouse.path, setup.truth_path)
+    click.echo(f"\nagainst the scenario's truth ({setup.truth_path}): {len(sc.true_positive)} of "
+               f"{len(sc.true_positive) + len(sc.false_negative)} injected findings found, "
+               f"{len(sc.false_positive)} unexpected (precision {sc.precision:.2f}, recall {sc.recall:.2f})")
+    click.echo(f"config: {setup.config_path}\ndone in {time.monotonic() - t0:.1f}s")
+
+
+@main.command()
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90))
+def sandbox(port: int, seed: int, days: int) -> None:
+    """Serve the sandbox gateway (new-api + TokenLab dialects) with the seeded demo scenario."""
+    from orchestration.sandbox.server import run_sandbox
+
+    run_sandbox(port=port, seed=seed, days=days)
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True, type=int, help="Dagster UI port")
+@click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
+def ui(port: int, data_dir: str) -> None:
+    """Start `dagster dev` on the demo setup (sandbox gateway served while the UI runs)."""
+    from orchestration.demo import demo_environment
+
+    home = os.environ.get("DAGSTER_HOME") or str(Path(".dagster_home").resolve())
+    with demo_environment(Path(data_dir), 7, 7) as setup:
+        env = {**os.environ, **setup.env, "RECON_CONFIG": str(setup.config_path), "DAGSTER_HOME": home}
+        click.echo(f"config {setup.config_path}; DAGSTER_HOME {home}; UI on http://127.0.0.1:{port}", err=True)
+        bin_dir = Path(sys.executable).parent
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"  # dagster-dbt needs the venv's dbt
+        try:
+            subprocess.run([str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-p", str(port)],
+                           env=env, check=False)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

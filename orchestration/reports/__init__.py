@@ -1,0 +1,1 @@
+"""Reading the marts and rendering them: terminal summary, HTML report, one CSV per mismatch code."""

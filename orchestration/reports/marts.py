@@ -1,0 +1,66 @@
+"""Read-only access to the dbt marts, tolerant of a missing table or column.
+
+Only dbt writes the DuckDB file; everything here opens it read-only. The marts evolve, so callers
+ask for the columns they would like and get those that exist (a missing one reads as None), and a
+missing table reads as no rows: a fresh checkout renders an empty report instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+MISMATCHES = "fct_reconciliation_mismatches"
+SETTLEMENTS = "fct_settlements"
+LAG_DAILY = "fct_settlement_lag_daily"
+SPEND_DAILY = "fct_spend_daily"
+ERROR_ALERTS = "fct_error_alerts_daily"
+HISTORY = "fct_mismatch_history"
+
+
+@contextmanager
+def read_only(warehouse: Path | str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only connection, or None when the warehouse file does not exist yet."""
+    if not Path(warehouse).exists():
+        yield None
+        return
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def columns(con: duckdb.DuckDBPyConnection | None, table: str) -> list[str]:
+    """The table's column names in order; [] when the table is missing."""
+    if con is None:
+        return []
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_name = ? "
+        "order by ordinal_position", [table]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def select(con: duckdb.DuckDBPyConnection | None, table: str, wanted: Sequence[str],
+           where: str = "", params: Sequence[object] = (), order_by: Sequence[str] = ()) -> list[dict]:
+    """Rows of `table` as dicts keyed by `wanted` (absent columns are None).
+
+    `where` may only name columns that exist; callers guard it with :func:`columns`. `order_by`
+    entries whose column is absent are dropped, so the order stays deterministic on what exists.
+    """
+    have = set(columns(con, table))
+    if not have:
+        return []
+    exprs = [f'"{c}"' if c in have else f'null as "{c}"' for c in wanted]
+    sql = f"select {', '.join(exprs)} from {table}"
+    if where:
+        sql += f" where {where}"
+    order = [o for o in order_by if o.split()[0].strip('"') in have]
+    if order:
+        sql += " order by " + ", ".join(order)
+    cur = con.execute(sql, list(params))
+    return [dict(zip(wanted, r)) for r in cur.fetchall()]
