@@ -1,0 +1,210 @@
+"""App sources on a real PostgreSQL server: the same app data and expectations as the SQLite test.
+
+The fixture starts a throwaway server (Debian's ``postgresql`` package: ``initdb``/``pg_ctl`` from
+/usr/lib/postgresql/*/bin) on loopback, on a free port, in a temp dir, as the ``postgres`` user when
+running as root (PostgreSQL refuses to run as root). The server's own time zone is deliberately
+not UTC (Asia/Kathmandu, +05:45) so a session that forgot to use UTC would be caught. The test is
+skipped only when no server can be started, with the reason.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from orchestration.app_sources import extract_app_records
+
+try:  # tests/ is a rootdir-importable folder, not a package
+    from test_app_sources import (
+        ASSET_STATUS_CASE,
+        END,
+        KEY,
+        SCENE_CASE,
+        SQLITE_DDL,
+        START,
+        STATUS_CASE,
+        app_config,
+        load_app_data,
+        run_and_check,
+    )
+except ImportError:  # pragma: no cover - if tests/ becomes a package
+    from tests.test_app_sources import (
+        ASSET_STATUS_CASE,
+        END,
+        KEY,
+        SCENE_CASE,
+        SQLITE_DDL,
+        START,
+        STATUS_CASE,
+        app_config,
+        load_app_data,
+        run_and_check,
+    )
+
+pytestmark = pytest.mark.postgres
+
+# The app keeps ISO text for orders (as the SQLite app does) and a real `timestamp without time
+# zone` for deliverables.
+PG_DDL = [
+    ("create table render_orders (order_no text, customer_ref text, placed_at text, kind_code text, "
+    "engine text, gw_request text, gw_task text, state text, finished_at text, tx_ref text, "
+    "price_micros bigint, attempts integer, internal_note text)"),
+    ("create table deliverables (file_uuid text, order_no text, made_at timestamp without time zone, "
+    "media text, size_bytes bigint, visible integer)"),
+]
+# Text columns are cast in SQL; created_at comes back as the app's text, terminal_at as timestamptz,
+# money as numeric (Decimal), the asset time as a naive timestamp: every form the reader must take.
+PG_JOBS_QUERY = f"""
+select o.order_no as job_id, o.customer_ref as user_id, o.placed_at as created_at, {SCENE_CASE} as scene,
+       o.engine as model, o.gw_request as request_id, o.gw_task as task_id, {STATUS_CASE} as status,
+       nullif(o.finished_at, '')::timestamptz as terminal_at, o.tx_ref as billing_transaction_id,
+       o.price_micros / 1000000.0 as expected_cost_usd, o.attempts as retry_count
+from render_orders o
+where o.placed_at::timestamptz >= :start and o.placed_at::timestamptz < :end
+"""
+PG_ASSETS_QUERY = f"""
+select d.file_uuid as asset_id, d.order_no as job_id, d.made_at as created_at, d.media as kind,
+       d.size_bytes as byte_size, {ASSET_STATUS_CASE} as status
+from deliverables d
+where d.made_at >= :start and d.made_at < :end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if found:
+        return Path(found[0]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _runner() -> tuple[list[str], str | None]:
+    """Command prefix to run as a non-root user, and that user's name (None: ourselves)."""
+    if os.geteuid() != 0:
+        return [], None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return [], "<none>"
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--"], "postgres"
+    return ["su", "postgres", "-s", "/bin/sh", "-c"], "postgres"  # pragma: no cover
+
+
+def _run(prefix: list[str], args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    cmd = prefix + ([" ".join(args)] if prefix[:1] == ["su"] else args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    prefix, user = _runner()
+    if user == "<none>":
+        pytest.skip("running as root and there is no 'postgres' user to run the server as")
+    base = Path(tempfile.mkdtemp(prefix="recon-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if user:
+        pw = pwd.getpwnam(user)
+        for p in (base, sock):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    port = _free_port()
+    started = False
+    try:
+        init = _run(prefix, [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                             "-E", "UTF8", "--no-locale"])
+        if init.returncode != 0:
+            pytest.skip(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
+        opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c timezone=Asia/Kathmandu "
+                f"-c fsync=off")
+        start = _run(prefix, [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", f"'{opts}'" if prefix[:1] == ["su"]
+                              else opts, "-l", str(base / "server.log"), "-w", "-t", "60", "start"])
+        if start.returncode != 0:
+            log = (base / "server.log").read_text(errors="replace") if (base / "server.log").exists() else ""
+            pytest.skip(f"pg_ctl start failed: {(start.stderr or log).strip().splitlines()[-1:]}")
+        started = True
+        url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                eng = create_engine(url)
+                with eng.connect() as conn:
+                    conn.execute(text("select 1"))
+                eng.dispose()
+                break
+            except Exception as exc:  # noqa: BLE001 - retry until the server accepts connections
+                if time.monotonic() > deadline:
+                    pytest.skip(f"PostgreSQL did not accept connections: {type(exc).__name__}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        if started:
+            _run(prefix, [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_app(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    eng = create_engine(pg_url)
+    with eng.begin() as conn:
+        conn.execute(text("drop table if exists render_orders, deliverables"))
+    eng.dispose()
+    load_app_data(pg_url, PG_DDL)
+    monkeypatch.setenv("APP_DATABASE_URL", pg_url)
+    monkeypatch.setenv("RECON_PSEUDONYM_KEY", KEY.decode())
+    yield app_config(jobs=PG_JOBS_QUERY, assets=PG_ASSETS_QUERY)
+
+
+def test_server_time_zone_is_not_utc(pg_url: str) -> None:
+    """Guards the test itself: the UTC result below must not come from a UTC server default."""
+    eng = create_engine(pg_url)
+    with eng.connect() as conn:
+        assert conn.execute(text("show timezone")).scalar() == "Asia/Kathmandu"
+    eng.dispose()
+
+
+def test_postgres_mapping_lands_correct_canonical_records(pg_app, tmp_path: Path) -> None:
+    run_and_check(pg_app, tmp_path / "landing", "postgres")
+
+
+def test_postgres_and_sqlite_land_the_same_rows(pg_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_jobs = extract_app_records(pg_app, "app_jobs", START, END)
+    sqlite_url = f"sqlite:///{tmp_path / 'app.db'}"
+    load_app_data(sqlite_url, SQLITE_DDL)
+    monkeypatch.setenv("APP_DATABASE_URL", sqlite_url)
+    lite_jobs = extract_app_records(app_config(), "app_jobs", START, END)
+    key = ["job_id", "status"]
+    pd.testing.assert_frame_equal(pg_jobs.sort_values(key).reset_index(drop=True),
+                                  lite_jobs.sort_values(key).reset_index(drop=True))
+
+
+def test_postgres_local_time_zone_does_not_matter(pg_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/Adak")
+    monkeypatch.setenv("PGTZ", "Pacific/Kiritimati")  # libpq would otherwise pick this session zone
+    time.tzset()
+    try:
+        run_and_check(pg_app, tmp_path / "landing", "postgres")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
