@@ -1,0 +1,69 @@
+{#- Run parameters (dbt vars) as SQL expressions, so every model reads them the same way. -#}
+
+{% macro as_of() -%}
+  {%- set value = var('as_of', '') -%}
+  {%- if value in (none, '') -%}
+    cast(current_timestamp as timestamp with time zone)
+  {%- else -%}
+    cast('{{ value }}' as timestamp with time zone)
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro interval_minutes(var_name) -%}
+  to_microseconds(cast(round(cast({{ var(var_name) }} as double) * 60000000) as bigint))
+{%- endmacro %}
+
+{% macro settlement_window() -%}
+  to_microseconds(cast(round(cast({{ var('settlement_window_hours') }} as double) * 3600000000) as bigint))
+{%- endmacro %}
+
+{#- The first and last UTC day an incremental run rewrites: start_date - lookback_days .. end_date.
+    With no start_date the run touches every day. open_ended: no upper bound, for tables dated by an
+    event that can happen after the day the record landed in (a job's terminal day). -#}
+{% macro touched_days_filter(date_column, open_ended=false) -%}
+  {%- set start = var('start_date', '') -%}
+  {%- set end = var('end_date', '') -%}
+  {%- if start in (none, '') and end in (none, '') -%}
+    true
+  {%- else -%}
+    {%- set lookback = var('lookback_days') | int -%}
+    {%- if start not in (none, '') -%}
+      {{ date_column }} >= cast('{{ start }}' as date) - {{ lookback }}
+    {%- else -%}
+      true
+    {%- endif %}
+    and
+    {%- if end not in (none, '') and not open_ended %}
+      {{ date_column }} <= cast('{{ end }}' as date)
+    {%- else %}
+      true
+    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Incremental marts: on an incremental run, rebuild only the touched days (delete then append).
+    A full refresh (or the first build) computes every day, so both give the same rows. -#}
+{#- is_incremental() needs `this`: a unit test without a `this` input is a full build; one that
+    gives `this` and overrides is_incremental tests the incremental branch. -#}
+{% macro is_incremental_run() -%}
+  {%- if model.resource_type == 'unit_test' -%}
+    {{ return(this is not none and is_incremental()) }}
+  {%- endif -%}
+  {{ return(is_incremental()) }}
+{%- endmacro %}
+
+{% macro incremental_day_filter(date_column, open_ended=false) -%}
+  {%- if is_incremental_run() -%}
+    {{ touched_days_filter(date_column, open_ended) }}
+  {%- else -%}
+    true
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_touched_days(date_column, open_ended=false) -%}
+  {%- if is_incremental_run() -%}
+    delete from {{ this }} where {{ touched_days_filter(date_column, open_ended) }}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,202 @@
+-- One row per app job with everything the rules need: the gateway task it maps to (the job's own
+-- task id, else the first task reached through its linked usage), whose status decides, the money
+-- of its linked ledger rows, how many charged tasks/requests it created, the models billed, the
+-- assets the user got, and where it stands against the settlement window at as_of.
+with
+
+app_jobs as (
+    select * from {{ ref('stg_raw__app_jobs') }}
+),
+
+linked_usage as (
+    select * from {{ ref('int_usage_records_linked') }}
+    where job_id is not null
+),
+
+gateway_tasks as (
+    select * from {{ ref('stg_raw__gateway_tasks') }}
+),
+
+task_ledgers as (
+    select * from {{ ref('int_task_ledgers_settled') }}
+),
+
+assets as (
+    select * from {{ ref('int_assets_rolled_up') }}
+),
+
+job_task_ids as (
+    select job_id, task_id, 0 as task_rank from app_jobs where task_id is not null
+    union
+    select job_id, task_id, 1 from linked_usage where task_id is not null
+),
+
+primary_task as (
+    select
+        jt.job_id,
+        t.gateway as task_gateway,
+        t.task_id as gateway_task_id,
+        t.status as gateway_status,
+        t.is_cancelled as gateway_is_cancelled,
+        t.is_terminal as is_gateway_terminal,
+        t.submitted_at as gateway_submitted_at,
+        t.finished_at as gateway_finished_at,
+        t.fail_reason as gateway_fail_reason
+    from job_task_ids as jt
+    inner join gateway_tasks as t on jt.task_id = t.task_id
+    qualify row_number() over (
+        partition by jt.job_id order by jt.task_rank, t.submitted_at, t.task_id
+    ) = 1
+),
+
+ledger_rows as (
+    select * from linked_usage where record_type in ('consume', 'refund')
+),
+
+money as (
+    select
+        job_id,
+        min(gateway) as usage_gateway,
+        string_agg(distinct link_method, ',' order by link_method) as link_methods,
+        coalesce(sum(cost_usd), 0) as net_cost_usd,
+        coalesce(sum(cost_usd) filter (where cost_usd > 0), 0) as charged_usd,
+        coalesce(-sum(cost_usd) filter (where cost_usd < 0), 0) as credited_usd,
+        count(*) filter (where record_type = 'consume') as charge_count,
+        count(*) filter (where record_type = 'refund') as refund_count,
+        min(created_at) filter (where record_type = 'consume' and cost_usd > 0) as first_charged_at,
+        max(created_at) as last_ledger_at,
+        count(distinct task_id) filter (
+            where record_type = 'consume' and cost_usd > 0 and task_id is not null
+        ) as charged_task_count,
+        count(distinct coalesce(request_id, record_key)) filter (
+            where record_type = 'consume' and cost_usd > 0 and task_id is null
+        ) as charged_request_count
+    from ledger_rows
+    group by job_id
+),
+
+billed_models as (
+    select
+        u.job_id,
+        string_agg(distinct u.model, ', ' order by u.model) as mismatched_models
+    from linked_usage as u
+    inner join app_jobs as j on u.job_id = j.job_id
+    where u.record_type = 'consume'
+      and u.model is not null
+      and j.model is not null
+      and lower(u.model) <> lower(j.model)
+    group by u.job_id
+),
+
+task_nets as (
+    select job_id, min(net_cost_usd) as min_task_net_usd, max(net_cost_usd) as max_task_net_usd
+    from task_ledgers
+    where job_id is not null
+    group by job_id
+),
+
+joined as (
+    select
+        j.job_id,
+        j.request_id,
+        j.task_id,
+        j.billing_transaction_id,
+        j.user_id,
+        j.scene,
+        j.model,
+        coalesce(p.task_gateway, m.usage_gateway) as gateway,
+        m.link_methods,
+        j.status as app_status,
+        p.gateway_task_id,
+        p.gateway_status,
+        p.gateway_fail_reason,
+        coalesce(p.gateway_is_cancelled, false) as gateway_is_cancelled,
+        p.gateway_task_id is not null as has_gateway_task,
+        -- async work (a gateway task) produces an asset; a synchronous chat answer does not
+        j.task_id is not null or p.gateway_task_id is not null as is_async,
+        coalesce(p.is_gateway_terminal, false) as is_gateway_terminal,
+        case
+            when p.is_gateway_terminal and p.gateway_status = 'succeeded' then 'succeeded'
+            when p.is_gateway_terminal and p.gateway_is_cancelled then 'cancelled'
+            when p.is_gateway_terminal then 'failed'
+            else j.status
+        end as effective_status,
+        bm.mismatched_models,
+        j.expected_cost_usd,
+        coalesce(m.net_cost_usd, 0) as net_cost_usd,
+        coalesce(m.charged_usd, 0) as charged_usd,
+        coalesce(m.credited_usd, 0) as credited_usd,
+        tn.min_task_net_usd,
+        tn.max_task_net_usd,
+        coalesce(m.charge_count, 0) as charge_count,
+        coalesce(m.refund_count, 0) as refund_count,
+        coalesce(m.charged_task_count, 0) as charged_task_count,
+        coalesce(m.charged_request_count, 0) as charged_request_count,
+        j.retry_count,
+        coalesce(a.asset_count, 0) as asset_count,
+        coalesce(a.available_asset_count, 0) as available_asset_count,
+        j.created_at,
+        j.created_date,
+        j.terminal_at as app_terminal_at,
+        p.gateway_submitted_at,
+        p.gateway_finished_at,
+        m.first_charged_at,
+        m.last_ledger_at
+    from app_jobs as j
+    left join primary_task as p on j.job_id = p.job_id
+    left join money as m on j.job_id = m.job_id
+    left join billed_models as bm on j.job_id = bm.job_id
+    left join task_nets as tn on j.job_id = tn.job_id
+    left join assets as a on j.job_id = a.job_id
+),
+
+judged as (
+    select
+        *,
+        effective_status in ('succeeded', 'failed', 'cancelled') as is_terminal,
+        case
+            when effective_status in ('succeeded', 'failed', 'cancelled')
+                then coalesce(app_terminal_at, gateway_finished_at)
+        end as terminal_at,
+        is_gateway_terminal
+            and (case when app_status in ('failed', 'cancelled') then 'failed' else app_status end)
+            <> (case when gateway_status = 'succeeded' then 'succeeded' else 'failed' end)
+            as is_status_mismatch,
+        charged_task_count > 1 or (charged_task_count = 0 and charged_request_count > 1)
+            as is_duplicate_create,
+        -- money beyond the single largest charged unit: what the extra creates cost
+        case
+            when charged_task_count > 1 then greatest(net_cost_usd - coalesce(max_task_net_usd, 0), 0)
+            when charged_request_count > 1 then greatest(charged_usd / charged_request_count
+                * (charged_request_count - 1), 0)
+            else 0
+        end as duplicate_cost_usd,
+        case
+            when has_gateway_task and not is_gateway_terminal then gateway_submitted_at
+            when not has_gateway_task
+                and effective_status not in ('succeeded', 'failed', 'cancelled') then created_at
+        end as stuck_since_at
+    from joined
+),
+
+final as (
+    select
+        *,
+        terminal_at + {{ settlement_window() }} as settlement_window_ends_at,
+        coalesce(terminal_at + {{ settlement_window() }} <= {{ as_of() }}, false) as is_window_passed,
+        coalesce({{ as_of() }} - stuck_since_at > {{ interval_minutes('stuck_task_sla_minutes') }}, false)
+            as is_stuck,
+        case
+            when effective_status = 'succeeded' then net_cost_usd > {{ var('cost_tolerance_usd') }}
+            when effective_status in ('failed', 'cancelled')
+                then abs(net_cost_usd) <= {{ var('cost_tolerance_usd') }}
+            else false
+        end as is_settled,
+        case
+            when effective_status in ('succeeded', 'failed', 'cancelled') and last_ledger_at is not null
+                then last_ledger_at
+        end as settled_candidate_at
+    from judged
+)
+
+select * from final

@@ -1,0 +1,47 @@
+-- The settlement ledger of every gateway task: the pre-charge at submit, the settlement deltas
+-- (consume rows after the first, and difference rows carrying pre_consumed/actual quota), the
+-- refunds, the net cost (cost_usd is signed, so net = Σ consume − Σ refund), when it was first
+-- charged and when its last ledger row landed. Topups, errors and other rows are not ledger rows.
+with
+
+linked_usage as (
+    select * from {{ ref('int_usage_records_linked') }}
+),
+
+ledger_rows as (
+    select
+        *,
+        row_number() over (
+            partition by gateway, task_id
+            order by case when record_type = 'consume' then 0 else 1 end, created_at, record_key
+        ) = 1 and record_type = 'consume' as is_precharge,
+        record_type = 'refund'
+            and not (pre_consumed_quota is not null and actual_quota is not null) as is_refund
+    from linked_usage
+    where task_id is not null
+      and record_type in ('consume', 'refund')
+),
+
+final as (
+    select
+        gateway,
+        task_id,
+        max(job_id) as job_id,
+        count(distinct job_id) as linked_job_count,
+        coalesce(sum(cost_usd) filter (where is_precharge), 0) as precharge_usd,
+        coalesce(sum(cost_usd) filter (where not is_precharge and not is_refund), 0) as settlement_delta_usd,
+        coalesce(-sum(cost_usd) filter (where is_refund), 0) as refunded_usd,
+        coalesce(sum(cost_usd) filter (where cost_usd > 0), 0) as charged_usd,
+        coalesce(-sum(cost_usd) filter (where cost_usd < 0), 0) as credited_usd,
+        coalesce(sum(cost_usd), 0) as net_cost_usd,
+        coalesce(sum(quota), 0) as net_quota,
+        count(*) filter (where record_type = 'consume') as charge_count,
+        count(*) filter (where record_type = 'refund') as refund_count,
+        min(created_at) filter (where record_type = 'consume' and cost_usd > 0) as first_charged_at,
+        max(created_at) as settled_at,
+        min(created_at) as first_ledger_at
+    from ledger_rows
+    group by gateway, task_id
+)
+
+select * from final

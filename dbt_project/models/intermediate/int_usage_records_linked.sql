@@ -1,0 +1,108 @@
+-- Every usage row with the app job it belongs to, and how it was linked.
+-- Keys in priority order: the job's task_id, its request_id, its billing_transaction_id. A task id
+-- reached through a row linked by request/transaction id brings that task's other rows (settlement
+-- deltas and refunds carry only the task id). A row that several jobs could claim goes to the
+-- strongest link, then the earliest job.
+-- Older gateways log no request_id: a job with no id at all may link to a consume row with no id
+-- by model and time (created between the job's creation and fallback_match_minutes after it ended)
+-- only when each side has exactly one candidate; link_method records it. An ambiguous candidate is
+-- not guessed: it stays unlinked and surfaces as orphan_usage / missing_usage.
+with
+
+usage_records as (
+    select * from {{ ref('stg_raw__usage_records') }}
+),
+
+app_jobs as (
+    select * from {{ ref('stg_raw__app_jobs') }}
+),
+
+direct_links as (
+    select u.gateway, u.record_key, j.job_id, j.created_at as job_created_at,
+        'task_id' as link_method, 1 as link_rank
+    from usage_records as u
+    inner join app_jobs as j on u.task_id = j.task_id
+
+    union all
+
+    select u.gateway, u.record_key, j.job_id, j.created_at, 'request_id', 2
+    from usage_records as u
+    inner join app_jobs as j on u.request_id = j.request_id
+
+    union all
+
+    select u.gateway, u.record_key, j.job_id, j.created_at, 'billing_transaction_id', 3
+    from usage_records as u
+    inner join app_jobs as j on u.billing_transaction_id = j.billing_transaction_id
+),
+
+reached_tasks as (
+    select distinct d.job_id, d.job_created_at, u.task_id
+    from direct_links as d
+    inner join usage_records as u
+        on d.gateway = u.gateway and d.record_key = u.record_key
+    where u.task_id is not null
+),
+
+id_less_jobs as (
+    select * from app_jobs
+    where request_id is null and task_id is null and billing_transaction_id is null
+),
+
+id_less_rows as (
+    select * from usage_records
+    where record_type = 'consume'
+      and request_id is null and task_id is null and billing_transaction_id is null
+),
+
+fallback_candidates as (
+    select u.gateway, u.record_key, j.job_id, j.created_at as job_created_at
+    from id_less_rows as u
+    inner join id_less_jobs as j
+        on lower(u.model) = lower(j.model)
+        and u.created_at >= j.created_at
+        and u.created_at <= coalesce(j.terminal_at, j.created_at)
+            + {{ interval_minutes('fallback_match_minutes') }}
+),
+
+fallback_links as (
+    select gateway, record_key, job_id, job_created_at,
+        'fallback_model_time' as link_method, 5 as link_rank
+    from fallback_candidates
+    qualify count(*) over (partition by gateway, record_key) = 1
+        and count(*) over (partition by job_id) = 1
+),
+
+task_links as (
+    select u.gateway, u.record_key, r.job_id, r.job_created_at,
+        'reached_task_id' as link_method, 4 as link_rank
+    from usage_records as u
+    inner join reached_tasks as r on u.task_id = r.task_id
+),
+
+best_link as (
+    select gateway, record_key, job_id, link_method
+    from (
+        select * from direct_links
+        union all
+        select * from task_links
+        union all
+        select * from fallback_links
+    ) as all_links
+    qualify row_number() over (
+        partition by gateway, record_key order by link_rank, job_created_at, job_id
+    ) = 1
+),
+
+final as (
+    select
+        u.*,
+        b.job_id,
+        b.link_method,
+        b.job_id is not null as is_linked
+    from usage_records as u
+    left join best_link as b
+        on u.gateway = b.gateway and u.record_key = b.record_key
+)
+
+select * from final

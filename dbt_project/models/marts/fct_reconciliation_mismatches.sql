@@ -1,0 +1,260 @@
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_touched_days('partition_date') }}",
+  )
+}}
+-- One row per finding (DESIGN.md mismatch codes). A finding carries job_id whenever its records
+-- link to an app job, else the gateway task id, else the request id. partition_date is the UTC day
+-- the finding belongs to (the job's created day, else the row's / task's day); an incremental run
+-- rewrites only the days it touches plus the lookback window.
+with
+
+jobs as (
+    select * from {{ ref('int_jobs_reconciled') }}
+),
+
+linked_usage as (
+    select * from {{ ref('int_usage_records_linked') }}
+),
+
+task_ledgers as (
+    select * from {{ ref('int_task_ledgers_settled') }}
+),
+
+quota_checked as (
+    select * from {{ ref('int_usage_records_quota_checked') }}
+),
+
+gateway_tasks as (
+    select * from {{ ref('stg_raw__gateway_tasks') }}
+),
+
+app_jobs as (
+    select * from {{ ref('stg_raw__app_jobs') }}
+),
+
+tolerances as (
+    select
+        cast({{ var('cost_tolerance_usd') }} as double) as tol_usd,
+        cast({{ var('cost_tolerance_ratio') }} as double) as tol_ratio
+),
+
+missing_usage as (
+    select
+        'missing_usage' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway,
+        scene, model, job_id as subject_key, coalesce(expected_cost_usd, 0) as amount_usd,
+        created_date as partition_date,
+        'job succeeded at ' || strftime(terminal_at, '%Y-%m-%dT%H:%M:%SZ')
+            || ', settlement window passed at ' || strftime(settlement_window_ends_at, '%Y-%m-%dT%H:%M:%SZ')
+            || ', net charge ' || printf('%.6f', net_cost_usd) || ' USD (expected '
+            || coalesce(printf('%.6f', expected_cost_usd), 'n/a') || ' USD): ask the gateway why it was never billed'
+            as detail
+    from jobs, tolerances
+    where effective_status = 'succeeded'
+      and is_window_passed
+      and net_cost_usd <= tol_usd
+),
+
+charged_for_failure as (
+    select
+        'charged_for_failure', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        net_cost_usd, created_date,
+        'task ' || effective_status || coalesce(' (' || gateway_fail_reason || ')', '')
+            || ' and still charged ' || printf('%.6f', net_cost_usd) || ' USD net after the settlement window ('
+            || strftime(settlement_window_ends_at, '%Y-%m-%dT%H:%M:%SZ') || '): claim the refund'
+    from jobs, tolerances
+    where effective_status in ('failed', 'cancelled')
+      and is_window_passed
+      and net_cost_usd > tol_usd
+),
+
+over_refunded_jobs as (
+    select
+        'over_refunded', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        greatest(-least(net_cost_usd, coalesce(min_task_net_usd, net_cost_usd)), 0), created_date,
+        'refunds exceed charges: charged ' || printf('%.6f', charged_usd) || ' USD, credited '
+            || printf('%.6f', credited_usd) || ' USD (' || refund_count || ' refund rows)'
+    from jobs, tolerances
+    where net_cost_usd < -tol_usd or coalesce(min_task_net_usd, 0) < -tol_usd
+),
+
+over_refunded_tasks as (
+    select
+        'over_refunded', cast(null as varchar), l.task_id, cast(null as varchar), l.gateway,
+        cast(null as varchar), cast(null as varchar), l.task_id, -l.net_cost_usd,
+        cast(l.first_ledger_at as date),
+        'refunds exceed charges on a task no app job links to: charged ' || printf('%.6f', l.charged_usd)
+            || ' USD, credited ' || printf('%.6f', l.credited_usd) || ' USD'
+    from task_ledgers as l, tolerances
+    where l.job_id is null
+      and l.net_cost_usd < -tol_usd
+),
+
+missing_asset as (
+    select
+        'missing_asset', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        net_cost_usd, created_date,
+        'task succeeded and was charged ' || printf('%.6f', net_cost_usd)
+            || ' USD but the user has no available asset (' || asset_count || ' asset rows): redeliver or refund'
+    from jobs, tolerances
+    where effective_status = 'succeeded'
+      and is_async
+      and net_cost_usd > tol_usd
+      and available_asset_count = 0
+),
+
+asset_without_success as (
+    select
+        'asset_without_success', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        greatest(net_cost_usd, 0), created_date,
+        'user has ' || available_asset_count || ' available asset(s) but the task '
+            || effective_status || coalesce(' (' || gateway_fail_reason || ')', '') || ': check what was delivered'
+    from jobs
+    where available_asset_count > 0
+      and effective_status <> 'succeeded'
+),
+
+status_mismatch as (
+    select
+        'status_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        0.0, created_date,
+        'app says ' || app_status || ', gateway says ' || gateway_status
+            || case when gateway_is_cancelled then ' (cancelled)' else '' end
+            || ': the app missed the final poll'
+    from jobs
+    where is_status_mismatch
+),
+
+cost_mismatch as (
+    select
+        'cost_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        abs(net_cost_usd - expected_cost_usd), created_date,
+        'net billed ' || printf('%.6f', net_cost_usd) || ' USD, app expected '
+            || printf('%.6f', expected_cost_usd) || ' USD (diff ' || printf('%.6f', net_cost_usd - expected_cost_usd)
+            || ' USD beyond tolerance)'
+    from jobs, tolerances
+    where is_window_passed
+      and expected_cost_usd is not null
+      and abs(net_cost_usd - expected_cost_usd) > greatest(tol_usd, tol_ratio * abs(expected_cost_usd))
+),
+
+model_mismatch as (
+    select
+        'model_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        0.0, created_date,
+        'requested ' || model || ', billed ' || mismatched_models
+    from jobs
+    where mismatched_models is not null
+),
+
+duplicate_create as (
+    select
+        'duplicate_create', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        duplicate_cost_usd, created_date,
+        'one job created ' || case when charged_task_count > 1
+            then charged_task_count || ' charged gateway tasks'
+            else charged_request_count || ' charged requests' end
+            || ' (retry_count ' || retry_count || '): refund the extra ' || printf('%.6f', duplicate_cost_usd) || ' USD'
+    from jobs
+    where is_duplicate_create
+),
+
+orphan_usage as (
+    select
+        'orphan_usage', cast(null as varchar), task_id, request_id, gateway, scene, model, record_key,
+        abs(coalesce(cost_usd, 0)), created_date,
+        'charge of ' || printf('%.6f', coalesce(cost_usd, 0)) || ' USD (quota ' || coalesce(quota, 0)
+            || ', token ' || coalesce(token_name, 'n/a') || ') at '
+            || strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') || ' links to no app job by task, request or transaction id'
+    from linked_usage
+    where record_type = 'consume'
+      and not is_linked
+),
+
+stuck_jobs as (
+    select
+        'stuck_task', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
+        0.0, created_date,
+        coalesce('gateway task ' || gateway_status, 'job ' || app_status) || ' since '
+            || strftime(stuck_since_at, '%Y-%m-%dT%H:%M:%SZ') || ', longer than the '
+            || {{ var('stuck_task_sla_minutes') }} || ' minute SLA'
+    from jobs
+    where is_stuck
+),
+
+job_task_ids as (
+    select task_id from app_jobs where task_id is not null
+    union
+    select task_id from task_ledgers where job_id is not null
+),
+
+stuck_tasks as (
+    select
+        'stuck_task', cast(null as varchar), t.task_id, cast(null as varchar), t.gateway,
+        cast(null as varchar), cast(null as varchar), t.task_id, 0.0, t.submitted_date,
+        'gateway task ' || t.status || ' since ' || strftime(t.submitted_at, '%Y-%m-%dT%H:%M:%SZ')
+            || ' with no app job, longer than the ' || {{ var('stuck_task_sla_minutes') }} || ' minute SLA'
+    from gateway_tasks as t
+    where not t.is_terminal
+      and t.task_id not in (select task_id from job_task_ids)
+      and {{ as_of() }} - t.submitted_at > {{ interval_minutes('stuck_task_sla_minutes') }}
+),
+
+quota_mismatch as (
+    select
+        'quota_mismatch', job_id, task_id, request_id, gateway, scene, model, record_key,
+        abs(quota_diff) / coalesce(quota_per_unit, 500000), created_date,
+        quota_formula || ' row logged quota ' || checked_quota || ', formula gives ' || expected_quota
+            || ' (' || quota_diff || ' units off)'
+    from quota_checked
+    where is_quota_mismatch
+),
+
+unioned as (
+    select * from missing_usage
+    union all select * from charged_for_failure
+    union all select * from over_refunded_jobs
+    union all select * from over_refunded_tasks
+    union all select * from missing_asset
+    union all select * from asset_without_success
+    union all select * from status_mismatch
+    union all select * from cost_mismatch
+    union all select * from model_mismatch
+    union all select * from duplicate_create
+    union all select * from orphan_usage
+    union all select * from stuck_jobs
+    union all select * from stuck_tasks
+    union all select * from quota_mismatch
+),
+
+final as (
+    select
+        cast(md5(mismatch_type || '|' || coalesce(job_id, '') || '|' || coalesce(task_id, '') || '|'
+            || coalesce(request_id, '') || '|' || coalesce(subject_key, '')) as varchar) as finding_id,
+        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id) as varchar) as finding_key,
+        cast(mismatch_type as varchar) as mismatch_type,
+        cast(case
+            when mismatch_type in ('charged_for_failure', 'over_refunded', 'duplicate_create',
+                'orphan_usage', 'missing_asset') then 'error'
+            when mismatch_type in ('model_mismatch') then 'info'
+            else 'warn'
+        end as varchar) as severity,
+        cast(job_id as varchar) as job_id,
+        cast(task_id as varchar) as task_id,
+        cast(request_id as varchar) as request_id,
+        cast(gateway as varchar) as gateway,
+        cast(scene as varchar) as scene,
+        cast(model as varchar) as model,
+        cast(subject_key as varchar) as subject_key,
+        cast(detail as varchar) as detail,
+        cast(round(greatest(coalesce(amount_usd, 0), 0), 8) as decimal(20, 8)) as amount_usd,
+        cast(partition_date as date) as partition_date,
+        cast({{ as_of() }} as timestamp with time zone) as detected_at
+    from unioned
+    where {{ incremental_day_filter('partition_date') }}
+)
+
+select * from final

@@ -1,0 +1,46 @@
+-- The app's jobs, typed and deduplicated on job_id keeping the latest state (a terminal status
+-- over a non-terminal one, then the latest terminal_at).
+with
+
+source as (
+    select * from {{ landed_source('app_jobs') }}
+),
+
+renamed as (
+    select
+        cast(job_id as varchar) as job_id,
+        nullif(cast(request_id as varchar), '') as request_id,
+        nullif(cast(task_id as varchar), '') as task_id,
+        nullif(cast(billing_transaction_id as varchar), '') as billing_transaction_id,
+        cast(user_id as varchar) as user_id,
+        nullif(cast(scene as varchar), '') as scene,
+        nullif(cast(model as varchar), '') as model,
+        lower(cast(status as varchar)) as status,
+        cast(expected_cost_usd as decimal(20, 10)) as expected_cost_usd,
+        coalesce(cast(retry_count as bigint), 0) as retry_count,
+        cast(created_at as timestamp with time zone) as created_at,
+        cast(terminal_at as timestamp with time zone) as terminal_at
+    from source
+),
+
+deduplicated as (
+    select *
+    from renamed
+    qualify row_number() over (
+        partition by job_id
+        order by
+            case when status in ('succeeded', 'failed', 'cancelled') then 0 else 1 end,
+            terminal_at desc nulls last,
+            created_at desc
+    ) = 1
+),
+
+final as (
+    select
+        *,
+        status in ('succeeded', 'failed', 'cancelled') as is_terminal,
+        cast(created_at as date) as created_date
+    from deduplicated
+)
+
+select * from final

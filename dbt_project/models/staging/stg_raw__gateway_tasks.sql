@@ -1,0 +1,46 @@
+-- Gateway async tasks, typed and deduplicated on (gateway, task_id). A task lands in the day of
+-- its submitted_at; re-extraction replaces that day, so a duplicate only comes from paging: keep the
+-- most advanced state (terminal over running over queued, then the latest finish).
+with
+
+source as (
+    select * from {{ landed_source('gateway_tasks') }}
+),
+
+renamed as (
+    select
+        cast(gateway as varchar) as gateway,
+        cast(task_id as varchar) as task_id,
+        lower(cast(status as varchar)) as status,
+        nullif(cast(fail_reason as varchar), '') as fail_reason,
+        nullif(cast(platform as varchar), '') as platform,
+        nullif(cast(action as varchar), '') as action,
+        cast(quota as bigint) as quota,
+        cast(cost_usd as decimal(20, 10)) as cost_usd,
+        coalesce(cast(is_cancelled as boolean), false) as is_cancelled,
+        cast(submitted_at as timestamp with time zone) as submitted_at,
+        cast(finished_at as timestamp with time zone) as finished_at
+    from source
+),
+
+deduplicated as (
+    select *
+    from renamed
+    qualify row_number() over (
+        partition by gateway, task_id
+        order by
+            case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1
+                when 'queued' then 2 else 3 end,
+            finished_at desc nulls last
+    ) = 1
+),
+
+final as (
+    select
+        *,
+        status in ('succeeded', 'failed') as is_terminal,
+        cast(submitted_at as date) as submitted_date
+    from deduplicated
+)
+
+select * from final

@@ -1,0 +1,65 @@
+-- Gateway usage rows, typed and deduplicated. A record lands in exactly one partition (its
+-- created_at day) but an extraction can see it twice (paging shifts, re-extraction of the lookback
+-- window); record_key is the stable key per gateway. A re-extracted row may have gained its
+-- billing_transaction_id (TokenLab settles later): that version wins.
+with
+
+source as (
+    select * from {{ landed_source('usage_records') }}
+),
+
+renamed as (
+    select
+        cast(gateway as varchar) as gateway,
+        cast(record_key as varchar) as record_key,
+        lower(cast(record_type as varchar)) as record_type,
+        nullif(cast(request_id as varchar), '') as request_id,
+        nullif(cast(task_id as varchar), '') as task_id,
+        nullif(cast(billing_transaction_id as varchar), '') as billing_transaction_id,
+        nullif(cast(model as varchar), '') as model,
+        nullif(cast(scene as varchar), '') as scene,
+        nullif(cast(token_name as varchar), '') as token_name,
+        nullif(cast(group_name as varchar), '') as group_name,
+        nullif(cast(error_code as varchar), '') as error_code,
+        nullif(cast(stream_status as varchar), '') as stream_status,
+        cast(prompt_tokens as bigint) as prompt_tokens,
+        cast(completion_tokens as bigint) as completion_tokens,
+        cast(cache_tokens as bigint) as cache_tokens,
+        cast(quota as bigint) as quota,
+        cast(cost_usd as decimal(20, 10)) as cost_usd,
+        cast(duration_ms as bigint) as duration_ms,
+        cast(status_code as bigint) as status_code,
+        cast(model_ratio as double) as model_ratio,
+        cast(completion_ratio as double) as completion_ratio,
+        cast(group_ratio as double) as group_ratio,
+        cast(cache_ratio as double) as cache_ratio,
+        cast(model_price as double) as model_price,
+        cast(pre_consumed_quota as bigint) as pre_consumed_quota,
+        cast(actual_quota as bigint) as actual_quota,
+        cast(quota_per_unit as double) as quota_per_unit,
+        cast(is_stream as boolean) as is_stream,
+        cast(is_task as boolean) as is_task,
+        cast(created_at as timestamp with time zone) as created_at
+    from source
+),
+
+deduplicated as (
+    select *
+    from renamed
+    qualify row_number() over (
+        partition by gateway, record_key
+        order by
+            (billing_transaction_id is null),
+            billing_transaction_id,
+            created_at desc
+    ) = 1
+),
+
+final as (
+    select
+        *,
+        cast(created_at as date) as created_date
+    from deduplicated
+)
+
+select * from final
