@@ -1,0 +1,181 @@
+"""The sandbox HTTP server: both gateway dialects over one scenario, on loopback, in a thread.
+
+Stdlib `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive (every response has a
+Content-Length), one thread per connection, no request logging (URLs can carry `key=`). Faults
+(faults.py) are applied here, before and after routing, the same way for both dialects.
+
+    with serve(build_scenario(), faults=Faults(rate_limit_every=5)) as base_url:
+        httpx.get(f"{base_url}/api/log/self", headers=...)
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from orchestration.sandbox import newapi_routes, tokenlab_routes
+from orchestration.sandbox.faults import Faults, FaultState
+from orchestration.sandbox.http_types import Context, Request, Response, json_response
+from orchestration.sandbox.stores import ScenarioStores, Stores
+
+
+class BaseURL(str):
+    """The served base URL; `.faults` exposes the server's fault counters to tests."""
+
+    faults: FaultState
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], ctx: Context) -> None:
+        self.ctx = ctx
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(addr, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-response is normal here (timeouts, tests); anything else is not."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "recon-sandbox/1"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.sockets_lock:
+            self.server.open_sockets.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.sockets_lock:
+            self.server.open_sockets.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # never log request lines: they can carry an API key
+
+    def do_GET(self) -> None:
+        _dispatch(self)
+
+    def _not_allowed(self) -> None:
+        _send(self, json_response(405, {"success": False, "message": "method not allowed"}))
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+
+
+def _send(h: _Handler, resp: Response) -> None:
+    h.send_response(resp.status)
+    h.send_header("Content-Type", f"{resp.content_type}; charset=utf-8")
+    h.send_header("Content-Length", str(len(resp.body)))
+    for k, v in resp.headers.items():
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(resp.body)
+
+
+def _dispatch(h: _Handler) -> None:
+    ctx = h.server.ctx
+    split = urlsplit(h.path)
+    path = split.path
+    if path == "/healthz":
+        _send(h, json_response(200, {"ok": True}))
+        return
+    query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+    req = Request(h.command, path, query, h.headers)
+    dialect = tokenlab_routes if path.startswith("/v1/") else newapi_routes
+    kind, n = ctx.faults.decide()
+    f = ctx.faults.faults
+    if f.latency_ms:
+        time.sleep(f.latency_ms / 1000.0)
+    if kind == "drop":
+        h.close_connection = True
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return
+    if kind in ("429", "5xx"):
+        _send(h, dialect.fault_response(kind, ctx.faults.status_5xx(n), f.retry_after_s))
+        return
+    resp = dialect.route(req, ctx)
+    if resp is None:
+        resp = json_response(404, {"success": False, "message": "not found"})
+    if kind == "truncate" and resp.status == 200:
+        resp = Response(
+            resp.status, resp.body[: max(1, len(resp.body) // 2)], resp.headers, resp.content_type
+        )
+    _send(h, resp)
+
+
+def _stores(source: Any) -> Stores:
+    if hasattr(source, "stores"):
+        return source.stores()
+    return ScenarioStores(source)
+
+
+@contextmanager
+def serve(
+    scenario: Any, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None
+) -> Iterator[str]:
+    """Serve `scenario` (a Scenario, or a bulk scenario from bulk.py) until the block exits.
+
+    Yields the base URL (`http://127.0.0.1:<port>`), a `str` whose `.faults` is the fault state."""
+    state = FaultState(faults or Faults())
+    server = _Server((host, port), Context(_stores(scenario), state))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="recon-sandbox", daemon=True
+    )
+    thread.start()
+    url = BaseURL(f"http://{host}:{server.server_address[1]}")
+    url.faults = state
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        with server.sockets_lock:
+            conns = list(server.open_sockets)
+        for c in conns:  # end idle keep-alive connections too
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def run_sandbox(port: int, seed: int = 7, days: int = 7, host: str = "127.0.0.1") -> None:
+    """Serve the demo scenario on `port` until Ctrl-C (`recon sandbox --port P --seed S`)."""
+    from orchestration.sandbox.scenario import build_scenario
+
+    sc = build_scenario(seed=seed, days=days)
+    with serve(sc, host=host, port=port) as url:
+        print(
+            f"sandbox gateway on {url} (seed {seed}, days {sc.start}..{sc.end}, as_of "
+            f"{sc.as_of.isoformat()}); new-api at /api/..., TokenLab at /v1/...; Ctrl-C to stop",
+            flush=True,
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("sandbox stopped", flush=True)

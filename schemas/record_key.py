@@ -1,0 +1,87 @@
+"""The content-hash half of a usage record's `record_key` (DESIGN.md: request_id where present, else
+a hash of the row's content).
+
+Shared by every extractor and by the sandbox's expected frames, so the same row always gets the same
+key whoever computes it. The hash covers every kept canonical field that is passed in (callers pass
+all USAGE_RECORD columns but `record_key`), including `created_at`, so two refunds that differ only
+in time stay two rows; it never sees the gateway's display `id`, which is not a kept field.
+
+Values are normalized before hashing so representation does not matter, only content:
+- missing values (None, NaN, pandas NA/NaT) hash as null;
+- columns known to `schemas.canonical.USAGE_RECORD` are coerced to their canonical type first
+  (int64 -> int, float64 -> float, bool -> bool, string -> str), so 1 and 1.0 in a float column agree;
+- timestamps hash as UTC ISO-8601 with microseconds and a trailing `Z`; naive ones are taken as UTC.
+The result is `"h:" + sha256(canonical JSON).hexdigest()`; the prefix keeps it apart from request ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.canonical import USAGE_RECORD
+
+PREFIX = "h:"
+_EXCLUDED = frozenset({"record_key", "id"})
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if type(v).__name__ in ("NAType", "NaTType"):  # pandas NA / NaT, without importing pandas
+        return True
+    if isinstance(v, float):
+        return math.isnan(v)
+    return False
+
+
+def _ts(v: Any) -> str:
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        v = v.astimezone(UTC)
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(v, date):
+        return v.isoformat()
+    raise TypeError(f"not a timestamp: {type(v).__name__}")
+
+
+def _norm(name: str, v: Any) -> Any:
+    if _is_missing(v):
+        return None
+    typ = USAGE_RECORD.get(name)
+    if typ is not None:
+        if pa.types.is_timestamp(typ):
+            return _ts(v)
+        if pa.types.is_integer(typ):
+            return int(v)
+        if pa.types.is_floating(typ):
+            return repr(float(v))
+        if pa.types.is_boolean(typ):
+            return bool(v)
+        return str(v)
+    if isinstance(v, (datetime, date)):
+        return _ts(v)
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return repr(float(v))
+    if hasattr(v, "item"):  # numpy scalar
+        return _norm(name, v.item())
+    return str(v)
+
+
+def record_key(fields: dict) -> str:
+    """Stable content hash of a canonical usage row (`record_key` and display `id` are ignored)."""
+    payload = {k: _norm(k, v) for k, v in fields.items() if k not in _EXCLUDED}
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return PREFIX + hashlib.sha256(blob.encode("utf-8")).hexdigest()
