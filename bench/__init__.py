@@ -1,0 +1,1 @@
+"""Benchmark harnesses (run as modules, e.g. `python -m bench.extract`)."""

@@ -1,0 +1,224 @@
+"""new-api / one-api console client: usage logs and async tasks for closed windows of a day.
+
+Endpoints: `/api/log/self` (default), `/api/log/` (`log_endpoint: admin`), `/api/log/token`
+(opt-in, API key from `key_env` sent as `key=`; httpx log lines are redacted, our messages never
+carry the query); tasks from `/api/task/self` (`/api/task/` for admin). Paging, windows, retries
+and dedup: see `pager.py`, `windows.py`, `http.py`.
+
+Variants handled (detected from the answers, nothing to configure):
+- newer new-api: `data: {page, page_size, total, items}`, `request_id` on rows (the dedup key);
+- older new-api / one-api: `data` is a bare list with no total; `p` may start at 0 (one-api) or 1 —
+  `p=0` and `p=1` are compared to tell, then pages are read until a short or repeating page; rows
+  without `request_id` are keyed by the content hash; settlement deltas written as consume rows with
+  a negative quota keep their sign; refunds written as type-4 system rows (quota 0, amount only in
+  text) land as record_type `other` with zero cost — money is never parsed out of free text;
+- one-api's type 5 means "test", not "error"; it cannot be told apart from new-api's error type by
+  the answer alone, so it lands as `error` (no money either way) — a known limitation;
+- `/api/log/token` (latest 100 rows, unpaged, unfiltered): a window it does not reach back past is
+  an ExtractionError, never a silent gap;
+- `known_task_ids` is not needed here: `/api/task/self` lists tasks by submit time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchestration.config import GatewayConfig, require_env
+from orchestration.gateways.base import ConflictingDuplicateError, GatewayClient, Log
+from orchestration.gateways.http import HttpFetcher, Stats, run_sync
+from orchestration.gateways.normalize import (
+    UIDX,
+    concat,
+    empty_frame,
+    from_micros,
+    table_from_rows,
+    to_frame,
+)
+from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
+from orchestration.gateways.pager import Pager, Source
+from orchestration.gateways.windows import Window, closed, cut, utc
+
+LOG_PATHS = {"self": "/api/log/self", "admin": "/api/log/", "token": "/api/log/token"}
+TASK_PATHS = {"self": "/api/task/self", "admin": "/api/task/", "token": "/api/task/self"}
+
+
+def _usage_ids(r: tuple) -> str:
+    parts = [f"request_id={r[UIDX['request_id']]}"] if r[UIDX["request_id"]] else []
+    if r[UIDX["task_id"]]:
+        parts.append(f"task_id={r[UIDX['task_id']]}")
+    parts.append(f"created_at={from_micros(r[UIDX['created_at']]).isoformat()}")
+    return " ".join(parts)
+
+
+class NewApiClient(GatewayClient):
+    """Reads a new-api (or one-api) console over its HTTP API."""
+
+    def __init__(self, cfg: GatewayConfig, log: Log | None = None, *, now: datetime | None = None,
+                 backoff_base: float = 0.5, max_window_records: int | None = None) -> None:
+        super().__init__(cfg, log)
+        self.now = now
+        self.backoff_base = backoff_base
+        self.max_window_records = max_window_records or cfg.page_size * 100
+        self.stats = Stats()
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def _auth_hint(self, usage: bool) -> str:
+        c = self.cfg
+        names = [f"{c.token_env} (token_env)"]
+        if usage and c.log_endpoint == "token":
+            names = [f"{c.key_env} (key_env)"]
+        elif c.user_id_env:
+            names.append(f"{c.user_id_env} (user_id_env)")
+        return "check the environment variable(s) " + " and ".join(names)
+
+    def _headers(self) -> dict[str, str]:
+        c = self.cfg
+        h = {"Accept": "application/json"}
+        if c.token_env:
+            h["Authorization"] = f"Bearer {require_env(c.token_env, f'gateways.{c.name}.token_env')}"
+        if c.user_id_env:
+            h["New-Api-User"] = require_env(c.user_id_env, f"gateways.{c.name}.user_id_env")
+        return h
+
+    def _fetcher(self) -> HttpFetcher:
+        c = self.cfg
+        return HttpFetcher(
+            gateway=c.name, base_url=c.base_url or "", headers=self._headers(),
+            max_concurrency=c.max_concurrency, timeout_seconds=c.timeout_seconds,
+            max_attempts=c.max_attempts, auth_hint=self._auth_hint(True), log=self.log,
+            stats=self.stats, backoff_base=self.backoff_base,
+        )
+
+    def _windows(self, start: datetime, end: datetime, what: str) -> list[Window]:
+        ws = cut(start, end, self.cfg.window_minutes)
+        done, still_open = closed(ws, utc(self.now) if self.now else now_utc(), self.cfg.close_lag_seconds)
+        if still_open:
+            self.log(f"{self.cfg.name} {what}: {len(still_open)} window(s) from {still_open[0].label} are not "
+                     f"closed yet (close_lag_seconds={self.cfg.close_lag_seconds}); skipped, a later run reads them")
+        return done
+
+    # -- usage ----------------------------------------------------------------------------------
+    def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
+        c = self.cfg
+        windows = self._windows(start, end, "usage")
+        if not windows:
+            return empty_frame("usage_records")
+        partition = utc(start).date().isoformat()
+        params: dict = {}
+        if c.log_endpoint == "token":
+            params["key"] = require_env(c.key_env or "", f"gateways.{c.name}.key_env")
+        qpu = c.quota_per_unit
+        gw = c.name
+        src = Source(
+            path=LOG_PATHS[c.log_endpoint], endpoint=LOG_PATHS[c.log_endpoint], params=params,
+            normalize=lambda it: usage_row(it, gw, qpu),
+            key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=_usage_ids,
+            auth_hint=self._auth_hint(True), partition=partition,
+        )
+        if c.log_endpoint == "token":
+            self.log(f"{gw} usage: /api/log/token may return only the newest rows; coverage is checked")
+        tables: list[tuple[int, pa.Table]] = []
+        keys = KeyHashes()
+
+        def sink(w: Window, rows: dict[str, tuple]) -> None:
+            keys.add(rows)
+            tables.append((w.start_us, sorted_table(rows)))
+
+        self._run(src, windows, sink, "usage", partition)
+        table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
+        tables.clear()  # the frame below may then free each Arrow column as it converts it
+        check_cross_window(table, keys, gw, partition, src.endpoint)
+        return to_frame(table)
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
+        c = self.cfg
+        windows = self._windows(start, end, "tasks")
+        if not windows:
+            return empty_frame("gateway_tasks")
+        partition = utc(start).date().isoformat()
+        qpu, gw = c.quota_per_unit, c.name
+        endpoint = TASK_PATHS[c.log_endpoint]
+        src = Source(
+            path=endpoint, endpoint=endpoint, params={},
+            normalize=lambda it: task_row(it, gw, qpu),
+            key_of=lambda r: r[1], time_of=lambda r: r[3],
+            ids_of=lambda r: f"task_id={r[1]}", mutable=True,
+            auth_hint=self._auth_hint(False), partition=partition,
+        )
+        rows: dict[str, tuple] = {}
+
+        def sink(w: Window, got: dict[str, tuple]) -> None:
+            rows.update(got)
+
+        self._run(src, windows, sink, "tasks", partition)
+        table = table_from_rows(list(rows.values()), "gateway_tasks")
+        table = table.sort_by([("submitted_at", "ascending"), ("task_id", "ascending")])
+        return to_frame(table)
+
+    def _run(self, src: Source, windows: list[Window], sink, what: str, partition: str) -> None:
+        c = self.cfg
+        label = f"{c.name} {what} {partition}"
+
+        async def go() -> None:
+            async with self._fetcher() as f:
+                pager = Pager(f, src, gateway=c.name, page_size=c.page_size,
+                              max_window_records=self.max_window_records, log=self.log, label=label)
+                await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
+                if pager.outside:
+                    self.log(f"{label}: {pager.outside} row(s) outside the requested window were ignored")
+
+        run_sync(go)
+
+
+def sorted_table(rows: dict[str, tuple]) -> pa.Table:
+    """One window's rows as an Arrow table in (created_at, record_key) order."""
+    t = table_from_rows(list(rows.values()), "usage_records")
+    return t.sort_by([("created_at", "ascending"), ("record_key", "ascending")])
+
+
+class KeyHashes:
+    """64-bit hashes of every record_key landed so far, one numpy array per window (8 bytes a key,
+    not a Python string or int object: a million keys cost 8 MB), checked once at the end."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def add(self, rows: dict[str, tuple]) -> None:
+        self.parts.append(np.fromiter(map(hash, rows), dtype=np.int64, count=len(rows)))
+
+    def maybe_repeated(self) -> bool:
+        if not self.parts:
+            return False
+        h = np.sort(np.concatenate(self.parts))
+        return bool((h[1:] == h[:-1]).any())
+
+
+def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str) -> None:
+    """Windows split time, and created_at is part of the content, so a key seen in two windows is
+    always the same key with different content: a ConflictingDuplicateError naming both rows."""
+    if not keys.maybe_repeated():
+        return
+    col = table.column("record_key")
+    counts = pc.value_counts(col)
+    repeated = sorted(v["values"].as_py() for v in counts if v["counts"].as_py() > 1)
+    for dup in repeated:
+        hits = table.filter(pc.equal(col, dup)).slice(0, 2).to_pylist()
+        ids = []
+        for r in hits:
+            parts = [f"request_id={r['request_id']}"] if r["request_id"] else []
+            if r["task_id"]:
+                parts.append(f"task_id={r['task_id']}")
+            parts.append(f"created_at={r['created_at'].isoformat()}")
+            ids.append(" ".join(parts))
+        diff = [c for c in table.column_names if c != "record_key" and hits[0][c] != hits[1][c]]
+        raise ConflictingDuplicateError(
+            f"gateway={gateway} partition={partition} endpoint={endpoint}: record_key {dup} arrived with "
+            f"different content in two windows: [{ids[0]}] vs [{ids[1]}]; differing fields: {', '.join(diff)}"
+        )

@@ -1,0 +1,305 @@
+"""Exactly-once paging of a newest-first LIMIT/OFFSET list endpoint (new-api logs and tasks).
+
+Per closed window: probe page 1 (its `total` and item count give the real page size, whatever the
+server clamped `page_size` to); split the window when the total is too large to page; fetch the
+remaining pages concurrently; every page carries `total`, so a total that moved between the first
+and the last page (or a page of the wrong length) means rows were inserted or deleted mid-read: the
+window is read again and the passes are merged. Rows are deduplicated on record_key (usage) or
+task_id (tasks) and filtered client-side to the half-open window, so an edge row lands once.
+
+Older new-api and one-api builds answer with a bare list (no total, maybe 0-based `p`): those are
+paged sequentially until a short or repeating page, and `p=0` vs `p=1` tells the page base.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, GatewayAuthError, Log
+from orchestration.gateways.http import HttpFetcher, gather_all
+from orchestration.gateways.normalize import differing
+from orchestration.gateways.normalize_newapi import RowError
+from orchestration.gateways.windows import Window
+
+MAX_PASSES = 5
+LEGACY_MAX_PAGES = 100_000
+NEWEST_ONLY_LIMIT = 100  # /api/log/token upstream: the latest 100 rows, unpaged
+_AUTH_WORDS = ("token", "auth", "login", "permission", "unauthor", "forbidden", "access", "credential",
+               "登录", "权限", "令牌", "未授权", "无权")
+
+
+@dataclass
+class Source:
+    """One list endpoint: where it is, how a row is normalized and keyed, what a repeat means."""
+
+    path: str
+    endpoint: str  # for messages: never carries a secret
+    params: dict[str, Any]
+    normalize: Callable[[dict], tuple]  # raises RowError
+    key_of: Callable[[tuple], str]
+    time_of: Callable[[tuple], int]  # epoch micros used for the window filter
+    ids_of: Callable[[tuple], str]  # public ids for messages
+    mutable: bool = False  # tasks change status between reads: the newest read wins
+    key_index: int = 1  # where key_of / time_of look in a row tuple (the hot loop indexes directly)
+    time_index: int = 3
+    auth_hint: str = ""
+    partition: str = ""
+    # dialect hooks: request params of page p of a window, and (items, total|None) from a body
+    params_for: Callable[[Window, int, int], dict[str, Any]] | None = None
+    parse: Callable[[Any, str], tuple[list[dict], int | None]] | None = None
+    zero_base_probe: bool = True  # bare-list answers may page from 0 (older new-api, one-api)
+
+
+@dataclass
+class Progress:
+    windows_total: int = 0
+    windows_done: int = 0
+    pages: int = 0
+    records: int = 0
+    last_log: float = field(default_factory=time.monotonic)
+
+
+class Pager:
+    def __init__(self, fetcher: HttpFetcher, src: Source, *, gateway: str, page_size: int,
+                 max_window_records: int, log: Log, label: str) -> None:
+        self.f = fetcher
+        self.src = src
+        self.gateway = gateway
+        self.page_size = page_size
+        self.max_window_records = max_window_records
+        self.log = log
+        self.label = label
+        self.progress = Progress()
+        self.outside = 0
+        self.big_window_rows = page_size * 32
+        self._big = asyncio.Semaphore(2)
+
+    # -- one page -------------------------------------------------------------------------------
+    async def _page(self, w: Window, p: int) -> tuple[list[dict], int | None]:
+        params = dict(self.src.params)
+        if self.src.params_for is not None:
+            params.update(self.src.params_for(w, p, self.page_size))
+        else:
+            lo, hi = w.inclusive_seconds()
+            params.update({"p": p, "page_size": self.page_size, "start_timestamp": lo, "end_timestamp": hi})
+        resp = await self.f.get(self.src.path, params, endpoint=self.src.endpoint, window=w.label, page=p)
+        self.progress.pages += 1
+        loc = f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page={p}"
+        if self.src.parse is not None:
+            return self.src.parse(resp.body, loc)
+        return self._parse(resp.body, loc)
+
+    def _parse(self, body: Any, loc: str) -> tuple[list[dict], int | None]:
+        if not isinstance(body, dict):
+            raise ExtractionError(f"{loc}: unexpected response shape ({type(body).__name__}, not an object)")
+        if body.get("success") is False:
+            msg = str(body.get("message") or "")[:160].replace("\n", " ")
+            if any(word in msg.lower() for word in _AUTH_WORDS) or not msg:
+                raise GatewayAuthError(f"{loc}: gateway answered success:false ({msg or 'no message'}); "
+                                       f"{self.src.auth_hint}")
+            raise ExtractionError(f"{loc}: gateway answered success:false: {msg}")
+        data = body.get("data")
+        if data is None and "success" in body:
+            return [], 0
+        if isinstance(data, list):
+            return data, None
+        if isinstance(data, dict):
+            items = data.get("items")
+            if items is None:
+                items = data.get("data") if isinstance(data.get("data"), list) else data.get("list")
+            total = data.get("total")
+            if items is None and total in (0, None):
+                items = []
+            if not isinstance(items, list):
+                raise ExtractionError(f"{loc}: unexpected response shape, data keys {sorted(data)}")
+            return items, (int(total) if total is not None else None)
+        raise ExtractionError(f"{loc}: unexpected response shape, keys {sorted(body)}")
+
+    async def _page_rows(self, w: Window, p: int) -> tuple[list[tuple], int, int | None]:
+        """A page normalized as soon as it arrives, so its raw JSON objects are freed at once."""
+        items, total = await self._page(w, p)
+        return self._normalize(items, w, p), len(items), total
+
+    def _normalize(self, items: list[dict], w: Window, p: int) -> list[tuple]:
+        out = []
+        for it in items:
+            if not isinstance(it, dict):
+                raise ExtractionError(f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} "
+                                      f"page={p}: an item is {type(it).__name__}, not an object")
+            try:
+                out.append(self.src.normalize(it))
+            except RowError as exc:
+                raise ExtractionError(f"gateway={self.gateway} partition={self.src.partition} "
+                                      f"endpoint={self.src.endpoint} window={w.label} page={p}: "
+                                      f"invalid row: {exc}") from None
+        return out
+
+    # -- merging --------------------------------------------------------------------------------
+    def merge(self, into: dict[str, tuple], rows: list[tuple], w: Window | None) -> None:
+        src = self.src
+        ki, ti = src.key_index, src.time_index
+        lo, hi = (w.start_us, w.end_us) if w is not None else (-(2**62), 2**62)
+        get = into.get
+        for r in rows:
+            if not lo <= r[ti] < hi:
+                self.outside += 1
+                continue
+            k = r[ki]
+            old = get(k)
+            if old is None or src.mutable:
+                into[k] = r
+            elif old != r:
+                self._conflict(k, old, r)
+
+    def _conflict(self, k: str, old: tuple, new: tuple) -> None:
+        src = self.src
+        raise ConflictingDuplicateError(
+            f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint}: "
+            f"record_key {k} arrived with different content: [{src.ids_of(old)}] vs [{src.ids_of(new)}]; "
+            f"differing fields: {differing(old, new)}"
+        )
+
+    # -- a window ---------------------------------------------------------------------------------
+    async def window(self, w: Window, emit: Callable[[Window, dict[str, tuple]], None], depth: int = 0) -> int:
+        """Read window `w` completely and hand its rows to `emit` (leaf windows each emit once, so a
+        split window never holds all its sub-windows' rows at once). Returns the rows emitted."""
+        items, total = await self._page(w, 1)
+        if total is None:
+            merged: dict[str, tuple] = {}
+            await self._legacy(w, items, merged)
+            emit(w, merged)
+            return len(merged)
+        lo, hi = w.inclusive_seconds()
+        if total > self.max_window_records and hi > lo and depth < 16:
+            parts = math.ceil(total / self.max_window_records)
+            subs = w.split(max(2, parts))
+            self.log(f"{self.label}: window {w.label} holds {total} rows; split into {len(subs)}")
+            counts = await gather_all(self.window(s, emit, depth + 1) for s in subs)
+            return sum(counts)
+        # at most two big windows hold their rows at a time; small ones need no budget
+        budget = self._big if total > self.big_window_rows else contextlib.nullcontext()
+        async with budget:
+            merged = await self._read(w, items, total)
+            emit(w, merged)
+        return len(merged)
+
+    async def _read(self, w: Window, items: list[dict], total: int) -> dict[str, tuple]:
+        merged: dict[str, tuple] = {}
+        for n_pass in range(1, MAX_PASSES + 1):
+            if n_pass > 1:
+                items, total_or_none = await self._page(w, 1)
+                total = total_or_none or 0
+            first_rows = self._normalize(items, w, 1)
+            n = len(items)
+            moved = False
+            if total > n:
+                if n == 0:
+                    moved = True
+                else:
+                    pages = math.ceil(total / n)
+                    rest = await gather_all(self._page_rows(w, p) for p in range(2, pages + 1))
+                    for p, (rows, n_items, tot) in enumerate(rest, start=2):
+                        expect = n if p < pages else total - n * (pages - 1)
+                        if tot != total or n_items != expect:
+                            moved = True
+                        self.merge(merged, rows, w)
+            elif n > total:
+                moved = True
+            else:
+                # one page: its own total is the "before"; read it once more for the "after"
+                its, tot = await self._page(w, 1)
+                if tot != total or len(its) != n:
+                    moved = True
+                self.merge(merged, self._normalize(its, w, 1), w)
+            self.merge(merged, first_rows, w)
+            if not moved:
+                return merged
+            if n_pass == MAX_PASSES:
+                raise ExtractionError(
+                    f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page=-: "
+                    f"total kept moving over {MAX_PASSES} passes; the window is not closed yet"
+                )
+            self.log(f"{self.label}: window {w.label} changed while paging (total {total}); re-reading it")
+        return merged
+
+    async def _legacy(self, w: Window, p1_items: list[dict], merged: dict[str, tuple]) -> None:
+        """Bare-list answers: detect the page base from p=0 vs p=1, then page until short/repeating."""
+        r1 = self._normalize(p1_items, w, 1)
+        keys1 = [self.src.key_of(r) for r in r1]
+        if self.src.zero_base_probe:
+            p0_items, _ = await self._page(w, 0)
+            r0 = self._normalize(p0_items, w, 0)
+        else:
+            r0 = r1
+        keys0 = [self.src.key_of(r) for r in r0]
+        one_based = keys0 == keys1
+        seen: set[str] = set()
+        pages = [r1] if one_based else [r0, r1]
+        full = len(r0) if not one_based else len(r1)
+        for rows in pages:
+            seen.update(self.src.key_of(r) for r in rows)
+            self.merge(merged, rows, w)
+        p = 2
+        last = r1
+        seen_pages = list(pages)
+        while full and len(last) >= full and p < LEGACY_MAX_PAGES:
+            its, _ = await self._page(w, p)
+            rows = self._normalize(its, w, p)
+            fresh = [r for r in rows if self.src.key_of(r) not in seen]
+            if not fresh:
+                break  # server ignores paging (e.g. /api/log/token returns the latest rows only)
+            seen.update(self.src.key_of(r) for r in rows)
+            self.merge(merged, rows, w)
+            seen_pages.append(rows)
+            last = rows
+            p += 1
+        self._check_coverage(w, merged, seen_rows=seen_pages)
+
+    def _check_coverage(self, w: Window, merged: dict[str, tuple], seen_rows: list[list[tuple]]) -> None:
+        """An endpoint that ignores the time bounds and returns only its newest N rows (new-api's
+        `/api/log/token`: the latest 100) covers a window only if it reached back past the window's
+        start, or returned fewer than N rows (its whole history). Otherwise rows would be lost
+        silently, so the window fails loudly instead."""
+        times = {self.src.key_of(r): self.src.time_of(r) for rows in seen_rows for r in rows}
+        if not times:
+            return
+        ignores_bounds = any(not (w.start_us <= t < w.end_us) for t in times.values())
+        if not ignores_bounds or min(times.values()) < w.start_us or len(times) < NEWEST_ONLY_LIMIT:
+            return
+        raise ExtractionError(
+            f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page=-: the endpoint "
+            f"returns only its newest {len(times)} rows and does not reach back to this window's start; "
+            "use log_endpoint self or admin for past days"
+        )
+
+    # -- many windows -----------------------------------------------------------------------------
+    async def run(self, windows: list[Window], in_flight: int,
+                  sink: Callable[[Window, dict[str, tuple]], None]) -> None:
+        """All windows, at most `in_flight` at a time; each finished window goes to `sink` at once so
+        its rows can be columnarized and freed."""
+        self.progress.windows_total = len(windows)
+        sem = asyncio.Semaphore(max(1, in_flight))
+        t0 = time.monotonic()
+
+        def emit(w: Window, rows: dict[str, tuple]) -> None:
+            self.progress.records += len(rows)
+            sink(w, rows)
+
+        async def one(w: Window) -> None:
+            async with sem:
+                await self.window(w, emit)
+            pr = self.progress
+            pr.windows_done += 1
+            now = time.monotonic()
+            if now - pr.last_log >= 2.0 or pr.windows_done == len(windows):
+                pr.last_log = now
+                self.log(f"{self.label}: windows {pr.windows_done}/{len(windows)}, pages {pr.pages}, "
+                         f"records {pr.records}, retries {self.f.stats.retries}, {now - t0:.1f}s")
+
+        await gather_all(one(w) for w in windows)

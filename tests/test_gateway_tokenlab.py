@@ -1,0 +1,143 @@
+"""TokenLab extraction over real HTTP to the sandbox: exact usage frames, tasks by id, shapes, auth."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from orchestration.config import GatewayConfig
+from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
+from orchestration.gateways.normalize_tokenlab import find_records
+from orchestration.gateways.tokenlab import TokenLabClient
+from orchestration.sandbox import TOKENLAB_KEY_ID, TOKENLAB_TOKEN
+from orchestration.sandbox.scenario import build_scenario
+from orchestration.sandbox.server import serve
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return build_scenario(seed=5, days=3, jobs_per_day=40)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_LAB_TOKEN", TOKENLAB_TOKEN)
+
+
+def cfg(url: str, **kw) -> GatewayConfig:
+    base = {"name": "lab", "dialect": "tokenlab", "base_url": url, "token_env": "T_LAB_TOKEN", "key_id": TOKENLAB_KEY_ID,
+                "max_concurrency": 4, "window_minutes": 360, "max_attempts": 4, "page_size": 50}
+    base.update(kw)
+    return GatewayConfig(**base)
+
+
+def client(c: GatewayConfig, scenario, logs: list[str] | None = None) -> TokenLabClient:
+    cl = client_for(c, logs.append if logs is not None else None)
+    assert isinstance(cl, TokenLabClient)
+    cl.now, cl.backoff_base = scenario.as_of, 0.01
+    return cl
+
+
+def days(scenario) -> list:
+    n = (scenario.range_end - scenario.range_start).days
+    return [scenario.range_start + timedelta(days=i) for i in range(n)]
+
+
+def expected(scenario, record: str) -> pd.DataFrame:
+    df = scenario.canonical()[record]
+    return df[df["gateway"] == "lab"].reset_index(drop=True)
+
+
+def known_task_ids(scenario) -> list[str]:
+    """What the app knows: its jobs' task ids plus task ids seen on usage rows (plus one bogus id)."""
+    ids = {j["provider_task_id"] for j in scenario.app_jobs if j.get("provider_task_id")}
+    ids |= {r["task_id"] for r in scenario.tokenlab_usage if r.get("task_id")}
+    return sorted(ids | {"tsk_does_not_exist"})
+
+
+def test_usage_lands_exactly_the_expected_frames_with_net_cost_per_task(scenario) -> None:
+    logs: list[str] = []
+    with serve(scenario) as url:
+        cl = client(cfg(url), scenario, logs)
+        got = pd.concat([cl.usage(d, d + timedelta(days=1)) for d in days(scenario)], ignore_index=True)
+    exp = expected(scenario, "usage_records")
+    key = ["created_at", "record_key"]
+    g, e = got.sort_values(key).reset_index(drop=True), exp.sort_values(key).reset_index(drop=True)
+    assert len(g) == len(e) > 20
+    pd.testing.assert_frame_equal(g, e)
+    tasks = set(e["task_id"].dropna())
+    truth = {k: v for k, v in scenario.truth["net_cost_by_task"].items() if k in tasks}
+    net = g[g["task_id"].notna()].groupby("task_id")["cost_usd"].sum()
+    assert {k: round(float(v), 6) for k, v in net.items()} == truth
+    assert (g.loc[g["record_type"] == "refund", "cost_usd"] < 0).all()
+    assert any("records" in line for line in logs)
+
+
+def test_tasks_by_known_id_land_per_submit_day(scenario) -> None:
+    logs: list[str] = []
+    ids = known_task_ids(scenario)
+    with serve(scenario) as url:
+        cl = client(cfg(url), scenario, logs)
+        got = pd.concat([cl.tasks(d, d + timedelta(days=1), ids) for d in days(scenario)], ignore_index=True)
+    exp = expected(scenario, "gateway_tasks")
+    exp = exp[exp["task_id"].isin(ids)]
+    key = ["submitted_at", "task_id"]
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                  exp.sort_values(key).reset_index(drop=True))
+    assert got["task_id"].is_unique and len(got) > 5
+    assert set(got["status"]) <= {"queued", "running", "succeeded", "failed", "unknown"}
+    assert any("404" in line for line in logs)
+
+
+def test_wrong_management_token_is_an_auth_error_naming_the_env_var(scenario, monkeypatch) -> None:
+    monkeypatch.setenv("T_LAB_TOKEN", "mt-wrong")
+    with serve(scenario) as url:
+        cl = client(cfg(url), scenario)
+        with pytest.raises(GatewayAuthError) as err:
+            cl.usage(scenario.range_start, scenario.range_start + timedelta(days=1))
+    assert "T_LAB_TOKEN" in str(err.value) and "mt-wrong" not in str(err.value)
+    assert cl.stats.retries == 0
+
+
+@pytest.mark.parametrize("body,total", [
+    ({"data": [{"id": 1}], "total": 7}, 7),
+    ({"records": [], "pagination": {"page": 1, "total": 0}}, 0),
+    ({"data": {"items": [{"id": 1}], "total_count": 3}}, 3),
+    ({"object": "list", "data": [{"id": 1}], "has_more": False}, None),
+])
+def test_known_response_shapes_are_read(body: dict, total: int | None) -> None:
+    recs, got_total, _ = find_records(body, "loc")
+    assert isinstance(recs, list) and got_total == total
+
+
+def test_unknown_response_shape_fails_loudly_naming_the_keys() -> None:
+    with pytest.raises(ExtractionError, match="unknown usage response shape; keys seen: meta, usage_rows"):
+        find_records({"usage_rows": [], "meta": {}}, "gateway=lab")
+    with pytest.raises(ExtractionError, match="rate_limited"):
+        find_records({"error": {"message": "slow down", "code": "rate_limited"}}, "gateway=lab")
+
+
+def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_changes_conflict() -> None:
+    from orchestration.gateways import ConflictingDuplicateError
+    from orchestration.gateways.normalize_tokenlab import usage_row
+    from orchestration.gateways.pager import Source
+    from orchestration.gateways.tokenlab import _SettlingPager
+
+    rec = {"type": "charge", "request_id": "req_1", "task_id": "tsk_1", "created_at": "2026-03-01T10:00:00.000Z",
+           "scene": "image", "logical_model": "flux-1.1-pro", "cost": {"amount": "0.040000", "currency": "USD"}}
+    unsettled = usage_row(rec, "lab", 500000)
+    settled = usage_row(dict(rec, billing_transaction_id="btx_9"), "lab", 500000)
+    src = Source(path="/", endpoint="/usage", params={}, normalize=lambda r: r, key_of=lambda r: r[1],
+                 time_of=lambda r: r[3], ids_of=lambda r: str(r[1]))
+    pager = _SettlingPager(None, src, gateway="lab", page_size=10, max_window_records=100,  # type: ignore[arg-type]
+                           log=lambda _m: None, label="t")
+    rows: dict[str, tuple] = {}
+    pager.merge(rows, [unsettled], None)
+    pager.merge(rows, [settled], None)
+    pager.merge(rows, [unsettled], None)  # an older read arriving late does not un-settle it
+    assert rows["req_1"][6] == "btx_9"
+    costlier = usage_row(dict(rec, cost={"amount": "0.050000", "currency": "USD"}), "lab", 500000)
+    with pytest.raises(ConflictingDuplicateError, match="differing fields: .*cost_usd"):
+        pager.merge(rows, [costlier], None)
