@@ -29,6 +29,7 @@ def read_only(warehouse: Path | str) -> Iterator[duckdb.DuckDBPyConnection | Non
         return
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
+        con.execute("set TimeZone = 'UTC'")  # timestamps come back in UTC whatever the machine's zone
         yield con
     finally:
         con.close()
@@ -39,14 +40,20 @@ def columns(con: duckdb.DuckDBPyConnection | None, table: str) -> list[str]:
     if con is None:
         return []
     rows = con.execute(
-        "select column_name from information_schema.columns where table_name = ? "
-        "order by ordinal_position", [table]
+        "select column_name from information_schema.columns where table_name = ? order by ordinal_position",
+        [table],
     ).fetchall()
     return [r[0] for r in rows]
 
 
-def select(con: duckdb.DuckDBPyConnection | None, table: str, wanted: Sequence[str],
-           where: str = "", params: Sequence[object] = (), order_by: Sequence[str] = ()) -> list[dict]:
+def select(
+    con: duckdb.DuckDBPyConnection | None,
+    table: str,
+    wanted: Sequence[str],
+    where: str = "",
+    params: Sequence[object] = (),
+    order_by: Sequence[str] = (),
+) -> list[dict]:
     """Rows of `table` as dicts keyed by `wanted` (absent columns are None).
 
     `where` may only name columns that exist; callers guard it with :func:`columns`. `order_by`

@@ -1,59 +1,284 @@
-"""Render the report of a run under reports_dir/<date>/: report.html (self-contained) + CSV per code."""
+"""Render the report of a run under reports_dir/<last day>/: report.html (self-contained) + CSV per code.
+
+The HTML has no script and loads nothing: inline CSS and inline SVG charts, so it opens offline,
+from a mail attachment or a CI artifact. Each CSV holds the findings of one mismatch code, in the
+same rows and order as the mart (`fct_reconciliation_mismatches`) for the report's days.
+"""
 
 from __future__ import annotations
 
 import csv
-import html
-from datetime import datetime
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
+from orchestration.reports import charts, marts
 from orchestration.reports.summary import MISMATCH_CODES, Summary
 
-_env = Environment(loader=PackageLoader("orchestration.reports", "templates"),
-                   autoescape=select_autoescape(["html", "j2"]))
+_env = Environment(
+    loader=PackageLoader("orchestration.reports", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["usd"] = lambda v: f"{float(v or 0):,.6f}"
+_env.filters["duration"] = charts.duration
 
-MISMATCH_COLUMNS = ("mismatch_type", "severity", "job_id", "task_id", "request_id", "amount_usd",
-                    "detected_at", "detail")
+# The columns a support ticket needs, in a fixed order (absent mart columns are left empty).
+MISMATCH_COLUMNS = (
+    "mismatch_type",
+    "severity",
+    "job_id",
+    "task_id",
+    "request_id",
+    "gateway",
+    "scene",
+    "model",
+    "amount_usd",
+    "partition_date",
+    "detected_at",
+    "detail",
+    "finding_id",
+)
+MISMATCH_ORDER = (
+    "mismatch_type",
+    "amount_usd desc nulls last",
+    "job_id nulls last",
+    "task_id nulls last",
+    "request_id nulls last",
+    "finding_id",
+)
+HISTORY_DAYS = 30  # how far back the spend and settlement-lag charts look from the report day
+SEVERITY_RANK = {"error": 0, "warn": 1, "info": 2}
 
 
-def _mismatch_rows(warehouse: Path) -> list[dict]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        cur = con.execute(
-            f"select {', '.join(MISMATCH_COLUMNS)} from fct_reconciliation_mismatches "
-            "order by mismatch_type, amount_usd desc nulls last, job_id, task_id, request_id"
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
-    finally:
-        con.close()
+def mismatch_rows(warehouse: Path, days: list[date] | None = None) -> list[dict]:
+    """The findings of `days` (all when None) in mart order: code, money at risk, ids."""
+    with marts.read_only(warehouse) as con:
+        where, params = "", []
+        if days and "partition_date" in marts.columns(con, marts.MISMATCHES):
+            where, params = "partition_date between ? and ?", [days[0], days[-1]]
+        return marts.select(con, marts.MISMATCHES, MISMATCH_COLUMNS, where, params, MISMATCH_ORDER)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    return str(v)
 
 
 def write_csvs(rows: list[dict], out_dir: Path) -> list[Path]:
     """One CSV per mismatch code (header only when the code has no rows), in mart order."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for code in MISMATCH_CODES:
         path = out_dir / f"mismatches_{code}.csv"
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=MISMATCH_COLUMNS)
-            w.writeheader()
+        tmp = path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(MISMATCH_COLUMNS)
             for r in rows:
                 if r["mismatch_type"] == code:
-                    w.writerow({k: ("" if r[k] is None else r[k]) for k in MISMATCH_COLUMNS})
+                    w.writerow([_cell(r.get(k)) for k in MISMATCH_COLUMNS])
+        tmp.replace(path)
         paths.append(path)
     return paths
 
 
+def _date_labels(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def lag_by_day(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
+    """Per terminal day: settled-count-weighted p50 and the worst scene/model p95 (which one)."""
+    first = last_day - timedelta(days=history_days - 1)
+    with marts.read_only(warehouse) as con:
+        have = marts.columns(con, marts.LAG_DAILY)
+        rows = marts.select(
+            con,
+            marts.LAG_DAILY,
+            [
+                "terminal_date",
+                "scene",
+                "model",
+                "job_count",
+                "settled_count",
+                "pending_count",
+                "unsettled_count",
+                "p50_lag_seconds",
+                "p95_lag_seconds",
+            ],
+            "terminal_date between ? and ?" if "terminal_date" in have else "",
+            [first, last_day] if "terminal_date" in have else [],
+            ["terminal_date", "scene", "model"],
+        )
+    days: dict[date, dict] = {}
+    for r in rows:
+        d = days.setdefault(
+            r["terminal_date"],
+            {
+                "day": r["terminal_date"],
+                "jobs": 0,
+                "settled": 0,
+                "pending": 0,
+                "unsettled": 0,
+                "_w": 0.0,
+                "p95": None,
+                "worst": "",
+            },
+        )
+        settled = int(r["settled_count"] or 0)
+        d["jobs"] += int(r["job_count"] or 0)
+        d["settled"] += settled
+        d["pending"] += int(r["pending_count"] or 0)
+        d["unsettled"] += int(r["unsettled_count"] or 0)
+        if r["p50_lag_seconds"] is not None and settled:
+            d["_w"] += float(r["p50_lag_seconds"]) * settled
+        if r["p95_lag_seconds"] is not None and (d["p95"] is None or r["p95_lag_seconds"] > d["p95"]):
+            d["p95"] = float(r["p95_lag_seconds"])
+            d["worst"] = f"{r['scene']}/{r['model']}"
+    out = []
+    for d in sorted(days.values(), key=lambda x: x["day"]):
+        d["p50"] = d.pop("_w") / d["settled"] if d["settled"] else None
+        out.append(d)
+    return out
+
+
+def spend_by_day(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
+    first = last_day - timedelta(days=history_days - 1)
+    with marts.read_only(warehouse) as con:
+        have = marts.columns(con, marts.SPEND_DAILY)
+        return marts.select(
+            con,
+            marts.SPEND_DAILY,
+            [
+                "spend_date",
+                "gateway",
+                "net_spend_usd",
+                "charged_usd",
+                "credited_usd",
+                "topup_usd",
+                "charge_count",
+                "error_count",
+                "anomaly_threshold_usd",
+                "is_anomaly",
+            ],
+            "spend_date between ? and ?" if "spend_date" in have else "",
+            [first, last_day] if "spend_date" in have else [],
+            ["spend_date", "gateway"],
+        )
+
+
+def error_alerts(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
+    first = last_day - timedelta(days=history_days - 1)
+    with marts.read_only(warehouse) as con:
+        have = marts.columns(con, marts.ERROR_ALERTS)
+        return marts.select(
+            con,
+            marts.ERROR_ALERTS,
+            [
+                "error_date",
+                "gateway",
+                "error_class",
+                "owner",
+                "error_count",
+                "request_count",
+                "error_rate",
+                "is_alert",
+            ],
+            "error_date between ? and ?" if "error_date" in have else "",
+            [first, last_day] if "error_date" in have else [],
+            ["error_date desc", "gateway", "error_class"],
+        )
+
+
+def _lag_chart(lag: list[dict], last_day: date) -> str:
+    if not lag:
+        return charts.line_chart("lag-chart", "settlement lag", [], [])
+    labels = _date_labels(lag[0]["day"], last_day)
+    by_day = {d["day"]: d for d in lag}
+    p50 = [by_day[d]["p50"] if d in by_day else None for d in labels]
+    p95 = [by_day[d]["p95"] if d in by_day else None for d in labels]
+    return charts.line_chart(
+        "lag-chart",
+        "settlement lag by terminal day",
+        [d.isoformat() for d in labels],
+        [("p50", "#4a78b5", p50), ("p95 (worst model)", "#e07b00", p95)],
+    )
+
+
+def _spend_chart(spend: list[dict]) -> str:
+    totals: dict[date, float] = defaultdict(float)
+    flags: dict[date, bool] = defaultdict(bool)
+    for r in spend:
+        totals[r["spend_date"]] += float(r["net_spend_usd"] or 0)
+        flags[r["spend_date"]] |= bool(r["is_anomaly"])
+    days = sorted(totals)
+    return charts.bar_chart(
+        "spend-chart",
+        "net spend per day (USD)",
+        [d.isoformat() for d in days],
+        [totals[d] for d in days],
+        [flags[d] for d in days],
+        fmt=lambda v: f"{v:,.2f}",
+    )
+
+
+def render_html(
+    summary: Summary,
+    rows: list[dict],
+    lag: list[dict],
+    spend: list[dict],
+    errors: list[dict],
+    as_of: datetime,
+) -> str:
+    by_severity = sorted(rows, key=lambda r: SEVERITY_RANK.get(r["severity"], 3))
+    severity_of = {}
+    for r in by_severity:
+        severity_of.setdefault(r["mismatch_type"], r["severity"])
+    return _env.get_template("report.html.j2").render(
+        s=summary,
+        rows=rows,
+        rows_by_severity=by_severity,
+        as_of=as_of.isoformat(),
+        severity_of=severity_of,
+        lag=lag,
+        spend=spend,
+        errors=errors,
+        lag_chart=Markup(_lag_chart(lag, summary.last_day)),
+        spend_chart=Markup(_spend_chart(spend)),
+        codes_with_money=sorted(
+            ((c, n, usd) for c, (n, usd) in summary.mismatches.items() if n),
+            key=lambda t: (-t[2], -t[1], t[0]),
+        ),
+        codes_without=[c for c, (n, _usd) in summary.mismatches.items() if not n],
+    )
+
+
 def render_report(summary: Summary, warehouse: Path, reports_dir: Path, as_of: datetime) -> Path:
+    """Write report.html and the CSVs under reports_dir/<last day>/ (atomic per file); return the HTML path."""
     out_dir = Path(reports_dir) / summary.last_day.isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = _mismatch_rows(warehouse)
+    days = _date_labels(summary.first_day, summary.last_day)
+    rows = mismatch_rows(warehouse, days)
     write_csvs(rows, out_dir)
-    page = _env.get_template("report.html.j2").render(s=summary, rows=rows, as_of=as_of.isoformat(),
-                                                      esc=html.escape)
+    page = render_html(
+        summary,
+        rows,
+        lag_by_day(warehouse, summary.last_day),
+        spend_by_day(warehouse, summary.last_day),
+        error_alerts(warehouse, summary.last_day),
+        as_of,
+    )
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -62,9 +287,31 @@ def render_report(summary: Summary, warehouse: Path, reports_dir: Path, as_of: d
 
 
 def markdown_preview(summary: Summary) -> str:
-    lines = ["| mismatch | count | at risk USD |", "|---|---:|---:|"]
-    lines += [f"| {c} | {n} | {usd:.6f} |" for c, (n, usd) in summary.mismatches.items() if n]
-    lines += [f"| **total** | **{summary.total_findings}** | **{summary.money_at_risk:.6f}** |", "",
-              "| settlement | jobs |", "|---|---:|"]
+    """The summary as Markdown for the Dagster UI (asset metadata)."""
+    lines = [
+        (
+            f"**{summary.total_findings} findings, {summary.money_at_risk:,.6f} USD at risk** "
+            f"({summary.first_day.isoformat()} .. {summary.last_day.isoformat()} UTC)"
+        ),
+        "",
+        "| mismatch | count | at risk USD |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {c} | {n} | {usd:,.6f} |" for c, (n, usd) in summary.mismatches.items() if n]
+    lines += [
+        f"| **total** | **{summary.total_findings}** | **{summary.money_at_risk:,.6f}** |",
+        "",
+        "| settlement | jobs |",
+        "|---|---:|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in summary.settlements.items()]
+    lines += [
+        "",
+        (
+            f"Net spend {summary.net_spend_usd:,.6f} USD, {summary.spend_anomaly_days} anomalous day(s); "
+            f"gateway errors {', '.join(f'{k}: {v}' for k, v in summary.errors.items()) or 'none'}."
+        ),
+    ]
+    if summary.report_path:
+        lines += ["", f"Report: `{summary.report_path}`"]
     return "\n".join(lines)

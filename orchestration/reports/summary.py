@@ -1,4 +1,10 @@
-"""What a run found, read from the marts (read-only) and the landing files, as data and as text."""
+"""What a run found, read from the marts (read-only) and the landing files, as data and as text.
+
+The summary is scoped to the run's days: findings whose `partition_date` falls in
+[first_day, last_day], settlements of jobs created on those days, spend and gateway errors of those
+days. The same numbers feed the terminal table (`recon report`), the HTML header and the Dagster
+metadata, so the three never disagree.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,29 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 
 from orchestration.config import ReconConfig
 from orchestration.landing import partition_file
+from orchestration.reports import marts
 from schemas.canonical import RECORDS
 
 MISMATCH_CODES = (
-    "missing_usage", "charged_for_failure", "over_refunded", "missing_asset", "asset_without_success",
-    "status_mismatch", "cost_mismatch", "model_mismatch", "duplicate_create", "orphan_usage",
-    "stuck_task", "quota_mismatch",
+    "missing_usage",
+    "charged_for_failure",
+    "over_refunded",
+    "missing_asset",
+    "asset_without_success",
+    "status_mismatch",
+    "cost_mismatch",
+    "model_mismatch",
+    "duplicate_create",
+    "orphan_usage",
+    "stuck_task",
+    "quota_mismatch",
 )
 SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
+ERROR_CLASSES = ("401", "402", "429", "5xx")
 
 
 @dataclass
@@ -29,6 +45,11 @@ class Summary:
     mismatches: dict[str, tuple[int, float]] = field(default_factory=dict)  # code -> (count, usd)
     settlements: dict[str, int] = field(default_factory=dict)
     report_path: Path | None = None
+    net_spend_usd: float = 0.0
+    spend_anomaly_days: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # error class -> count over the days
+    error_alerts: int = 0
+    missing_marts: list[str] = field(default_factory=list)
 
     @property
     def total_findings(self) -> int:
@@ -51,36 +72,88 @@ def landed_counts(cfg: ReconConfig, days: list[date]) -> dict[str, int]:
     return out
 
 
-def read_marts(warehouse: Path) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "select mismatch_type, count(*), coalesce(sum(amount_usd), 0) "
-            "from fct_reconciliation_mismatches group by 1"
-        ).fetchall()
-        mismatches = {code: (0, 0.0) for code in MISMATCH_CODES}
-        mismatches.update({code: (int(n), float(usd)) for code, n, usd in rows})
-        st = con.execute("select settlement_status, count(*) from fct_settlements group by 1").fetchall()
-        settlements = {s: 0 for s in SETTLEMENT_STATUSES}
-        settlements.update({s: int(n) for s, n in st})
-    finally:
-        con.close()
+def _in_days(con, table: str, col: str, days: list[date] | None) -> tuple[str, list]:
+    if not days or col not in marts.columns(con, table):
+        return "", []
+    return f'"{col}" between ? and ?', [days[0], days[-1]]
+
+
+def read_marts(
+    warehouse: Path, days: list[date] | None = None
+) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+    """Findings (count, USD at risk) per code and settlement status counts, for `days` if given."""
+    mismatches = {code: (0, 0.0) for code in MISMATCH_CODES}
+    settlements = {s: 0 for s in SETTLEMENT_STATUSES}
+    with marts.read_only(warehouse) as con:
+        where, params = _in_days(con, marts.MISMATCHES, "partition_date", days)
+        for r in marts.select(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
+            n, usd = mismatches.get(r["mismatch_type"], (0, 0.0))
+            mismatches[r["mismatch_type"]] = (n + 1, usd + float(r["amount_usd"] or 0))
+        where, params = _in_days(con, marts.SETTLEMENTS, "created_date", days)
+        for r in marts.select(con, marts.SETTLEMENTS, ["settlement_status"], where, params):
+            settlements[r["settlement_status"]] = settlements.get(r["settlement_status"], 0) + 1
     return mismatches, settlements
 
 
+def _spend_and_errors(s: Summary, warehouse: Path, days: list[date]) -> None:
+    with marts.read_only(warehouse) as con:
+        s.missing_marts = [
+            t
+            for t in (
+                marts.MISMATCHES,
+                marts.SETTLEMENTS,
+                marts.LAG_DAILY,
+                marts.SPEND_DAILY,
+                marts.ERROR_ALERTS,
+                marts.HISTORY,
+            )
+            if not marts.columns(con, t)
+        ]
+        where, params = _in_days(con, marts.SPEND_DAILY, "spend_date", days)
+        for r in marts.select(con, marts.SPEND_DAILY, ["net_spend_usd", "is_anomaly"], where, params):
+            s.net_spend_usd += float(r["net_spend_usd"] or 0)
+            s.spend_anomaly_days += bool(r["is_anomaly"])
+        s.errors = {c: 0 for c in ERROR_CLASSES}
+        where, params = _in_days(con, marts.ERROR_ALERTS, "error_date", days)
+        for r in marts.select(
+            con, marts.ERROR_ALERTS, ["error_class", "error_count", "is_alert"], where, params
+        ):
+            s.errors[str(r["error_class"])] = s.errors.get(str(r["error_class"]), 0) + int(
+                r["error_count"] or 0
+            )
+            s.error_alerts += bool(r["is_alert"])
+
+
+def summarize(warehouse: Path, days: list[date], records: dict[str, int] | None = None) -> Summary:
+    """The summary of `days` from the marts alone (records landed, when known, passed in)."""
+    mismatches, settlements = read_marts(warehouse, days)
+    s = Summary(days[0], days[-1], records or {}, mismatches, settlements)
+    _spend_and_errors(s, warehouse, days)
+    return s
+
+
 def collect_summary(cfg: ReconConfig, days: list[date]) -> Summary:
-    mismatches, settlements = read_marts(cfg.warehouse.path)
-    return Summary(days[0], days[-1], landed_counts(cfg, days), mismatches, settlements)
+    return summarize(cfg.warehouse.path, days, landed_counts(cfg, days))
 
 
 def format_summary(s: Summary) -> str:
-    lines = [f"recon summary {s.first_day.isoformat()} .. {s.last_day.isoformat()} (UTC)", "",
-             "records landed"]
+    """The terminal table `recon run`/`recon report`/`recon demo` print."""
+    lines = [
+        f"recon summary {s.first_day.isoformat()} .. {s.last_day.isoformat()} (UTC)",
+        "",
+        "records landed",
+    ]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.records.items()]
-    lines += ["", f"mismatches{'':<22}{'count':>6}{'at risk USD':>14}"]
+    lines += ["", f"{'mismatches':<32}{'count':>6}{'at risk USD':>14}"]
     lines += [f"  {code:<30}{n:>6}{usd:>14.6f}" for code, (n, usd) in s.mismatches.items()]
     lines += [f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}", "", "settlement status"]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.settlements.items()]
+    lines += ["", f"spend: {s.net_spend_usd:.6f} USD net, {s.spend_anomaly_days} anomalous day(s)"]
+    if s.errors:
+        errs = ", ".join(f"{k}: {v}" for k, v in s.errors.items())
+        lines += [f"gateway errors: {errs} ({s.error_alerts} alert(s))"]
+    if s.missing_marts:
+        lines += [f"not built yet: {', '.join(s.missing_marts)}"]
     if s.report_path:
         lines += ["", f"report: {s.report_path}"]
     return "\n".join(lines)

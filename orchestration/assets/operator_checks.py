@@ -1,0 +1,419 @@
+"""Operator checks on the daily report: thresholds a person acts on, each with its own owner.
+
+Every check reads the marts read-only (only dbt writes the DuckDB file) over the run's days and
+returns a :class:`CheckOutcome`; the report asset turns them into Dagster asset check results
+(`OPERATOR_CHECK_SPECS`), so they show in the UI on `reports/daily_report`, and the webhook
+(`orchestration.alerts`) posts the failing ones. Findings are data: a failing check warns or
+errors in the UI, it never fails the run.
+
+Thresholds default to the constants below; a config `alerts:` block with the same keys as
+:class:`Thresholds` overrides them (read defensively: the block is optional).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.reports import marts
+
+REPORT_KEY = dg.AssetKey(["reports", "daily_report"])
+
+# Defaults (USD, counts, seconds). Override with `alerts:` keys of the same names.
+MONEY_AT_RISK_ERROR_USD = 10.0
+STUCK_TASKS_WARN = 1
+STUCK_TASKS_ERROR = 10
+SETTLEMENT_P95_WARN_SECONDS = 12 * 3600.0
+ERRORS_401_MIN = 3
+ERRORS_402_MIN = 1
+ERRORS_429_MIN = 10
+ERRORS_5XX_MIN = 5
+SPEND_ANOMALY_DAYS_WARN = 1
+
+WARN, ERROR = "WARN", "ERROR"
+
+# Who acts on each gateway error class (the mart's `owner` column wins when present).
+ERROR_OWNERS = {
+    "401": "whoever owns the gateway token: rotate or fix the credentials",
+    "402": "finance: top up the gateway balance",
+    "429": "capacity: raise the gateway limits or lower max_concurrency",
+    "5xx": "gateway ops: upstream outage, open a ticket with the gateway",
+}
+ERROR_SEVERITY = {"401": ERROR, "402": ERROR, "429": WARN, "5xx": WARN}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    money_at_risk_error_usd: float = MONEY_AT_RISK_ERROR_USD
+    stuck_tasks_warn: int = STUCK_TASKS_WARN
+    stuck_tasks_error: int = STUCK_TASKS_ERROR
+    settlement_p95_warn_seconds: float = SETTLEMENT_P95_WARN_SECONDS
+    errors_401_min: int = ERRORS_401_MIN
+    errors_402_min: int = ERRORS_402_MIN
+    errors_429_min: int = ERRORS_429_MIN
+    errors_5xx_min: int = ERRORS_5XX_MIN
+    spend_anomaly_days_warn: int = SPEND_ANOMALY_DAYS_WARN
+
+    def error_min(self, error_class: str) -> int:
+        return int(getattr(self, f"errors_{error_class.lower()}_min"))
+
+
+def thresholds_from_config(cfg: object | None) -> Thresholds:
+    """Defaults, overridden by the keys of an optional `alerts` block (mapping or pydantic model)."""
+    block = getattr(cfg, "alerts", None) if cfg is not None else None
+    if block is None:
+        return Thresholds()
+    data = block.model_dump() if hasattr(block, "model_dump") else dict(block)
+    known = {f.name: f.type for f in fields(Thresholds)}
+    updates = {
+        k: (float(v) if "float" in str(known[k]) else int(v))
+        for k, v in data.items()
+        if k in known and v is not None
+    }
+    return replace(Thresholds(), **updates)
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    passed: bool
+    severity: str  # the severity it has when it fails: WARN or ERROR
+    summary: str
+    owner: str
+    failures: list[str] = field(default_factory=list)
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    def to_result(self) -> dg.AssetCheckResult:
+        meta = {
+            "summary": self.summary,
+            "owner": self.owner,
+            "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in self.failures) or "none"),
+            **self.metadata,
+        }
+        return dg.AssetCheckResult(
+            check_name=self.name,
+            asset_key=REPORT_KEY,
+            passed=self.passed,
+            severity=dg.AssetCheckSeverity.ERROR if self.severity == ERROR else dg.AssetCheckSeverity.WARN,
+            description=self.summary,
+            metadata=meta,
+        )
+
+
+@dataclass(frozen=True)
+class Window:
+    """The run's UTC days, and the instant the run counts as now."""
+
+    first_day: date
+    last_day: date
+    as_of: datetime
+
+
+def _days_where(con, table: str, col: str, w: Window) -> tuple[str, list]:
+    if col in marts.columns(con, table):
+        return f'"{col}" between ? and ?', [w.first_day, w.last_day]
+    return "", []
+
+
+def _missing(name: str, table: str, severity: str, owner: str) -> CheckOutcome:
+    return CheckOutcome(
+        name,
+        False,
+        severity,
+        f"{table} is missing: the dbt build did not produce it",
+        owner,
+        [f"table {table} not found in the warehouse"],
+    )
+
+
+def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
+    name, owner = "money_at_risk", "finance + app engineering: work through the report's findings"
+    if not marts.columns(con, marts.MISMATCHES):
+        return _missing(name, marts.MISMATCHES, ERROR, owner)
+    where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
+    by_code: dict[str, float] = {}
+    for r in marts.select(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
+        by_code[r["mismatch_type"]] = by_code.get(r["mismatch_type"], 0.0) + float(r["amount_usd"] or 0)
+    total = sum(by_code.values())
+    passed = total <= t.money_at_risk_error_usd
+    top = sorted(by_code.items(), key=lambda kv: -kv[1])
+    failures = [] if passed else [f"{code}: {usd:.6f} USD" for code, usd in top if usd > 0]
+    return CheckOutcome(
+        name,
+        passed,
+        ERROR,
+        f"money at risk {total:.6f} USD (limit {t.money_at_risk_error_usd:.2f})",
+        owner,
+        failures,
+        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_error_usd)},
+    )
+
+
+def check_new_mismatch_code(con, w: Window, t: Thresholds) -> CheckOutcome:
+    """A code with findings first seen today while no finding of that code was open at the end of yesterday."""
+    name, owner = "new_mismatch_code", "app engineering: a new kind of drift started, look at its first rows"
+    need = {"mismatch_type", "first_seen_at", "resolved_at"}
+    have = set(marts.columns(con, marts.HISTORY))
+    if not need <= have:
+        return _missing(name, marts.HISTORY, WARN, owner)
+    now = (
+        con.execute(f"select max(last_seen_at) from {marts.HISTORY}").fetchone()[0]
+        if "last_seen_at" in have
+        else None
+    )
+    now = now or w.as_of
+    cutoff = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    earlier = con.execute(
+        f"select count(*) from {marts.HISTORY} where first_seen_at < ?", [cutoff]
+    ).fetchone()[0]
+    if not earlier:
+        return CheckOutcome(
+            name, True, WARN, "no run before today to compare with", owner, metadata={"new_codes": ""}
+        )
+    prev = {
+        r[0]
+        for r in con.execute(
+            f"select distinct mismatch_type from {marts.HISTORY} where first_seen_at < ? "
+            "and (resolved_at is null or resolved_at >= ?)",
+            [cutoff, cutoff],
+        ).fetchall()
+    }
+    fresh = con.execute(
+        f"select mismatch_type, count(*) from {marts.HISTORY} where first_seen_at >= ? and resolved_at is null "
+        "group by 1 order by 1",
+        [cutoff],
+    ).fetchall()
+    new = [(code, n) for code, n in fresh if code not in prev]
+    failures = [f"{code}: {n} finding(s), none open yesterday" for code, n in new]
+    summary = (
+        f"new today: {', '.join(c for c, _ in new)}"
+        if new
+        else "every code with findings today was already open yesterday"
+    )
+    return CheckOutcome(
+        name,
+        not new,
+        WARN,
+        summary,
+        owner,
+        failures,
+        {"new_codes": ", ".join(c for c, _ in new), "compared_to_before": cutoff.isoformat()},
+    )
+
+
+def check_stuck_tasks(con, w: Window, t: Thresholds) -> CheckOutcome:
+    name, owner = "stuck_tasks", "gateway ops: tasks past the SLA, poll or cancel them at the gateway"
+    if not marts.columns(con, marts.MISMATCHES):
+        return _missing(name, marts.MISMATCHES, WARN, owner)
+    where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
+    where = f"mismatch_type = 'stuck_task'{' and ' + where if where else ''}"
+    rows = marts.select(
+        con,
+        marts.MISMATCHES,
+        ["job_id", "task_id", "gateway", "detail"],
+        where,
+        params,
+        ["task_id", "job_id"],
+    )
+    n = len(rows)
+    severity = ERROR if n >= t.stuck_tasks_error else WARN
+    failures = (
+        [
+            f"task {r['task_id'] or '-'} (job {r['job_id'] or '-'}, {r['gateway'] or '?'}): {r['detail']}"
+            for r in rows[:20]
+        ]
+        if n >= t.stuck_tasks_warn
+        else []
+    )
+    return CheckOutcome(
+        name,
+        n < t.stuck_tasks_warn,
+        severity,
+        f"{n} task(s) stuck past the SLA (warn at {t.stuck_tasks_warn}, error at {t.stuck_tasks_error})",
+        owner,
+        failures,
+        {"stuck_tasks": n},
+    )
+
+
+def check_settlement_p95(con, w: Window, t: Thresholds) -> CheckOutcome:
+    name, owner = "settlement_p95", "gateway ops: settlement is running late, ask the gateway"
+    if not marts.columns(con, marts.LAG_DAILY):
+        return _missing(name, marts.LAG_DAILY, WARN, owner)
+    where, params = _days_where(con, marts.LAG_DAILY, "terminal_date", w)
+    rows = marts.select(
+        con,
+        marts.LAG_DAILY,
+        ["terminal_date", "scene", "model", "p95_lag_seconds"],
+        where,
+        params,
+        ["terminal_date", "scene", "model"],
+    )
+    worst = max((float(r["p95_lag_seconds"]) for r in rows if r["p95_lag_seconds"] is not None), default=None)
+    slow = [
+        r
+        for r in rows
+        if r["p95_lag_seconds"] is not None and float(r["p95_lag_seconds"]) > t.settlement_p95_warn_seconds
+    ]
+    failures = [
+        f"{r['terminal_date']} {r['scene']}/{r['model']}: p95 {float(r['p95_lag_seconds']):.0f}s"
+        for r in slow
+    ]
+    shown = "n/a" if worst is None else f"{worst:.0f}s"
+    return CheckOutcome(
+        name,
+        not slow,
+        WARN,
+        f"worst settlement p95 {shown} (limit {t.settlement_p95_warn_seconds:.0f}s)",
+        owner,
+        failures,
+        {"worst_p95_seconds": worst if worst is not None else -1.0},
+    )
+
+
+def check_gateway_errors(error_class: str) -> Callable:
+    """One check per error class: the owners differ (credentials, balance, capacity, upstream)."""
+
+    def _check(con, w: Window, t: Thresholds) -> CheckOutcome:
+        name = f"gateway_errors_{error_class.lower()}"
+        owner = ERROR_OWNERS[error_class]
+        severity = ERROR_SEVERITY[error_class]
+        if not marts.columns(con, marts.ERROR_ALERTS):
+            return _missing(name, marts.ERROR_ALERTS, severity, owner)
+        where, params = _days_where(con, marts.ERROR_ALERTS, "error_date", w)
+        where = f"error_class = '{error_class}'{' and ' + where if where else ''}"
+        rows = marts.select(
+            con,
+            marts.ERROR_ALERTS,
+            ["error_date", "gateway", "error_count", "request_count", "error_rate", "is_alert", "owner"],
+            where,
+            params,
+            ["error_date", "gateway"],
+        )
+        limit = t.error_min(error_class)
+        bad = [r for r in rows if r["is_alert"] or int(r["error_count"] or 0) >= limit]
+        total = sum(int(r["error_count"] or 0) for r in rows)
+        if rows and rows[0]["owner"]:
+            owner = str(rows[0]["owner"])
+        failures = [
+            f"{r['error_date']} gateway {r['gateway']}: {r['error_count']} x {error_class} of "
+            f"{r['request_count']} requests"
+            + (
+                f" (rate {float(r['error_rate'] or 0):.1%}, over the mart's alert rate)"
+                if r["is_alert"]
+                else ""
+            )
+            for r in bad
+        ]
+        return CheckOutcome(
+            name,
+            not bad,
+            severity,
+            f"{total} {error_class} error(s) (alert at {limit} a day per gateway or the mart's "
+            "error-rate alert)",
+            owner,
+            failures,
+            {"error_count": total},
+        )
+
+    _check.__name__ = f"check_gateway_errors_{error_class.lower()}"
+    return _check
+
+
+def check_spend_anomaly(con, w: Window, t: Thresholds) -> CheckOutcome:
+    name, owner = "spend_anomaly", "finance: spend jumped above its recent history, confirm it is real usage"
+    if not marts.columns(con, marts.SPEND_DAILY):
+        return _missing(name, marts.SPEND_DAILY, WARN, owner)
+    where, params = _days_where(con, marts.SPEND_DAILY, "spend_date", w)
+    rows = marts.select(
+        con,
+        marts.SPEND_DAILY,
+        ["spend_date", "gateway", "net_spend_usd", "anomaly_threshold_usd", "is_anomaly"],
+        where,
+        params,
+        ["spend_date", "gateway"],
+    )
+    bad = [r for r in rows if r["is_anomaly"]]
+    failures = [
+        f"{r['spend_date']} gateway {r['gateway']}: {float(r['net_spend_usd'] or 0):.2f} USD "
+        f"(above {float(r['anomaly_threshold_usd'] or 0):.2f})"
+        for r in bad
+    ]
+    return CheckOutcome(
+        name,
+        len(bad) < t.spend_anomaly_days_warn,
+        WARN,
+        f"{len(bad)} anomalous spend day(s)",
+        owner,
+        failures,
+        {"anomalous_days": len(bad)},
+    )
+
+
+CHECKS: dict[str, Callable] = {
+    "money_at_risk": check_money_at_risk,
+    "new_mismatch_code": check_new_mismatch_code,
+    "stuck_tasks": check_stuck_tasks,
+    "settlement_p95": check_settlement_p95,
+    "gateway_errors_401": check_gateway_errors("401"),
+    "gateway_errors_402": check_gateway_errors("402"),
+    "gateway_errors_429": check_gateway_errors("429"),
+    "gateway_errors_5xx": check_gateway_errors("5xx"),
+    "spend_anomaly": check_spend_anomaly,
+}
+
+DESCRIPTIONS = {
+    "money_at_risk": "ERROR when the money at risk of the run's findings exceeds money_at_risk_error_usd.",
+    "new_mismatch_code": "WARN when a mismatch code has findings today and none was open yesterday.",
+    "stuck_tasks": "WARN from stuck_tasks_warn stuck tasks past the SLA, ERROR from stuck_tasks_error.",
+    "settlement_p95": "WARN when a day's settlement p95 (any scene/model) exceeds settlement_p95_warn_seconds.",
+    "gateway_errors_401": "ERROR on repeated 401s: the gateway token is wrong or revoked.",
+    "gateway_errors_402": "ERROR on 402s: the gateway balance ran out.",
+    "gateway_errors_429": "WARN on repeated 429s: rate limits; capacity must grow or concurrency drop.",
+    "gateway_errors_5xx": "WARN on repeated 5xx: the gateway or its upstream is failing.",
+    "spend_anomaly": "WARN when a day's net spend is above its history's mean + sigma x stddev.",
+}
+
+OPERATOR_CHECK_SPECS = [
+    dg.AssetCheckSpec(name, asset=REPORT_KEY, description=DESCRIPTIONS[name]) for name in CHECKS
+]
+
+
+def evaluate(
+    warehouse: Path | str, window: Window, thresholds: Thresholds | None = None
+) -> list[CheckOutcome]:
+    """Every operator check on the warehouse, read-only. A check that crashes fails itself, not the run."""
+    t = thresholds or Thresholds()
+    out = []
+    with marts.read_only(warehouse) as con:
+        for name, fn in CHECKS.items():
+            if con is None:
+                out.append(
+                    CheckOutcome(
+                        name,
+                        False,
+                        WARN,
+                        f"no warehouse at {warehouse}",
+                        "recon operator",
+                        ["the warehouse file does not exist yet"],
+                    )
+                )
+                continue
+            try:
+                out.append(fn(con, window, t))
+            except Exception as exc:  # noqa: BLE001 - reported as this check's failure
+                out.append(
+                    CheckOutcome(
+                        name,
+                        False,
+                        WARN,
+                        f"could not evaluate: {type(exc).__name__}: {exc}",
+                        "recon maintainers",
+                        [f"{type(exc).__name__}: {exc}"],
+                    )
+                )
+    return out

@@ -1,0 +1,361 @@
+"""Operator checks: each passes and fails on purpose-built mart rows, with the severity an operator expects."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
+
+import dagster as dg
+import pytest
+import yaml
+
+from orchestration.assets import operator_checks as oc
+from orchestration.reports.sample_marts import MART_COLUMNS, create_marts
+
+FIRST, LAST = date(2026, 3, 8), date(2026, 3, 10)
+AS_OF = datetime(2026, 3, 11, 6, 0, tzinfo=UTC)
+WINDOW = oc.Window(FIRST, LAST, AS_OF)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def finding(code: str, usd: str = "0", day: date = LAST, n: int = 1, **kw: object) -> dict:
+    return {
+        "finding_id": f"{code}-{n}",
+        "finding_key": f"{code}:job_{n}",
+        "mismatch_type": code,
+        "severity": "warn",
+        "job_id": f"job_{n}",
+        "task_id": f"task_{n}",
+        "request_id": None,
+        "gateway": "main",
+        "detail": f"{code} #{n}",
+        "amount_usd": Decimal(usd),
+        "partition_date": day,
+        "detected_at": AS_OF,
+        **kw,
+    }
+
+
+def history(code: str, first_seen: datetime, resolved: datetime | None = None, n: int = 1) -> dict:
+    return {
+        "finding_key": f"{code}:job_{n}",
+        "mismatch_type": code,
+        "severity": "warn",
+        "job_id": f"job_{n}",
+        "amount_usd": Decimal(0),
+        "partition_date": LAST,
+        "first_seen_at": first_seen,
+        "last_seen_at": AS_OF if resolved is None else resolved,
+        "resolved_at": resolved,
+        "is_open": resolved is None,
+    }
+
+
+def run(
+    tmp_path: Path, name: str, tables: dict[str, list[dict]], thresholds: oc.Thresholds | None = None
+) -> oc.CheckOutcome:
+    wh = create_marts(tmp_path / f"{name}.duckdb", tables)
+    return next(o for o in oc.evaluate(wh, WINDOW, thresholds) if o.name == name)
+
+
+def test_sample_marts_have_the_columns_and_types_of_the_dbt_marts() -> None:
+    spec = yaml.safe_load((REPO / "dbt_project/models/marts/_marts__models.yml").read_text())
+    declared = {
+        m["name"]: [(c["name"], c.get("data_type")) for c in m.get("columns", [])] for m in spec["models"]
+    }
+    for table, cols in MART_COLUMNS.items():
+        assert table in declared, f"{table} is no longer a mart"
+        assert cols == declared[table], f"{table}: sample columns drifted from _marts__models.yml"
+
+
+def test_money_at_risk_passes_under_the_limit_and_errors_over_it(tmp_path: Path) -> None:
+    ok = run(
+        tmp_path,
+        "money_at_risk",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("charged_for_failure", "4.0", n=1),
+                finding("missing_usage", "5.0", n=2),
+                finding("missing_usage", "50.0", day=FIRST - timedelta(days=1), n=3),
+            ]
+        },
+    )  # outside the run's days
+    assert ok.passed and ok.metadata["money_at_risk_usd"] == pytest.approx(9.0)
+    bad = run(
+        tmp_path,
+        "money_at_risk",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("charged_for_failure", "4.0", n=1),
+                finding("missing_usage", "6.5", n=2),
+            ]
+        },
+    )
+    assert not bad.passed and bad.severity == oc.ERROR
+    assert bad.failures[0] == "missing_usage: 6.500000 USD"
+    lowered = run(
+        tmp_path,
+        "money_at_risk",
+        {"fct_reconciliation_mismatches": [finding("orphan_usage", "0.5")]},
+        oc.Thresholds(money_at_risk_error_usd=0.25),
+    )
+    assert not lowered.passed
+
+
+def test_new_mismatch_code_warns_only_for_a_code_absent_yesterday(tmp_path: Path) -> None:
+    yesterday, today = AS_OF - timedelta(days=1), AS_OF
+    same = run(
+        tmp_path,
+        "new_mismatch_code",
+        {
+            "fct_mismatch_history": [
+                history("orphan_usage", yesterday, n=1),
+                history("orphan_usage", today, n=2),
+            ]
+        },
+    )
+    assert same.passed, same.summary
+    new = run(
+        tmp_path,
+        "new_mismatch_code",
+        {
+            "fct_mismatch_history": [
+                history("orphan_usage", yesterday, n=1),
+                history("stuck_task", today, n=2),
+                history("stuck_task", today, n=3),
+            ]
+        },
+    )
+    assert not new.passed and new.severity == oc.WARN
+    assert new.metadata["new_codes"] == "stuck_task" and new.failures == [
+        "stuck_task: 2 finding(s), none open yesterday"
+    ]
+    # A code whose last finding resolved before today counts as new again when it reappears.
+    back = run(
+        tmp_path,
+        "new_mismatch_code",
+        {
+            "fct_mismatch_history": [
+                history(
+                    "orphan_usage", yesterday - timedelta(days=2), resolved=yesterday - timedelta(days=1), n=1
+                ),
+                history("orphan_usage", today, n=2),
+            ]
+        },
+    )
+    assert not back.passed and back.metadata["new_codes"] == "orphan_usage"
+    first_run = run(tmp_path, "new_mismatch_code", {"fct_mismatch_history": [history("stuck_task", today)]})
+    assert first_run.passed and "no run before today" in first_run.summary
+
+
+def test_stuck_tasks_warn_then_error_by_count(tmp_path: Path) -> None:
+    none = run(tmp_path, "stuck_tasks", {"fct_reconciliation_mismatches": [finding("missing_usage", "1")]})
+    assert none.passed
+    one = run(tmp_path, "stuck_tasks", {"fct_reconciliation_mismatches": [finding("stuck_task")]})
+    assert not one.passed and one.severity == oc.WARN and "task_1" in one.failures[0]
+    many = run(
+        tmp_path,
+        "stuck_tasks",
+        {"fct_reconciliation_mismatches": [finding("stuck_task", n=i) for i in range(oc.STUCK_TASKS_ERROR)]},
+    )
+    assert (
+        not many.passed and many.severity == oc.ERROR and many.metadata["stuck_tasks"] == oc.STUCK_TASKS_ERROR
+    )
+
+
+def lag(day: date, p95: float, scene: str = "video", model: str = "kling-v2") -> dict:
+    return {
+        "terminal_date": day,
+        "scene": scene,
+        "model": model,
+        "job_count": 10,
+        "settled_count": 10,
+        "pending_count": 0,
+        "unsettled_count": 0,
+        "p50_lag_seconds": p95 / 4,
+        "p95_lag_seconds": p95,
+        "p99_lag_seconds": p95,
+        "max_lag_seconds": p95,
+    }
+
+
+def test_settlement_p95_warns_over_the_threshold_in_the_runs_days(tmp_path: Path) -> None:
+    limit = oc.SETTLEMENT_P95_WARN_SECONDS
+    ok = run(
+        tmp_path,
+        "settlement_p95",
+        {"fct_settlement_lag_daily": [lag(LAST, limit - 1), lag(FIRST - timedelta(days=5), limit * 3)]},
+    )  # the slow day is outside the run
+    assert ok.passed and ok.metadata["worst_p95_seconds"] == limit - 1
+    slow = run(
+        tmp_path,
+        "settlement_p95",
+        {"fct_settlement_lag_daily": [lag(LAST, 60.0, "chat", "gpt"), lag(LAST, limit + 1)]},
+    )
+    assert not slow.passed and slow.severity == oc.WARN
+    assert slow.failures == [f"{LAST} video/kling-v2: p95 {limit + 1:.0f}s"]
+
+
+def errors_row(error_class: str, count: int, day: date = LAST, is_alert: bool = False) -> dict:
+    return {
+        "error_date": day,
+        "gateway": "main",
+        "error_class": error_class,
+        "owner": f"owner of {error_class}",
+        "error_count": count,
+        "request_count": 1000,
+        "error_rate": count / 1000,
+        "is_alert": is_alert,
+    }
+
+
+@pytest.mark.parametrize(
+    ("error_class", "limit", "severity"),
+    [
+        ("401", oc.ERRORS_401_MIN, oc.ERROR),
+        ("402", oc.ERRORS_402_MIN, oc.ERROR),
+        ("429", oc.ERRORS_429_MIN, oc.WARN),
+        ("5xx", oc.ERRORS_5XX_MIN, oc.WARN),
+    ],
+)
+def test_each_gateway_error_class_is_its_own_check(
+    tmp_path: Path, error_class: str, limit: int, severity: str
+) -> None:
+    name = f"gateway_errors_{error_class}"
+    others = [c for c in ("401", "402", "429", "5xx") if c != error_class]
+    # Other classes failing hard does not fail this one; this one just under its limit passes.
+    under = [errors_row(c, 500) for c in others] + ([errors_row(error_class, limit - 1)] if limit > 1 else [])
+    wh = create_marts(tmp_path / "under.duckdb", {"fct_error_alerts_daily": under})
+    outcomes = {o.name: o for o in oc.evaluate(wh, WINDOW)}
+    assert outcomes[name].passed, outcomes[name].summary
+    assert all(not outcomes[f"gateway_errors_{c}"].passed for c in others)
+    over = run(tmp_path, name, {"fct_error_alerts_daily": [errors_row(error_class, limit)]})
+    assert not over.passed and over.severity == severity and over.owner == f"owner of {error_class}"
+    assert over.failures == [f"{LAST} gateway main: {limit} x {error_class} of 1000 requests"]
+    # The mart's rate alert fails it too, even under the count; a day outside the run does not.
+    alerted = run(tmp_path, name, {"fct_error_alerts_daily": [errors_row(error_class, 0, is_alert=True)]})
+    assert not alerted.passed
+    old = run(
+        tmp_path,
+        name,
+        {"fct_error_alerts_daily": [errors_row(error_class, 999, day=FIRST - timedelta(days=1))]},
+    )
+    assert old.passed
+
+
+def test_gateway_error_owners_default_when_the_mart_has_none(tmp_path: Path) -> None:
+    row = {**errors_row("402", 5), "owner": None}
+    out = run(tmp_path, "gateway_errors_402", {"fct_error_alerts_daily": [row]})
+    assert out.owner == oc.ERROR_OWNERS["402"]
+
+
+def spend(day: date, anomaly: bool) -> dict:
+    return {
+        "spend_date": day,
+        "gateway": "main",
+        "net_spend_usd": Decimal("30" if anomaly else "5"),
+        "history_days": 20,
+        "anomaly_threshold_usd": 12.0,
+        "is_anomaly": anomaly,
+    }
+
+
+def test_spend_anomaly_warns_on_an_anomalous_day(tmp_path: Path) -> None:
+    assert run(
+        tmp_path,
+        "spend_anomaly",
+        {"fct_spend_daily": [spend(LAST, False), spend(FIRST - timedelta(days=3), True)]},
+    ).passed
+    bad = run(tmp_path, "spend_anomaly", {"fct_spend_daily": [spend(FIRST, False), spend(LAST, True)]})
+    assert not bad.passed and bad.severity == oc.WARN
+    assert bad.failures == [f"{LAST} gateway main: 30.00 USD (above 12.00)"]
+
+
+def test_a_missing_mart_fails_the_check_instead_of_crashing(tmp_path: Path) -> None:
+    wh = create_marts(tmp_path / "w.duckdb")
+    import duckdb
+
+    con = duckdb.connect(str(wh))
+    con.execute("drop table fct_settlement_lag_daily")
+    con.close()
+    outcomes = {o.name: o for o in oc.evaluate(wh, WINDOW)}
+    assert not outcomes["settlement_p95"].passed and "missing" in outcomes["settlement_p95"].summary
+    assert outcomes["money_at_risk"].passed
+    assert all(not o.passed for o in oc.evaluate(tmp_path / "nowhere.duckdb", WINDOW))
+
+
+def test_thresholds_come_from_an_optional_alerts_block() -> None:
+    class Cfg:
+        alerts: ClassVar[dict] = {"money_at_risk_error_usd": "2.5", "errors_429_min": 40, "unknown_key": 1}
+
+    t = oc.thresholds_from_config(Cfg())
+    assert (
+        t.money_at_risk_error_usd == 2.5
+        and t.errors_429_min == 40
+        and t.stuck_tasks_warn == oc.STUCK_TASKS_WARN
+    )
+    assert oc.thresholds_from_config(object()) == oc.Thresholds()
+
+
+def write_config(tmp_path: Path, wh: Path) -> Path:
+    cfg = {
+        "warehouse": {
+            "path": str(wh),
+            "landing_dir": str(tmp_path / "landing"),
+            "reports_dir": str(tmp_path / "reports"),
+        },
+        "gateways": [{"name": "main", "dialect": "files", "path": str(tmp_path / "exports")}],
+        "app": {
+            "database_url_env": "RECON_TEST_APP_DB",
+            "jobs_query": "select 1",
+            "assets_query": "select 1",
+        },
+    }
+    path = tmp_path / "recon.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def test_report_asset_reports_every_operator_check_in_dagster(tmp_path: Path, monkeypatch) -> None:
+    from orchestration.assets.report import daily_report
+    from orchestration.resources import ReconResource
+
+    monkeypatch.setenv("RECON_TEST_APP_DB", "sqlite://")
+    monkeypatch.delenv("RECON_ALERT_WEBHOOK_URL", raising=False)
+    wh = create_marts(
+        tmp_path / "wh.duckdb",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("charged_for_failure", "25.0"),
+                finding("stuck_task", n=2),
+            ],
+            "fct_error_alerts_daily": [errors_row("401", 7)],
+            "fct_mismatch_history": [history("charged_for_failure", AS_OF - timedelta(days=1))],
+            "fct_settlement_lag_daily": [lag(LAST, 30.0)],
+            "fct_spend_daily": [spend(LAST, False)],
+        },
+    )
+    recon = ReconResource(config_path=str(write_config(tmp_path, wh)), as_of=AS_OF.isoformat())
+    result = dg.materialize([daily_report], resources={"recon": recon}, partition_key=LAST.isoformat())
+    assert result.success
+    evals = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evals) == set(oc.CHECKS)
+    failed = {n: e.severity for n, e in evals.items() if not e.passed}
+    assert failed == {
+        "money_at_risk": dg.AssetCheckSeverity.ERROR,
+        "stuck_tasks": dg.AssetCheckSeverity.WARN,
+        "gateway_errors_401": dg.AssetCheckSeverity.ERROR,
+    }
+    meta = result.asset_materializations_for_node("reports__daily_report")[0].metadata
+    assert meta["findings"].value == 2 and meta["money_at_risk_usd"].value == pytest.approx(25.0)
+    assert meta["checks_failing"].text == "money_at_risk, stuck_tasks, gateway_errors_401"
+    assert "| charged_for_failure | 1 | 25.000000 |" in meta["preview"].value
+    assert (tmp_path / "reports" / LAST.isoformat() / "report.html").exists()
+
+
+def test_report_asset_reads_in_the_duckdb_pool_and_carries_every_check() -> None:
+    from orchestration.assets.dbt import DUCKDB_POOL
+    from orchestration.assets.report import daily_report
+
+    assert daily_report.op.pool == DUCKDB_POOL  # never opens the file while dbt writes it
+    assert {k.name for k in daily_report.check_keys} == set(oc.CHECKS)
