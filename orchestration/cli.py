@@ -6,19 +6,19 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
 
-from orchestration.config import ConfigError, check_env, load_config
+from orchestration.config import ConfigError, load_config
 from orchestration.resources import parse_as_of
 
 
 class DateParam(click.ParamType):
     name = "DATE"
 
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+    def convert(self, value, param, ctx):
         if isinstance(value, date):
             return value
         try:
@@ -30,7 +30,7 @@ class DateParam(click.ParamType):
 class TimestampParam(click.ParamType):
     name = "TIMESTAMP"
 
-    def convert(self, value, param, ctx):  # noqa: ANN001
+    def convert(self, value, param, ctx):
         try:
             return parse_as_of(value)
         except ValueError:
@@ -43,7 +43,7 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _yesterday() -> date:
-    return datetime.now(timezone.utc).date() - timedelta(days=1)
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,8 +82,10 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
 @click.option("--as-of", "as_of", type=TimestampParam())
 def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
     """Print the mismatch summary and write the HTML/CSV report from the current marts."""
+    from orchestration.partitions import days_between
     from orchestration.reports.render import render_report
     from orchestration.reports.summary import collect_summary, format_summary
+    from orchestration.warehouse_lock import warehouse_lock
 
     try:
         cfg = load_config(config_path)
@@ -92,9 +94,12 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
     if not Path(cfg.warehouse.path).exists():
         _fail(f"no warehouse at {cfg.warehouse.path}: run `recon run` first", 1)
     day = day or _yesterday()
-    summary = collect_summary(cfg, [day])
-    summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
-                                        as_of or parse_as_of(None))
+    # The same days a scheduled run for `day` covers: the day and its lookback window.
+    days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
+    with warehouse_lock(cfg.warehouse.path, log=lambda m: click.echo(m, err=True)):
+        summary = collect_summary(cfg, days)
+        summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
+                                            as_of or parse_as_of(None))
     click.echo(format_summary(summary))
 
 

@@ -51,7 +51,7 @@ class GatewayConfig(_Strict):
     close_lag_seconds: int = Field(default=300, ge=0)  # a window is closed once it ended this long ago
 
     @model_validator(mode="after")
-    def _dialect_fields(self) -> "GatewayConfig":
+    def _dialect_fields(self) -> GatewayConfig:
         need: list[str] = []
         if self.dialect in ("newapi", "tokenlab"):
             need += ["base_url", "token_env"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import yaml
@@ -65,7 +65,7 @@ def demo_environment(data_dir: Path, days: int, seed: int, port: int = 0,
     data_dir = data_dir.resolve()
     demo_dir = data_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
-    end = end or (datetime.now(timezone.utc).date() - timedelta(days=1))
+    end = end or (datetime.now(UTC).date() - timedelta(days=1))
     scenario = build_scenario(seed=seed, end=end, days=days)
     db_path = demo_dir / "app.sqlite"
     db_path.unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 
@@ -14,7 +14,7 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -26,8 +26,8 @@ def days_between(first: date, last: date) -> list[date]:
 
 def days_in_window(window: dg.TimeWindow) -> list[date]:
     """The UTC days a (possibly multi-day) partition time window covers."""
-    first = window.start.astimezone(timezone.utc).date()
-    last = (window.end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    first = window.start.astimezone(UTC).date()
+    last = (window.end.astimezone(UTC) - timedelta(microseconds=1)).date()
     return days_between(first, last)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -12,11 +12,11 @@ from orchestration.config import ReconConfig, check_env, load_config
 def parse_as_of(text: str | None) -> datetime:
     """`--as-of` / resource value -> aware UTC datetime; empty means now."""
     if not text:
-        return datetime.now(timezone.utc).replace(microsecond=0)
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.now(UTC).replace(microsecond=0)
+    value = datetime.fromisoformat(text)  # 3.11 reads a trailing Z
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class ReconResource(dg.ConfigurableResource):

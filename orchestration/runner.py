@@ -7,6 +7,7 @@ failure, a failed dbt model or a broken schema contract do.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from orchestration.config import ReconConfig, check_env, load_config
 from orchestration.partitions import days_between
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
+from orchestration.warehouse_lock import warehouse_lock
 
 
 class RunFailed(RuntimeError):
@@ -96,7 +98,8 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     )
     if not result.success:
         raise RunFailed(_first_failure(result))
-    summary = collect_summary(cfg, days)
+    with warehouse_lock(cfg.warehouse.path, log=lambda m: print(m, file=sys.stderr)):
+        summary = collect_summary(cfg, days)
     for ev in result.get_asset_materialization_events():
         path = ev.materialization.metadata.get("report_path")
         if path is not None:

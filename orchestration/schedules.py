@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -18,7 +17,7 @@ SCHEDULE_CRON = "30 1 * * *"  # 01:30 UTC: the day is closed and most late rows 
 
 def partition_range_for_tick(tick: datetime, lookback_days: int) -> tuple[date, date]:
     """Yesterday (UTC, relative to the tick) and the `lookback_days` days before it."""
-    last = tick.astimezone(timezone.utc).date() - timedelta(days=1)
+    last = tick.astimezone(UTC).date() - timedelta(days=1)
     return last - timedelta(days=lookback_days), last
 
 

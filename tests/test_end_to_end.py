@@ -57,9 +57,9 @@ def test_recon_run_cli_exit_codes(demo_run, tmp_path):
     setup, _ = demo_run
     env = {k: v for k, v in os.environ.items() if k != "TOKENLAB_TOKEN"}
     p = subprocess.run([*RECON, "run", "--config", str(setup.config_path), "--start", str(setup.last)],
-                       capture_output=True, text=True, env=env, cwd=REPO)
+                       check=False, capture_output=True, text=True, env=env, cwd=REPO)
     assert p.returncode == 2
     assert "gateways[1].token_env: environment variable TOKENLAB_TOKEN is not set" in p.stderr
     p = subprocess.run([*RECON, "run", "--config", str(setup.config_path), "--start", "2026-11-20",
-                        "--end", "2026-11-19"], capture_output=True, text=True, cwd=REPO)
+                        "--end", "2026-11-19"], check=False, capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 2 and "backwards" in p.stderr

@@ -13,6 +13,7 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from orchestration.config import ReconConfig
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.resources import ReconResource
+from orchestration.warehouse_lock import warehouse_lock
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DUCKDB_POOL = "duckdb_writer"  # size 1: only one process writes the DuckDB file at a time
@@ -85,7 +86,8 @@ def recon_dbt_models(
     if config.full_refresh:
         args.append("--full-refresh")
     context.log.info(f"dbt build for {variables['start_date']}..{variables['end_date']} as of {variables['as_of']}")
-    yield from dbt.cli(args, context=context).stream()
+    with warehouse_lock(cfg.warehouse.path, log=context.log.info):
+        yield from dbt.cli(args, context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

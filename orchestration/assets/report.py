@@ -18,6 +18,7 @@ from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
 from orchestration.resources import ReconResource
+from orchestration.warehouse_lock import warehouse_lock
 
 # DuckDB lets no other process open the file, even read-only, while dbt writes it: the report
 # reads in the same size-1 pool as dbt (orchestration.assets.dbt.DUCKDB_POOL) so it waits instead.
@@ -53,12 +54,13 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
     cfg = recon.load()
     days = days_in_window(context.partition_time_window)
     as_of = recon.now()
-    summary = collect_summary(cfg, days)
-    path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
+    with warehouse_lock(cfg.warehouse.path, log=context.log.info):
+        summary = collect_summary(cfg, days)
+        path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
+        outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), thresholds_from_config(cfg))
     summary.report_path = path
     context.log.info(f"report written: {path}")
 
-    outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), thresholds_from_config(cfg))
     failing = [o for o in outcomes if not o.passed]
     for o in failing:
         context.log.info(f"check {o.name} ({o.severity.lower()}): {o.summary}; owner: {o.owner}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Self
 
 import pandas as pd
 
@@ -48,7 +49,7 @@ class GatewayClient(ABC):
     def close(self) -> None:  # pragma: no cover - default no-op
         pass
 
-    def __enter__(self) -> "GatewayClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,14 +6,19 @@ Key of a finding = (mismatch_type, job_id) when job_id is set, else (mismatch_ty
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+
+def _is_missing(val: object) -> bool:
+    return val is None or (isinstance(val, float) and math.isnan(val)) or str(val) in ("", "<NA>", "nan")
 
 
 def finding_key(row: Mapping) -> tuple[str, str, str]:
     for col in ("job_id", "task_id", "request_id"):
         val = row.get(col)
-        if val is not None and val == val and str(val) != "":  # val == val: not NaN
+        if not _is_missing(val):
             return (str(row["mismatch_type"]), col, str(val))
     return (str(row["mismatch_type"]), "none", "")
 
