@@ -18,18 +18,22 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The persistent Dagster instance (absolute, git-ignored): demo runs recorded here show in `make ui`.
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster_home.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp orchestration/dagster_home.yaml $@
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/recon demo --days 7
 
+# Tests use throwaway Dagster instances, never the persistent one.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	env -u DAGSTER_HOME $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	env -u DAGSTER_HOME $(BIN)/python -m pytest -q -m "not slow"
 
-ui: $(STAMP)
-	@mkdir -p $(DAGSTER_HOME)
-	@test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster_home.yaml $(DAGSTER_HOME)/dagster.yaml
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/recon ui
 
 lint: $(STAMP)
