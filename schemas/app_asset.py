@@ -14,13 +14,10 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import ASSET_STATUSES
+from schemas.checks import non_empty
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
-
-
-def _non_empty(s: pd.Series) -> pd.Series:
-    return s.isna() | (s.astype("string").str.strip().str.len() > 0)
 
 
 class AppAsset(pa.DataFrameModel):
@@ -33,7 +30,7 @@ class AppAsset(pa.DataFrameModel):
 
     @pa.check("asset_id", "job_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:
-        return _non_empty(s)
+        return non_empty(s)
 
     class Config:
         strict = True

@@ -16,13 +16,10 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import JOB_STATUSES, SCENES
+from schemas.checks import non_empty
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
-
-
-def _non_empty(s: pd.Series) -> pd.Series:
-    return s.isna() | (s.astype("string").str.strip().str.len() > 0)
 
 
 class AppJob(pa.DataFrameModel):
@@ -41,7 +38,7 @@ class AppJob(pa.DataFrameModel):
 
     @pa.check("job_id", "request_id", "task_id", "billing_transaction_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:
-        return _non_empty(s)
+        return non_empty(s)
 
     @pa.dataframe_check(name="terminal_at_not_before_created_at")
     def _terminal_after_created(cls, df: pd.DataFrame) -> Series[bool]:

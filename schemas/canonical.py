@@ -95,6 +95,14 @@ USAGE_RECORD_TYPES = ("consume", "refund", "error", "topup", "other")
 TASK_STATUSES = ("queued", "running", "succeeded", "failed", "unknown")
 JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 ASSET_STATUSES = ("available", "deleted", "failed")
+# The report contract (DESIGN.md): mismatch codes of fct_reconciliation_mismatches, in DESIGN order,
+# and the settlement statuses of fct_settlements.
+MISMATCH_CODES = (
+    "missing_usage", "charged_for_failure", "over_refunded", "missing_asset", "asset_without_success",
+    "status_mismatch", "cost_mismatch", "model_mismatch", "duplicate_create", "orphan_usage",
+    "stuck_task", "quota_mismatch",
+)
+SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
 SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other")
 
 

@@ -16,13 +16,10 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import TASK_STATUSES
+from schemas.checks import non_empty
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
-
-
-def _non_empty(s: pd.Series) -> pd.Series:
-    return s.isna() | (s.astype("string").str.strip().str.len() > 0)
 
 
 class GatewayTask(pa.DataFrameModel):
@@ -40,7 +37,7 @@ class GatewayTask(pa.DataFrameModel):
 
     @pa.check("gateway", "task_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:
-        return _non_empty(s)
+        return non_empty(s)
 
     @pa.dataframe_check(name="finished_at_not_before_submitted_at")
     def _finished_after_submitted(cls, df: pd.DataFrame) -> Series[bool]:

@@ -26,15 +26,12 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import SCENES, USAGE_RECORD_TYPES
+from schemas.checks import non_empty
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
 Int = pd.Int64Dtype
 Float = pd.Float64Dtype
-
-
-def _non_empty(s: pd.Series) -> pd.Series:
-    return s.isna() | (s.astype("string").str.strip().str.len() > 0)
 
 
 def _is_settlement_delta(df: pd.DataFrame) -> pd.Series:
@@ -76,7 +73,7 @@ class UsageRecord(pa.DataFrameModel):
     @pa.check("gateway", "record_key", "request_id", "task_id", "billing_transaction_id",
               name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:
-        return _non_empty(s)
+        return non_empty(s)
 
     @pa.check("model_price", name="model_price_is_minus_one_or_non_negative")
     def _model_price(cls, s: Series[Float]) -> Series[bool]:

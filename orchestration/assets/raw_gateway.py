@@ -1,6 +1,8 @@
 """Raw gateway assets: usage records and gateway tasks, per UTC day, from every configured gateway."""
 
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -9,7 +11,9 @@ import pandas as pd
 
 from orchestration.assets.landing_step import land_days, schema_check_spec
 from orchestration.assets.retry import HTTP_RETRY, no_retry_for_permanent_errors
+from orchestration.config import ReconConfig
 from orchestration.gateways import client_for
+from orchestration.gateways.base import GatewayClient
 from orchestration.landing import read_partition
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import ReconResource
@@ -22,6 +26,17 @@ APP_JOBS_KEY = dg.AssetKey(["raw", "app_jobs"])
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if f is not None and len(f.columns)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@contextmanager
+def gateway_clients(cfg: ReconConfig, log: Callable[[str], None]) -> Iterator[list[GatewayClient]]:
+    """One client per configured gateway, all closed when the step ends, however it ends."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(client_for(g, log=log)) for g in cfg.gateways]
+
+
+def _source(cfg: ReconConfig) -> str:
+    return "gateways:" + ",".join(g.name for g in cfg.gateways)
 
 
 def known_task_ids(landing_dir: Path, day: date) -> list[str]:
@@ -48,16 +63,11 @@ def known_task_ids(landing_dir: Path, day: date) -> list[str]:
 def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors():
         cfg = recon.load()
-        clients = [client_for(g, log=context.log.info) for g in cfg.gateways]
-        try:
+        with gateway_clients(cfg, context.log.info) as clients:
             def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:
                 return _concat([c.usage(start, end) for c in clients])
 
-            return land_days(context, "usage_records", cfg.warehouse.landing_dir, extract,
-                             source="gateways:" + ",".join(g.name for g in cfg.gateways))
-        finally:
-            for c in clients:
-                c.close()
+            return land_days(context, "usage_records", cfg.warehouse.landing_dir, extract, source=_source(cfg))
 
 
 @dg.asset(
@@ -75,14 +85,9 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
 def gateway_tasks(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors():
         cfg = recon.load()
-        clients = [client_for(g, log=context.log.info) for g in cfg.gateways]
-        try:
+        with gateway_clients(cfg, context.log.info) as clients:
             def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:
                 known = known_task_ids(cfg.warehouse.landing_dir, day)
                 return _concat([c.tasks(start, end, known) for c in clients])
 
-            return land_days(context, "gateway_tasks", cfg.warehouse.landing_dir, extract,
-                             source="gateways:" + ",".join(g.name for g in cfg.gateways))
-        finally:
-            for c in clients:
-                c.close()
+            return land_days(context, "gateway_tasks", cfg.warehouse.landing_dir, extract, source=_source(cfg))

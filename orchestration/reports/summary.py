@@ -17,23 +17,8 @@ import pyarrow.parquet as pq
 from orchestration.config import ReconConfig
 from orchestration.landing import partition_file
 from orchestration.reports import marts
-from schemas.canonical import RECORDS
+from schemas.canonical import MISMATCH_CODES, RECORDS, SETTLEMENT_STATUSES
 
-MISMATCH_CODES = (
-    "missing_usage",
-    "charged_for_failure",
-    "over_refunded",
-    "missing_asset",
-    "asset_without_success",
-    "status_mismatch",
-    "cost_mismatch",
-    "model_mismatch",
-    "duplicate_create",
-    "orphan_usage",
-    "stuck_task",
-    "quota_mismatch",
-)
-SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
 ERROR_CLASSES = ("401", "402", "429", "5xx")
 
 

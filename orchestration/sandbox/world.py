@@ -8,25 +8,13 @@ import random
 import string
 from datetime import UTC, date, datetime, time, timedelta
 
+from schemas.canonical import MISMATCH_CODES  # noqa: F401 - re-exported for the scenario
+
 QUOTA_PER_UNIT = 500_000
 SETTLEMENT_WINDOW_HOURS = 48  # truth is computed with the ReconciliationConfig defaults
 STUCK_TASK_SLA_MINUTES = 60
 MAX_AS_OF_HOURS = 12  # as_of must fall in [end+1d 00:00, end+1d 12:00] for the truth to be exact
 WINDOWED_CODES = ("missing_usage", "charged_for_failure", "cost_mismatch")
-MISMATCH_CODES = (
-    "missing_usage",
-    "charged_for_failure",
-    "over_refunded",
-    "missing_asset",
-    "asset_without_success",
-    "status_mismatch",
-    "cost_mismatch",
-    "model_mismatch",
-    "duplicate_create",
-    "orphan_usage",
-    "stuck_task",
-    "quota_mismatch",
-)
 
 # new-api pricing (ratio-priced chat models; fixed-price task models in USD per task)
 CHAT_MODELS: dict[str, dict[str, float]] = {
