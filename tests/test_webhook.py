@@ -218,3 +218,25 @@ def test_the_report_asset_posts_after_the_run_and_a_dead_hook_does_not_fail_it(
             [daily_report], resources={"recon": recon}, partition_key=LAST.isoformat()
         ).success
         assert len(dead.requests) == 2
+
+
+def test_quarantined_rows_reach_the_webhook_summary(tmp_path):
+    """pandera quarantines are part of what a run's webhook reports, with record, day and count."""
+    from datetime import date
+
+    import pandas as pd
+
+    from orchestration.alerts import build_payload
+    from orchestration.assets.operator_checks import quarantine_outcome
+    from orchestration.landing import write_quarantine
+
+    day = date(2026, 11, 20)
+    assert quarantine_outcome(tmp_path, [day]).passed
+    write_quarantine(pd.DataFrame({"job_id": ["j1", "j2"], "quarantine_reason": ["status isin", "status isin"]}),
+                     tmp_path, "app_jobs", day)
+    outcome = quarantine_outcome(tmp_path, [day])
+    assert not outcome.passed
+    payload = build_payload([outcome], day, day)
+    (check,) = payload["failing_checks"]
+    assert check["check"] == "schema_quarantine"
+    assert "app_jobs 2026-11-20: 2 row(s) quarantined" in str(check)

@@ -417,3 +417,27 @@ def evaluate(
                     )
                 )
     return out
+
+
+def quarantine_outcome(landing_dir: Path, days: list[date]) -> CheckOutcome:
+    """Rows pandera quarantined on the run's days, per record and day (the raw assets' own
+    `schema_valid` checks say the same in the UI; this puts it in the webhook summary too)."""
+    import pyarrow.parquet as pq
+
+    from orchestration.landing import quarantine_file
+    from schemas.canonical import RECORDS
+
+    lines = []
+    for record in RECORDS:
+        for day in days:
+            f = quarantine_file(landing_dir, record, day)
+            if f.exists():
+                lines.append(f"{record} {day.isoformat()}: {pq.ParquetFile(f).metadata.num_rows} row(s) quarantined ({f})")
+    return CheckOutcome(
+        name="schema_quarantine",
+        passed=not lines,
+        severity=WARN,
+        summary=f"{len(lines)} partition(s) with quarantined rows" if lines else "no quarantined rows",
+        owner="app engineering / gateway integration: fix the source or the mapping query",
+        failures=lines,
+    )

@@ -12,6 +12,7 @@ from orchestration.assets.operator_checks import (
     OPERATOR_CHECK_SPECS,
     Window,
     evaluate,
+    quarantine_outcome,
     thresholds_from_config,
 )
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
@@ -65,7 +66,7 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
     for o in failing:
         context.log.info(f"check {o.name} ({o.severity.lower()}): {o.summary}; owner: {o.owner}")
     alerts.notify(
-        outcomes,
+        [*outcomes, quarantine_outcome(cfg.warehouse.landing_dir, days)],
         days[0],
         days[-1],
         logger=context.log,
