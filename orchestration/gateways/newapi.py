@@ -21,6 +21,7 @@ Variants handled (detected from the answers, nothing to configure):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -126,9 +127,9 @@ class NewApiClient(GatewayClient):
         tables: list[tuple[int, pa.Table]] = []
         keys = KeyHashes()
 
-        def sink(w: Window, rows: dict[str, tuple]) -> None:
+        async def sink(w: Window, rows: dict[str, tuple]) -> None:
             keys.add(rows)
-            tables.append((w.start_us, sorted_table(rows)))
+            tables.append((w.start_us, await sorted_table_async(rows)))
 
         self._run(src, windows, sink, "usage", partition)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
@@ -181,6 +182,30 @@ def sorted_table(rows: dict[str, tuple]) -> pa.Table:
     """One window's rows as an Arrow table in (created_at, record_key) order."""
     t = table_from_rows(list(rows.values()), "usage_records")
     return t.sort_by([("created_at", "ascending"), ("record_key", "ascending")])
+
+
+COLUMNARIZE_CHUNK = 500  # rows turned into Arrow between two yields to the event loop (~2 ms)
+
+
+async def sorted_table_async(rows: dict[str, tuple]) -> pa.Table:
+    """`sorted_table` for use on the extraction's event loop: the rows are columnarized a chunk at a
+    time with a yield in between, and the sort (Arrow, GIL released) runs in a worker thread, so the
+    loop keeps reading responses and sending requests instead of stalling for the whole window."""
+    vals = list(rows.values())
+    if len(vals) <= COLUMNARIZE_CHUNK:
+        return sorted_table(rows)
+    parts = []
+    for i in range(0, len(vals), COLUMNARIZE_CHUNK):
+        if i:
+            await asyncio.sleep(0)
+        parts.append(table_from_rows(vals[i:i + COLUMNARIZE_CHUNK], "usage_records"))
+    del vals
+
+    def finish() -> pa.Table:
+        t = pa.concat_tables(parts).combine_chunks()
+        return t.sort_by([("created_at", "ascending"), ("record_key", "ascending")])
+
+    return await asyncio.to_thread(finish)
 
 
 class KeyHashes:

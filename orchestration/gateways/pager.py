@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +30,19 @@ from orchestration.gateways.windows import Window
 
 MAX_PASSES = 5
 LEGACY_MAX_PAGES = 100_000
+NORMALIZE_CHUNK = 20  # rows normalized between two yields to the event loop
 NEWEST_ONLY_LIMIT = 100  # /api/log/token upstream: the latest 100 rows, unpaged
 _AUTH_WORDS = ("token", "auth", "login", "permission", "unauthor", "forbidden", "access", "credential",
                "登录", "权限", "令牌", "未授权", "无权")
+
+
+Emit = Callable[[Window, dict[str, tuple]], Awaitable[None] | None]
+
+
+async def _call(emit: Emit, w: Window, rows: dict[str, tuple]) -> None:
+    out = emit(w, rows)
+    if inspect.isawaitable(out):
+        await out
 
 
 @dataclass
@@ -124,7 +135,14 @@ class Pager:
     async def _page_rows(self, w: Window, p: int) -> tuple[list[tuple], int, int | None]:
         """A page normalized as soon as it arrives, so its raw JSON objects are freed at once."""
         items, total = await self._page(w, p)
-        return self._normalize(items, w, p), len(items), total
+        out: list[tuple] = []
+        for i in range(0, len(items), NORMALIZE_CHUNK):
+            if i:
+                # hand the loop back between chunks: responses that arrived meanwhile are read and the
+                # next requests sent at once, so normalization fills the latency instead of adding to it
+                await asyncio.sleep(0)
+            out += self._normalize(items[i:i + NORMALIZE_CHUNK], w, p)
+        return out, len(items), total
 
     def _normalize(self, items: list[dict], w: Window, p: int) -> list[tuple]:
         out = []
@@ -166,14 +184,14 @@ class Pager:
         )
 
     # -- a window ---------------------------------------------------------------------------------
-    async def window(self, w: Window, emit: Callable[[Window, dict[str, tuple]], None], depth: int = 0) -> int:
+    async def window(self, w: Window, emit: Emit, depth: int = 0) -> int:
         """Read window `w` completely and hand its rows to `emit` (leaf windows each emit once, so a
         split window never holds all its sub-windows' rows at once). Returns the rows emitted."""
         items, total = await self._page(w, 1)
         if total is None:
             merged: dict[str, tuple] = {}
             await self._legacy(w, items, merged)
-            emit(w, merged)
+            await _call(emit, w, merged)
             return len(merged)
         lo, hi = w.inclusive_seconds()
         if total > self.max_window_records and hi > lo and depth < 16:
@@ -186,7 +204,7 @@ class Pager:
         budget = self._big if total > self.big_window_rows else contextlib.nullcontext()
         async with budget:
             merged = await self._read(w, items, total)
-            emit(w, merged)
+            await _call(emit, w, merged)
         return len(merged)
 
     async def _read(self, w: Window, items: list[dict], total: int) -> dict[str, tuple]:
@@ -280,16 +298,18 @@ class Pager:
 
     # -- many windows -----------------------------------------------------------------------------
     async def run(self, windows: list[Window], in_flight: int,
-                  sink: Callable[[Window, dict[str, tuple]], None]) -> None:
+                  sink: Emit) -> None:
         """All windows, at most `in_flight` at a time; each finished window goes to `sink` at once so
-        its rows can be columnarized and freed."""
+        its rows can be columnarized and freed. A sink may be a coroutine function (columnarizing a
+        big window is tens of milliseconds: an async sink can yield to the loop meanwhile, so the
+        responses of the requests in flight are not left waiting)."""
         self.progress.windows_total = len(windows)
         sem = asyncio.Semaphore(max(1, in_flight))
         t0 = time.monotonic()
 
-        def emit(w: Window, rows: dict[str, tuple]) -> None:
+        def emit(w: Window, rows: dict[str, tuple]) -> Awaitable[None] | None:
             self.progress.records += len(rows)
-            sink(w, rows)
+            return sink(w, rows)
 
         async def one(w: Window) -> None:
             async with sem:

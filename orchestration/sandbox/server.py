@@ -95,6 +95,7 @@ def _send(h: _Handler, resp: Response) -> None:
 
 def _dispatch(h: _Handler) -> None:
     ctx = h.server.ctx
+    arrived = time.monotonic()
     split = urlsplit(h.path)
     path = split.path
     if path == "/healthz":
@@ -105,9 +106,8 @@ def _dispatch(h: _Handler) -> None:
     dialect = tokenlab_routes if path.startswith("/v1/") else newapi_routes
     kind, n = ctx.faults.decide()
     f = ctx.faults.faults
-    if f.latency_ms:
-        time.sleep(f.latency_ms / 1000.0)
     if kind == "drop":
+        _wait_until(arrived, f.latency_ms)
         h.close_connection = True
         try:
             h.connection.shutdown(socket.SHUT_RDWR)
@@ -115,7 +115,9 @@ def _dispatch(h: _Handler) -> None:
             pass
         return
     if kind in ("429", "5xx"):
-        _send(h, dialect.fault_response(kind, ctx.faults.status_5xx(n), f.retry_after_s))
+        resp = dialect.fault_response(kind, ctx.faults.status_5xx(n), f.retry_after_s)
+        _wait_until(arrived, f.latency_ms)
+        _send(h, resp)
         return
     resp = dialect.route(req, ctx)
     if resp is None:
@@ -124,7 +126,20 @@ def _dispatch(h: _Handler) -> None:
         resp = Response(
             resp.status, resp.body[: max(1, len(resp.body) // 2)], resp.headers, resp.content_type
         )
+    _wait_until(arrived, f.latency_ms)
     _send(h, resp)
+
+
+def _wait_until(arrived: float, latency_ms: float) -> None:
+    """Answer `latency_ms` after the request arrived, like a gateway whose response time is that
+    latency: the work of building the answer happens during the wait, not on top of it (a real
+    gateway computes concurrent requests in parallel; this Python server shares one GIL, so adding
+    its own CPU after the sleep would serialise it into every client's round trip). Each request
+    still waits its full latency on its own thread; concurrent requests wait in parallel."""
+    if latency_ms:
+        left = arrived + latency_ms / 1000.0 - time.monotonic()
+        if left > 0:
+            time.sleep(left)
 
 
 def _stores(source: Any) -> Stores:
