@@ -9,23 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestration.gateways.normalize import UIDX, USAGE_COLS, from_micros
-
-try:
-    from schemas.record_key import record_key as _content_key
-except ImportError:  # pragma: no cover - only until the shared module lands
-    import hashlib
-    import json
-    from datetime import datetime
-
-    def _default(v: object) -> str:
-        if isinstance(v, datetime):
-            return v.isoformat()
-        return str(v)
-
-    def _content_key(fields: dict) -> str:
-        blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_default)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
+from schemas.record_key import record_key as _content_key
 
 _HASHED = [c for c in USAGE_COLS if c != "record_key"]
 _RID = UIDX["request_id"]

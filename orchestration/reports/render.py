@@ -98,29 +98,51 @@ def _date_labels(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def lag_by_day(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
-    """Per terminal day: settled-count-weighted p50 and the worst scene/model p95 (which one)."""
+def _recent_rows(
+    warehouse: Path,
+    table: str,
+    date_col: str,
+    columns: list[str],
+    order_by: list[str],
+    last_day: date,
+    history_days: int,
+) -> list[dict]:
+    """The last `history_days` days of a daily mart up to `last_day` (all rows when the mart has no
+    `date_col`, so an older warehouse still renders)."""
     first = last_day - timedelta(days=history_days - 1)
     with marts.read_only(warehouse) as con:
-        have = marts.columns(con, marts.LAG_DAILY)
-        rows = marts.select(
+        dated = date_col in marts.columns(con, table)
+        return marts.select(
             con,
-            marts.LAG_DAILY,
-            [
-                "terminal_date",
-                "scene",
-                "model",
-                "job_count",
-                "settled_count",
-                "pending_count",
-                "unsettled_count",
-                "p50_lag_seconds",
-                "p95_lag_seconds",
-            ],
-            "terminal_date between ? and ?" if "terminal_date" in have else "",
-            [first, last_day] if "terminal_date" in have else [],
-            ["terminal_date", "scene", "model"],
+            table,
+            columns,
+            f"{date_col} between ? and ?" if dated else "",
+            [first, last_day] if dated else [],
+            order_by,
         )
+
+
+def lag_by_day(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
+    """Per terminal day: settled-count-weighted p50 and the worst scene/model p95 (which one)."""
+    rows = _recent_rows(
+        warehouse,
+        marts.LAG_DAILY,
+        "terminal_date",
+        [
+            "terminal_date",
+            "scene",
+            "model",
+            "job_count",
+            "settled_count",
+            "pending_count",
+            "unsettled_count",
+            "p50_lag_seconds",
+            "p95_lag_seconds",
+        ],
+        ["terminal_date", "scene", "model"],
+        last_day,
+        history_days,
+    )
     days: dict[date, dict] = {}
     for r in rows:
         d = days.setdefault(
@@ -154,51 +176,47 @@ def lag_by_day(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS
 
 
 def spend_by_day(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
-    first = last_day - timedelta(days=history_days - 1)
-    with marts.read_only(warehouse) as con:
-        have = marts.columns(con, marts.SPEND_DAILY)
-        return marts.select(
-            con,
-            marts.SPEND_DAILY,
-            [
-                "spend_date",
-                "gateway",
-                "net_spend_usd",
-                "charged_usd",
-                "credited_usd",
-                "topup_usd",
-                "charge_count",
-                "error_count",
-                "anomaly_threshold_usd",
-                "is_anomaly",
-            ],
-            "spend_date between ? and ?" if "spend_date" in have else "",
-            [first, last_day] if "spend_date" in have else [],
-            ["spend_date", "gateway"],
-        )
+    return _recent_rows(
+        warehouse,
+        marts.SPEND_DAILY,
+        "spend_date",
+        [
+            "spend_date",
+            "gateway",
+            "net_spend_usd",
+            "charged_usd",
+            "credited_usd",
+            "topup_usd",
+            "charge_count",
+            "error_count",
+            "anomaly_threshold_usd",
+            "is_anomaly",
+        ],
+        ["spend_date", "gateway"],
+        last_day,
+        history_days,
+    )
 
 
 def error_alerts(warehouse: Path, last_day: date, history_days: int = HISTORY_DAYS) -> list[dict]:
-    first = last_day - timedelta(days=history_days - 1)
-    with marts.read_only(warehouse) as con:
-        have = marts.columns(con, marts.ERROR_ALERTS)
-        return marts.select(
-            con,
-            marts.ERROR_ALERTS,
-            [
-                "error_date",
-                "gateway",
-                "error_class",
-                "owner",
-                "error_count",
-                "request_count",
-                "error_rate",
-                "is_alert",
-            ],
-            "error_date between ? and ?" if "error_date" in have else "",
-            [first, last_day] if "error_date" in have else [],
-            ["error_date desc", "gateway", "error_class"],
-        )
+    return _recent_rows(
+        warehouse,
+        marts.ERROR_ALERTS,
+        "error_date",
+        [
+            "error_date",
+            "gateway",
+            "error_class",
+            "owner",
+            "error_count",
+            "request_count",
+            "error_rate",
+            "is_alert",
+        ],
+        ["error_date desc", "gateway", "error_class"],
+        last_day,
+        history_days,
+    )
 
 
 def _lag_chart(lag: list[dict], last_day: date) -> str:
