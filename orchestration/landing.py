@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas.canonical import RECORDS, arrow_schema
@@ -68,12 +69,33 @@ def _sorted(df: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     return df.sort_values(by, kind="mergesort", na_position="last").reset_index(drop=True)
 
 
+def _unique_key_order(df: pd.DataFrame, key: list[str]) -> pa.Array | None:
+    """Row positions in key order when the key columns hold no null and no repeated combination (every
+    landed day: validation quarantines the rest), else None. With a unique key, the key alone decides
+    the order `_sorted` gives (later columns only break ties), so the sort can run on the key columns
+    instead of on a sorted copy of the whole frame. Arrow compares text by UTF-8 bytes, which is code
+    point order, as Python does."""
+    if df.empty or df[key].isna().to_numpy().any() or df.duplicated(subset=key).any():
+        return None
+    keys = pa.table({k: pa.array(df[k], from_pandas=True) for k in key})
+    return pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in key])
+
+
 def to_arrow(df: pd.DataFrame, record: str) -> pa.Table:
-    """Canonical column order and types, rows sorted by key; a missing column is a programming error."""
+    """Canonical column order and types, rows sorted by key; a missing column is a programming error.
+
+    A day with a unique, non-null key (the normal case) is converted one column at a time, each put in
+    key order as it is converted, so landing holds the frame plus the Arrow table, not the frame, a
+    sorted copy of it and the table (a million usage rows: ≈ 250 MiB less). Other frames take the
+    general path (a full sort by key, then every column). Both give the same table, hence the same bytes."""
     schema = arrow_schema(record)
     missing = [c for c in schema.names if c not in df.columns]
     if missing:
         raise ValueError(f"{record}: frame lacks canonical columns {missing}")
+    order = _unique_key_order(df, KEYS[record])
+    if order is not None:
+        cols = [pa.array(df[f.name], type=f.type, from_pandas=True).take(order) for f in schema]
+        return pa.Table.from_arrays(cols, schema=schema).replace_schema_metadata(None)
     frame = _sorted(df[schema.names], KEYS[record])
     frame.attrs = {}  # pandas would try to serialize attrs into the file
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)

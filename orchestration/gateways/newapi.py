@@ -1,7 +1,7 @@
 """new-api / one-api console client: usage logs and async tasks for closed windows of a day.
 
 Endpoints: `/api/log/self` (default), `/api/log/` (`log_endpoint: admin`), `/api/log/token`
-(opt-in, API key from `key_env` sent as `key=`; httpx log lines are redacted, our messages never
+(opt-in, API key from `key_env` sent as `key=`; request log lines are redacted, our messages never
 carry the query); tasks from `/api/task/self` (`/api/task/` for admin). Paging, windows, retries
 and dedup: see `pager.py`, `windows.py`, `http.py`.
 
@@ -22,6 +22,7 @@ Variants handled (detected from the answers, nothing to configure):
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -42,6 +43,7 @@ from orchestration.gateways.normalize import (
     to_frame,
 )
 from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
+from orchestration.gateways.page_worker import PageSpec
 from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc
 
@@ -116,11 +118,14 @@ class NewApiClient(GatewayClient):
             params["key"] = require_env(c.key_env or "", f"gateways.{c.name}.key_env")
         qpu = c.quota_per_unit
         gw = c.name
+        endpoint = LOG_PATHS[c.log_endpoint]
+        normalize = functools.partial(usage_row, gateway=gw, qpu=qpu)  # picklable, for the page worker
         src = Source(
-            path=LOG_PATHS[c.log_endpoint], endpoint=LOG_PATHS[c.log_endpoint], params=params,
-            normalize=lambda it: usage_row(it, gw, qpu),
+            path=endpoint, endpoint=endpoint, params=params, normalize=normalize,
             key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=_usage_ids,
             auth_hint=self._auth_hint(True), partition=partition,
+            page_spec=PageSpec(normalize=normalize, gateway=gw, partition=partition, endpoint=endpoint,
+                               auth_hint=self._auth_hint(True)),
         )
         if c.log_endpoint == "token":
             self.log(f"{gw} usage: /api/log/token may return only the newest rows; coverage is checked")

@@ -55,12 +55,35 @@ def concat(tables: Iterable[pa.Table], record: str) -> pa.Table:
     return pa.concat_tables(ts) if ts else build_schema(record).empty_table()
 
 
+def release_memory() -> None:
+    """Hand memory freed by Arrow and by Python objects back to the OS now (a million extracted rows
+    leave ≈ 30–40 MiB of freed-but-kept heap behind; the day's frame is built right after)."""
+    pa.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _find_malloc_trim() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim  # glibc only
+    except (OSError, AttributeError):  # pragma: no cover - musl, macOS, Windows
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
+
+
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """Arrow → pandas with the nullable dtypes the pandera contracts declare. Consumes `table`
     (self_destruct frees each Arrow column once converted, so the day is not held twice)."""
+    release_memory()
     df = table.to_pandas(types_mapper=_PANDAS_TYPES.get, split_blocks=True, self_destruct=True)
     del table
-    pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back to the OS now
+    release_memory()  # the freed Arrow buffers too
     return df.reset_index(drop=True)
 
 

@@ -7,6 +7,10 @@ and the last page (or a page of the wrong length) means rows were inserted or de
 window is read again and the passes are merged. Rows are deduplicated on record_key (usage) or
 task_id (tasks) and filtered client-side to the half-open window, so an edge row lands once.
 
+Pages of big days (`WORKER_MIN_PAGES`) are decoded and normalized by a child process
+(`page_worker.py`) running the same code, so the event loop only does HTTP; merging, dedup, the
+window filter and the moved-total checks stay here.
+
 Older new-api and one-api builds answer with a bare list (no total, maybe 0-based `p`): those are
 paged sequentially until a short or repeating page, and `p=0` vs `p=1` tells the page base.
 """
@@ -17,24 +21,48 @@ import asyncio
 import contextlib
 import inspect
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, GatewayAuthError, Log
+from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
-from orchestration.gateways.normalize_newapi import RowError
+from orchestration.gateways.page_worker import (
+    PageSpec,
+    PageWorker,
+    WorkerGone,
+    normalize_items,
+    page_rows,
+    parse_list_body,
+)
 from orchestration.gateways.windows import Window
 
 MAX_PASSES = 5
 LEGACY_MAX_PAGES = 100_000
 NORMALIZE_CHUNK = 20  # rows normalized between two yields to the event loop
-NEWEST_ONLY_LIMIT = 100  # /api/log/token upstream: the latest 100 rows, unpaged
-_AUTH_WORDS = ("token", "auth", "login", "permission", "unauthor", "forbidden", "access", "credential",
-               "登录", "权限", "令牌", "未授权", "无权")
 
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - no affinity API
+        return os.cpu_count() or 1
+
+
+# the page worker (page_worker.py) starts once the run looks this many pages big (the biggest window
+# total probed so far, in pages, times the number of windows): ≈ 0.6 s of CPU to start it pays off
+# over a few thousand pages, so a day of up to ≈ 300k rows at 100 a page never starts it. On fewer
+# than 4 CPUs it stays off: on the 2-core benchmark machine it gained nothing in paired runs (the
+# loop, the worker and the local sandbox compete for two cores, and the worker adds ≈ 2 s of CPU per
+# million records); `python -m bench.extract --page-worker on|off` measures it on another machine.
+WORKER_DEFAULT_MIN_PAGES = 3000
+WORKER_MIN_CPUS = 4
+WORKER_MIN_PAGES = WORKER_DEFAULT_MIN_PAGES if _cpus() >= WORKER_MIN_CPUS else 10**12
+WORKER_WAIT = False  # tests: wait for the worker to be up instead of doing pages here meanwhile
+NEWEST_ONLY_LIMIT = 100  # /api/log/token upstream: the latest 100 rows, unpaged
 
 Emit = Callable[[Window, dict[str, tuple]], Awaitable[None] | None]
 
@@ -65,6 +93,9 @@ class Source:
     params_for: Callable[[Window, int, int], dict[str, Any]] | None = None
     parse: Callable[[Any, str], tuple[list[dict], int | None]] | None = None
     zero_base_probe: bool = True  # bare-list answers may page from 0 (older new-api, one-api)
+    # picklable twin of `normalize` for the page worker (None: pages are always normalized in process);
+    # only for sources whose pages `parse_list_body` reads (params_for/parse hooks unset)
+    page_spec: PageSpec | None = None
 
 
 @dataclass
@@ -90,15 +121,21 @@ class Pager:
         self.outside = 0
         self.big_window_rows = page_size * 32
         self._big = asyncio.Semaphore(2)
+        self.worker: PageWorker | None = None
+        self._biggest_total = 0  # the largest top-level window total probed so far
 
     # -- one page -------------------------------------------------------------------------------
-    async def _page(self, w: Window, p: int) -> tuple[list[dict], int | None]:
+    def _params(self, w: Window, p: int) -> dict[str, Any]:
         params = dict(self.src.params)
         if self.src.params_for is not None:
             params.update(self.src.params_for(w, p, self.page_size))
         else:
             lo, hi = w.inclusive_seconds()
             params.update({"p": p, "page_size": self.page_size, "start_timestamp": lo, "end_timestamp": hi})
+        return params
+
+    async def _page(self, w: Window, p: int) -> tuple[list[dict], int | None]:
+        params = self._params(w, p)
         resp = await self.f.get(self.src.path, params, endpoint=self.src.endpoint, window=w.label, page=p)
         self.progress.pages += 1
         loc = f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page={p}"
@@ -107,33 +144,24 @@ class Pager:
         return self._parse(resp.body, loc)
 
     def _parse(self, body: Any, loc: str) -> tuple[list[dict], int | None]:
-        if not isinstance(body, dict):
-            raise ExtractionError(f"{loc}: unexpected response shape ({type(body).__name__}, not an object)")
-        if body.get("success") is False:
-            msg = str(body.get("message") or "")[:160].replace("\n", " ")
-            if any(word in msg.lower() for word in _AUTH_WORDS) or not msg:
-                raise GatewayAuthError(f"{loc}: gateway answered success:false ({msg or 'no message'}); "
-                                       f"{self.src.auth_hint}")
-            raise ExtractionError(f"{loc}: gateway answered success:false: {msg}")
-        data = body.get("data")
-        if data is None and "success" in body:
-            return [], 0
-        if isinstance(data, list):
-            return data, None
-        if isinstance(data, dict):
-            items = data.get("items")
-            if items is None:
-                items = data.get("data") if isinstance(data.get("data"), list) else data.get("list")
-            total = data.get("total")
-            if items is None and total in (0, None):
-                items = []
-            if not isinstance(items, list):
-                raise ExtractionError(f"{loc}: unexpected response shape, data keys {sorted(data)}")
-            return items, (int(total) if total is not None else None)
-        raise ExtractionError(f"{loc}: unexpected response shape, keys {sorted(body)}")
+        return parse_list_body(body, loc, self.src.auth_hint)
 
     async def _page_rows(self, w: Window, p: int) -> tuple[list[tuple], int, int | None]:
-        """A page normalized as soon as it arrives, so its raw JSON objects are freed at once."""
+        """A page normalized as soon as it arrives, so its raw JSON objects are freed at once: by the
+        page worker when it is up (the loop then only does HTTP), else here in chunks."""
+        worker, spec = self.worker, self.src.page_spec
+        if worker is not None and worker.ready and spec is not None:
+
+            async def decode(content: bytes) -> tuple[list[tuple], int, int | None]:
+                try:
+                    return await worker.rows(spec, content, w.label, p)
+                except WorkerGone:  # died meanwhile: this page in process, the same code
+                    return page_rows(spec, content, w.label, p)
+
+            resp = await self.f.get(self.src.path, self._params(w, p), endpoint=self.src.endpoint,
+                                    window=w.label, page=p, decode=decode)
+            self.progress.pages += 1
+            return resp.body
         items, total = await self._page(w, p)
         out: list[tuple] = []
         for i in range(0, len(items), NORMALIZE_CHUNK):
@@ -145,18 +173,15 @@ class Pager:
         return out, len(items), total
 
     def _normalize(self, items: list[dict], w: Window, p: int) -> list[tuple]:
-        out = []
-        for it in items:
-            if not isinstance(it, dict):
-                raise ExtractionError(f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} "
-                                      f"page={p}: an item is {type(it).__name__}, not an object")
-            try:
-                out.append(self.src.normalize(it))
-            except RowError as exc:
-                raise ExtractionError(f"gateway={self.gateway} partition={self.src.partition} "
-                                      f"endpoint={self.src.endpoint} window={w.label} page={p}: "
-                                      f"invalid row: {exc}") from None
-        return out
+        src = self.src
+        return normalize_items(items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p)
+
+    async def _start_worker(self) -> None:
+        if self.worker is None:
+            self.worker = PageWorker()
+            self.worker.start()  # boots in the background; pages are done here until it is ready
+        if WORKER_WAIT:
+            await self.worker.wait_ready()
 
     # -- merging --------------------------------------------------------------------------------
     def merge(self, into: dict[str, tuple], rows: list[tuple], w: Window | None) -> None:
@@ -193,6 +218,8 @@ class Pager:
             await self._legacy(w, items, merged)
             await _call(emit, w, merged)
             return len(merged)
+        if depth == 0:
+            self._biggest_total = max(self._biggest_total, total)
         lo, hi = w.inclusive_seconds()
         if total > self.max_window_records and hi > lo and depth < 16:
             parts = math.ceil(total / self.max_window_records)
@@ -221,6 +248,9 @@ class Pager:
                     moved = True
                 else:
                     pages = math.ceil(total / n)
+                    run_pages = math.ceil(self._biggest_total / n) * max(1, self.progress.windows_total)
+                    if self.src.page_spec is not None and max(pages, run_pages) >= WORKER_MIN_PAGES:
+                        await self._start_worker()
                     rest = await gather_all(self._page_rows(w, p) for p in range(2, pages + 1))
                     for p, (rows, n_items, tot) in enumerate(rest, start=2):
                         expect = n if p < pages else total - n * (pages - 1)
@@ -322,4 +352,10 @@ class Pager:
                 self.log(f"{self.label}: windows {pr.windows_done}/{len(windows)}, pages {pr.pages}, "
                          f"records {pr.records}, retries {self.f.stats.retries}, {now - t0:.1f}s")
 
-        await gather_all(one(w) for w in windows)
+        try:
+            await gather_all(one(w) for w in windows)
+        finally:
+            if self.worker is not None:
+                await self.worker.aclose()
+                if self.worker.pages:
+                    self.log(f"{self.label}: {self.worker.pages} pages normalized by the page worker")

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from orchestration.sandbox.faults import FaultState
 from orchestration.sandbox.stores import Stores
 
@@ -38,7 +40,12 @@ class Context:
 
 
 def json_response(status: int, obj: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # orjson writes the same compact UTF-8 JSON several times faster: the sandbox shares the
+    # benchmark machine's cores with the client it serves. json for what orjson refuses (big ints).
+    try:
+        body = orjson.dumps(obj)
+    except TypeError:
+        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(status, body, dict(headers or {}))
 
 
