@@ -76,7 +76,7 @@ def logs(req: Request, ctx: Context, admin: bool) -> Response:
         end_ts=_opt_int(q.get("end_timestamp")),
     )
     rows = ctx.stores.newapi_logs(f)
-    hide = ctx.faults.hidden_head(req.listing_key(*PAGING))
+    hide = ctx.faults.hidden_head(req.listing_key(*PAGING), len(rows))
     total = len(rows) - hide
     offset = (p - 1) * size
     page = rows[hide + offset : hide + offset + size]
@@ -122,7 +122,7 @@ def tasks(req: Request, ctx: Context, admin: bool) -> Response:
         end_ts=_opt_int(q.get("end_timestamp")),
     )
     rows = ctx.stores.newapi_tasks(f)
-    hide = ctx.faults.hidden_head(req.listing_key(*PAGING))
+    hide = ctx.faults.hidden_head(req.listing_key(*PAGING), len(rows))
     total = len(rows) - hide
     offset = (p - 1) * size
     items = [dict(r) for r in rows[hide + offset : hide + offset + size]]

@@ -83,14 +83,14 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
 
 
-def _send(h: _Handler, resp: Response) -> None:
+def _send(h: _Handler, resp: Response, body_bytes: int | None = None) -> None:
     h.send_response(resp.status)
     h.send_header("Content-Type", f"{resp.content_type}; charset=utf-8")
     h.send_header("Content-Length", str(len(resp.body)))
     for k, v in resp.headers.items():
         h.send_header(k, v)
     h.end_headers()
-    h.wfile.write(resp.body)
+    h.wfile.write(resp.body if body_bytes is None else resp.body[:body_bytes])
 
 
 def _dispatch(h: _Handler) -> None:
@@ -104,10 +104,12 @@ def _dispatch(h: _Handler) -> None:
     query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
     req = Request(h.command, path, query, h.headers)
     dialect = tokenlab_routes if path.startswith("/v1/") else newapi_routes
-    kind, n = ctx.faults.decide()
+    ctx.faults.arrived(h.path, arrived)
+    d = ctx.faults.next()
+    kind, latency_ms = d.kind, d.latency_ms
     f = ctx.faults.faults
     if kind == "drop":
-        _wait_until(arrived, f.latency_ms)
+        _wait_until(arrived, latency_ms)
         h.close_connection = True
         try:
             h.connection.shutdown(socket.SHUT_RDWR)
@@ -115,8 +117,10 @@ def _dispatch(h: _Handler) -> None:
             pass
         return
     if kind in ("429", "5xx"):
-        resp = dialect.fault_response(kind, ctx.faults.status_5xx(n), f.retry_after_s)
-        _wait_until(arrived, f.latency_ms)
+        resp = dialect.fault_response(kind, d.status, f.retry_after_s)
+        _wait_until(arrived, latency_ms)
+        if kind == "429":  # noted before sending: a retry cannot arrive before its 429 was noted
+            ctx.faults.rate_limited(h.path, time.monotonic(), arrived)
         _send(h, resp)
         return
     resp = dialect.route(req, ctx)
@@ -126,7 +130,16 @@ def _dispatch(h: _Handler) -> None:
         resp = Response(
             resp.status, resp.body[: max(1, len(resp.body) // 2)], resp.headers, resp.content_type
         )
-    _wait_until(arrived, f.latency_ms)
+    _wait_until(arrived, latency_ms)
+    if kind == "cut":  # the full Content-Length announced, half the body sent, then the line goes dead
+        _send(h, resp, body_bytes=max(1, len(resp.body) // 2))
+        h.close_connection = True
+        try:
+            h.wfile.flush()
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return
     _send(h, resp)
 
 

@@ -132,7 +132,7 @@ def usage(req: Request, ctx: Context, key_id: str) -> Response:
         end=bounds["endDate"],
     )
     rows = ctx.stores.lab_usage(f)
-    hide = ctx.faults.hidden_head(req.listing_key("page", "limit"))
+    hide = ctx.faults.hidden_head(req.listing_key("page", "limit"), len(rows))
     total = len(rows) - hide
     offset = (page - 1) * limit
     data = [dict(r) for r in rows[hide + offset : hide + offset + limit]]
