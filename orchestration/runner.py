@@ -80,12 +80,13 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
 
 def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
               full_refresh: bool = False, quiet: bool = False) -> RunOutcome:
+    config_path = str(Path(config_path).resolve())
+    cfg = load_config(config_path)
+    check_env(cfg)  # every secret present before any extraction starts (and before the heavy import)
+
     from orchestration.definitions import build_defs  # heavy import (parses dbt manifest): only when run
     from orchestration.resources import ReconResource
 
-    config_path = str(Path(config_path).resolve())
-    cfg = load_config(config_path)
-    check_env(cfg)  # every secret present before any extraction starts
     days = days_between(first, last)
     defs = build_defs(ReconResource(config_path=config_path, as_of=as_of.isoformat()))
     job = defs.resolve_job_def("recon_daily")

@@ -12,6 +12,8 @@ Money signs, because the ledger is Σ consume − Σ refund with a signed `cost_
   so it is not checked here (quarantining it would hide the finding). A negative consume row
   without them is a sign bug in extraction and is quarantined.
 - topup/error/other rows: no sign rule (topups are credits; dbt never counts them as spend).
+- consume and refund rows must carry `cost_usd`: a charge of unknown amount is quarantined
+  (``money_row_has_cost``), never landed as a silent zero.
 Tokens, durations and ratios are never negative; `model_price` is -1 (ratio-priced) or >= 0.
 ``strict = True``: secrets (keys, IPs, channel data, content) can only land through an extra
 column, and there are none.
@@ -89,6 +91,13 @@ class UsageRecord(pa.DataFrameModel):
         bad = (df["record_type"] == "consume") & (df["quota"] < 0) & ~_is_settlement_delta(df)
         return ~bad.fillna(False).astype(bool)
 
+    @pa.dataframe_check(name="money_row_has_cost", ignore_na=False)
+    def _money_row_has_cost(cls, df: pd.DataFrame) -> Series[bool]:
+        # a charge or refund of unknown amount cannot enter the ledger (Σ consume − Σ refund):
+        # it is quarantined, never landed as a silent zero
+        bad = df["record_type"].isin(["consume", "refund"]) & df["cost_usd"].isna()
+        return ~bad.fillna(False).astype(bool)
+
     @pa.dataframe_check(name="refund_cost_not_positive")
     def _refund_cost(cls, df: pd.DataFrame) -> Series[bool]:
         bad = (df["record_type"] == "refund") & (df["cost_usd"] > 0)
@@ -104,5 +113,6 @@ CHECK_COLUMNS = {
     "consume_cost_non_negative_unless_settlement_delta": "cost_usd",
     "consume_quota_non_negative_unless_settlement_delta": "quota",
     "refund_cost_not_positive": "cost_usd",
+    "money_row_has_cost": "cost_usd",
 }
 KEY = ["gateway", "record_key"]

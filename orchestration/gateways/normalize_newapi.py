@@ -98,7 +98,29 @@ def usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool = False)
     except RowError:
         raise
     except (ValueError, TypeError) as exc:
-        raise RowError("?", row_id(item), str(exc)) from None
+        raise RowError(_bad_field(item), row_id(item), str(exc)) from None
+
+
+_NUMERIC_ITEM = ("type", "quota", "prompt_tokens", "completion_tokens", "use_time")
+_NUMERIC_OTHER = ("cache_tokens", "status_code", "model_ratio", "completion_ratio", "group_ratio", "cache_ratio",
+                  "model_price", "pre_consumed_quota", "pre_consumed", "actual_quota")
+
+
+def _bad_field(item: dict) -> str:
+    """The field a failed conversion was about, for the error message (only runs after a row failed)."""
+    checks = [(k, item.get(k), as_float) for k in _NUMERIC_ITEM] + [("is_stream", item.get("is_stream"), as_bool)]
+    try:
+        other = parse_other(item.get("other"), item)
+    except RowError:
+        other = {}
+    checks += [(f"other.{k}", other.get(k), as_float) for k in _NUMERIC_OTHER]
+    checks += [("other.is_task", other.get("is_task"), as_bool)]
+    for name, value, conv in checks:
+        try:
+            conv(value)
+        except (ValueError, TypeError):
+            return name
+    return "?"
 
 
 def _i(v: Any) -> int | None:
@@ -126,6 +148,8 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
     other = parse_other(g("other"), item)
     og = other.get
     typ = g("type")
+    if typ is None or typ == "":
+        raise RowError("type", row_id(item), "missing type (the log type decides consume/refund/error)")
     rtype = (TYPES_ONEAPI if legacy_oneapi else TYPES_NEWAPI).get(typ if type(typ) is int else as_int(typ), "other")
     ca = g("created_at")
     if type(ca) is int and 0 < ca < MS_THRESHOLD:
