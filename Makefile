@@ -26,9 +26,12 @@ $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster_home.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/recon demo --days 7
 
-# Tests use throwaway Dagster instances, never the persistent one.
+# Tests use throwaway Dagster instances, never the persistent one. Test files are spread over
+# TEST_WORKERS pytest-xdist processes (a file stays on one worker, so its fixtures are built once);
+# TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	env -u DAGSTER_HOME $(BIN)/python -m pytest -q
+	env -u DAGSTER_HOME $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	env -u DAGSTER_HOME $(BIN)/python -m pytest -q -m "not slow"

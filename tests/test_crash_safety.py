@@ -11,30 +11,21 @@ WAL write as well as at 64 KiB of WAL, and a kill of only the `recon` process th
 as an orphan (what `kill -9 <pid>` does) while the next run starts.
 """
 
-import hashlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
-import yaml
+from recon_pipeline import REPO, Env, landing_digest, marts, pipeline
 
-from orchestration.demo import DEMO_ENV, demo_config
 from orchestration.sandbox.faults import Faults
-from orchestration.sandbox.scenario import build_scenario, write_app_db
-from orchestration.sandbox.server import serve
 
-REPO = Path(__file__).resolve().parents[1]
-MARTS = ("fct_reconciliation_mismatches", "fct_settlements")
 END = date(2026, 11, 20)
 DAYS = 3
 JOBS_PER_DAY = 20
@@ -42,59 +33,24 @@ LATENCY = Faults(latency_ms=25)
 LONG = pytest.mark.skipif(os.environ.get("RECON_LONG") != "1", reason="long variant: set RECON_LONG=1")
 
 
-@dataclass
-class Env:
-    config_path: Path
-    data_dir: Path
-    first: date
-    last: date
-    as_of: datetime
-    env: dict[str, str]
-
-    def cmd(self) -> list[str]:
-        return [sys.executable, "-m", "orchestration.cli", "run", "--config", str(self.config_path),
-                "--start", self.first.isoformat(), "--end", self.last.isoformat(),
-                "--as-of", self.as_of.isoformat()]
-
-
 @contextmanager
-def pipeline(data_dir: Path, faults: Faults | None = None) -> Iterator[Env]:
-    data_dir = data_dir.resolve()
-    app_dir = data_dir.parent / f"{data_dir.name}-app"
-    app_dir.mkdir(parents=True, exist_ok=True)
-    sc = build_scenario(seed=7, end=END, days=DAYS, jobs_per_day=JOBS_PER_DAY)
-    jobs_q, assets_q = write_app_db(sc, app_dir / "app.sqlite")
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env.update(DEMO_ENV)
-    env["APP_DATABASE_URL"] = f"sqlite:///{app_dir / 'app.sqlite'}"
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    with serve(sc, faults=faults or Faults()) as url:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        cfg = data_dir / "recon.yaml"
-        cfg.write_text(yaml.safe_dump(demo_config(str(url), data_dir, jobs_q, assets_q), sort_keys=False))
-        yield Env(cfg, data_dir, sc.start, sc.end, sc.as_of, env)
+def crash_pipeline(data_dir: Path, faults: Faults | None = None) -> Iterator[Env]:
+    """The scenario every crash test runs; the app DB beside the data dir, not in it."""
+    with pipeline(data_dir, end=END, days=DAYS, jobs_per_day=JOBS_PER_DAY, faults=faults,
+                  app_dir=data_dir.parent / f"{data_dir.name}-app") as e:
+        yield e
 
 
 def run_to_end(e: Env) -> subprocess.CompletedProcess:
     return subprocess.run(e.cmd(), cwd=REPO, env=e.env, capture_output=True, text=True, timeout=900, check=False)
 
 
-def landing_digest(data_dir: Path) -> dict[str, str]:
-    root = data_dir / "landing"
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*.parquet"))}
+def parquet_digest(data_dir: Path) -> dict[str, str]:
+    return landing_digest(data_dir, "*.parquet")
 
 
 def temp_files(data_dir: Path) -> list[Path]:
     return [p for p in (data_dir / "landing").rglob("*") if p.is_file() and not p.name.endswith(".parquet")]
-
-
-def marts(data_dir: Path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in MARTS}
-    finally:
-        con.close()
 
 
 def _descendants(pid: int) -> list[tuple[int, str]]:
@@ -154,17 +110,17 @@ class Watched:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> tuple[dict, dict]:
     d = tmp_path_factory.mktemp("reference") / "data"
-    with pipeline(d) as e:
+    with crash_pipeline(d) as e:
         p = run_to_end(e)
     assert p.returncode == 0, p.stderr[-3000:]
-    return landing_digest(d), marts(d)
+    return parquet_digest(d), marts(d)
 
 
 def _rerun_and_compare(e: Env, reference: tuple[dict, dict]) -> None:
     p = run_to_end(e)
     assert p.returncode == 0, p.stderr[-3000:]
     ref_landing, ref_marts = reference
-    assert landing_digest(e.data_dir) == ref_landing
+    assert parquet_digest(e.data_dir) == ref_landing
     assert marts(e.data_dir) == ref_marts
     assert sum(len(v) for v in ref_marts.values()) > 0 and len(ref_landing) == 4 * DAYS
 
@@ -175,7 +131,7 @@ def kill_mid_extraction(e: Env) -> None:
     w.wait_for(f"(1/{DAYS}): landed")
     w.kill_group()
     assert not w.seen("Running dbt command")
-    assert 0 < len(landing_digest(e.data_dir)) < 4 * DAYS, "the kill landed mid-extraction"
+    assert 0 < len(parquet_digest(e.data_dir)) < 4 * DAYS, "the kill landed mid-extraction"
     # whatever a killed writer left is invisible to every reader: no *.parquet name
     assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in temp_files(e.data_dir))
 
@@ -195,7 +151,7 @@ def kill_mid_dbt(e: Env, min_wal: int, reference: tuple[dict, dict] | None = Non
     holds at least `min_wal` bytes (models committed but not yet checkpointed into the file)."""
     w, _ = start_and_wait_for_dbt(e)
     if reference is not None:  # extraction is over when dbt starts: the landing is complete
-        assert landing_digest(e.data_dir) == reference[0]
+        assert parquet_digest(e.data_dir) == reference[0]
     wal = Path(f"{e.data_dir / 'warehouse.duckdb'}.wal")
     deadline = time.monotonic() + 120
     size = 0
@@ -219,7 +175,7 @@ def test_killed_mid_extraction_then_mid_dbt_build_then_rerun_gives_identical_lan
     """Two crashes in a row: SIGKILL mid-extraction; the next run re-lands every partition
     byte-identically and is itself killed during `dbt build` once 64 KiB of DuckDB WAL are written
     (committed models not yet checkpointed); the third run replays the WAL and finishes."""
-    with pipeline(tmp_path / "data", faults=LATENCY) as e:
+    with crash_pipeline(tmp_path / "data", faults=LATENCY) as e:
         kill_mid_extraction(e)
         kill_mid_dbt(e, 64 * 1024, reference)
         _rerun_and_compare(e, reference)
@@ -228,7 +184,7 @@ def test_killed_mid_extraction_then_mid_dbt_build_then_rerun_gives_identical_lan
 @pytest.mark.slow
 @LONG
 def test_killed_mid_extraction_then_rerun_gives_identical_landing_and_marts(tmp_path: Path, reference) -> None:
-    with pipeline(tmp_path / "data", faults=LATENCY) as e:
+    with crash_pipeline(tmp_path / "data", faults=LATENCY) as e:
         kill_mid_extraction(e)
         _rerun_and_compare(e, reference)
 
@@ -237,7 +193,7 @@ def test_killed_mid_extraction_then_rerun_gives_identical_landing_and_marts(tmp_
 @LONG
 @pytest.mark.parametrize("min_wal", [1, 64 * 1024], ids=["first WAL write", "64 KiB of WAL"])
 def test_killed_mid_dbt_build_then_rerun_gives_identical_marts(tmp_path: Path, reference, min_wal: int) -> None:
-    with pipeline(tmp_path / "data") as e:
+    with crash_pipeline(tmp_path / "data") as e:
         kill_mid_dbt(e, min_wal)
         _rerun_and_compare(e, reference)
 
@@ -247,7 +203,7 @@ def test_killed_mid_dbt_build_then_rerun_gives_identical_marts(tmp_path: Path, r
 def test_killed_recon_process_with_its_dbt_orphaned_then_rerun_gives_identical_marts(
         tmp_path: Path, reference) -> None:
     """`kill -9 <recon pid>` only: dbt keeps running as an orphan while the next run starts."""
-    with pipeline(tmp_path / "data") as e:
+    with crash_pipeline(tmp_path / "data") as e:
         w, dbt = start_and_wait_for_dbt(e)
         time.sleep(1.0)
         os.kill(w.proc.pid, signal.SIGKILL)

@@ -12,7 +12,6 @@ tree's summed RSS, sampled from /proc every 0.1 s.
   with ``RECON_LONG=1``.
 """
 
-import hashlib
 import os
 import resource
 import subprocess
@@ -20,77 +19,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
+from recon_pipeline import REPO, Env, landing_digest, marts, pipeline
 
-from orchestration.demo import DEMO_ENV, demo_config
-from orchestration.sandbox.faults import Faults
-from orchestration.sandbox.scenario import build_scenario, write_app_db
-from orchestration.sandbox.server import serve
-
-REPO = Path(__file__).resolve().parents[1]
 RSS_BOUND_BYTES = int(1.5 * 2**30)  # generous: a year of small days must not scale memory with days
-MARTS = ("fct_reconciliation_mismatches", "fct_settlements")
-
-
-@dataclass
-class Env:
-    config_path: Path
-    data_dir: Path
-    first: date
-    last: date
-    as_of: datetime
-    env: dict[str, str]
-
-
-@contextmanager
-def pipeline(data_dir: Path, *, end: date, days: int, jobs_per_day: int, seed: int = 7,
-             faults: Faults | None = None) -> Iterator[Env]:
-    """Scenario + sandbox on a free port + SQLite app DB + config; the secrets only in `env`."""
-    data_dir = data_dir.resolve()
-    (data_dir / "demo").mkdir(parents=True, exist_ok=True)
-    sc = build_scenario(seed=seed, end=end, days=days, jobs_per_day=jobs_per_day)
-    db = data_dir / "demo" / "app.sqlite"
-    jobs_q, assets_q = write_app_db(sc, db)
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env.update(DEMO_ENV)
-    env["APP_DATABASE_URL"] = f"sqlite:///{db}"
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    with serve(sc, faults=faults or Faults()) as url:
-        cfg = data_dir / "recon.yaml"
-        cfg.write_text(yaml.safe_dump(demo_config(str(url), data_dir, jobs_q, assets_q), sort_keys=False))
-        yield Env(cfg, data_dir, sc.start, sc.end, sc.as_of, env)
 
 
 def recon_run(e: Env, first: date, last: date, config: Path | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "orchestration.cli", "run", "--config", str(config or e.config_path),
-           "--start", first.isoformat(), "--end", last.isoformat(), "--as-of", e.as_of.isoformat()]
-    return subprocess.run(cmd, cwd=REPO, env=e.env, capture_output=True, text=True, timeout=3600, check=False)
-
-
-def landing_digest(data_dir: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under landing/ (temp files included: there must be none)."""
-    root = data_dir / "landing"
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def marts(data_dir: Path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        out = {}
-        for t in MARTS:
-            rows = con.execute(f"select * from {t}").fetchall()
-            out[t] = sorted(rows, key=repr)
-        return out
-    finally:
-        con.close()
+    return subprocess.run(e.cmd(first, last, config), cwd=REPO, env=e.env, capture_output=True, text=True,
+                          timeout=3600, check=False)
 
 
 def _tree_rss(pid: int) -> int:
