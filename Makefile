@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export DAGSTER_HOME := $(abspath .dagster_home)
 
-.PHONY: install demo test test-fast ui lint bench-extract clean
+.PHONY: install demo test test-fast ui lint bench-extract bench-scale clean
 
 # Re-install only when the dependency files change: the second run is quick.
 $(STAMP): pyproject.toml constraints.txt
@@ -44,6 +44,12 @@ lint: $(STAMP)
 
 bench-extract: $(STAMP)
 	$(BIN)/python -m bench.extract
+
+# recon vs the floor vs pandas on one generated day: make bench-scale SCALE=1000000 (or SCALE=1000000,10000000)
+bench-scale: SCALE ?= 1000000
+bench-scale: RUNS ?= 3
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale.harness --scales $(SCALE) --runs $(RUNS)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -1,3 +1,5 @@
+-- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
+{{ config(materialized='table') }}
 -- The settlement ledger of every gateway task: the pre-charge at submit, the settlement deltas
 -- (consume rows after the first, and difference rows carrying pre_consumed/actual quota), the
 -- refunds, the net cost (cost_usd is signed, so net = Σ consume − Σ refund), when it was first
@@ -11,10 +13,6 @@ linked_usage as (
 ledger_rows as (
     select
         *,
-        row_number() over (
-            partition by gateway, task_id
-            order by case when record_type = 'consume' then 0 else 1 end, created_at, record_key
-        ) = 1 and record_type = 'consume' as is_precharge,
         record_type = 'refund'
             and not (pre_consumed_quota is not null and actual_quota is not null) as is_refund
     from linked_usage
@@ -23,13 +21,19 @@ ledger_rows as (
 ),
 
 final as (
+    -- the pre-charge is the task's first consume row by (created_at, record_key): taken with an
+    -- aggregate (arg_min) instead of numbering every ledger row with a window
     select
         gateway,
         task_id,
         max(job_id) as job_id,
-        count(distinct job_id) as linked_job_count,
-        coalesce(sum(cost_usd) filter (where is_precharge), 0) as precharge_usd,
-        coalesce(sum(cost_usd) filter (where not is_precharge and not is_refund), 0) as settlement_delta_usd,
+        -- = count(distinct job_id), without a DISTINCT aggregate
+        coalesce(len(list_distinct(list(job_id))), 0) as linked_job_count,
+        coalesce(arg_min(cost_usd, (created_at, record_key)) filter (where record_type = 'consume'), 0)
+            as precharge_usd,
+        coalesce(sum(cost_usd) filter (where not is_refund), 0)
+            - coalesce(arg_min(cost_usd, (created_at, record_key)) filter (where record_type = 'consume'), 0)
+            as settlement_delta_usd,
         coalesce(-sum(cost_usd) filter (where is_refund), 0) as refunded_usd,
         coalesce(sum(cost_usd) filter (where cost_usd > 0), 0) as charged_usd,
         coalesce(-sum(cost_usd) filter (where cost_usd < 0), 0) as credited_usd,

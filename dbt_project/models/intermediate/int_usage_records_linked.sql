@@ -1,3 +1,5 @@
+-- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
+{{ config(materialized='table') }}
 -- Every usage row with the app job it belongs to, and how it was linked.
 -- Keys in priority order: the job's task_id, its request_id, its billing_transaction_id. A task id
 -- reached through a row linked by request/transaction id brings that task's other rows (settlement
@@ -9,7 +11,7 @@
 -- not guessed: it stays unlinked and surfaces as orphan_usage / missing_usage.
 with
 
-usage_records as (
+usage_records as not materialized (
     select * from {{ ref('stg_raw__usage_records') }}
 ),
 
@@ -18,30 +20,29 @@ app_jobs as (
 ),
 
 direct_links as (
-    select u.gateway, u.record_key, j.job_id, j.created_at as job_created_at,
+    -- u.task_id rides along so reached_tasks needs no second pass over the usage rows
+    select u.gateway, u.record_key, u.task_id, j.job_id, j.created_at as job_created_at,
         'task_id' as link_method, 1 as link_rank
     from usage_records as u
     inner join app_jobs as j on u.task_id = j.task_id
 
     union all
 
-    select u.gateway, u.record_key, j.job_id, j.created_at, 'request_id', 2
+    select u.gateway, u.record_key, u.task_id, j.job_id, j.created_at, 'request_id', 2
     from usage_records as u
     inner join app_jobs as j on u.request_id = j.request_id
 
     union all
 
-    select u.gateway, u.record_key, j.job_id, j.created_at, 'billing_transaction_id', 3
+    select u.gateway, u.record_key, u.task_id, j.job_id, j.created_at, 'billing_transaction_id', 3
     from usage_records as u
     inner join app_jobs as j on u.billing_transaction_id = j.billing_transaction_id
 ),
 
 reached_tasks as (
-    select distinct d.job_id, d.job_created_at, u.task_id
-    from direct_links as d
-    inner join usage_records as u
-        on d.gateway = u.gateway and d.record_key = u.record_key
-    where u.task_id is not null
+    select distinct job_id, job_created_at, task_id
+    from direct_links
+    where task_id is not null
 ),
 
 id_less_jobs as (
@@ -81,25 +82,26 @@ task_links as (
 ),
 
 best_link as (
-    select gateway, record_key, job_id, link_method
+    -- per row, the link with the lowest (link_rank, job_created_at, job_id): an aggregate, not a
+    -- window over every candidate link
+    select gateway, record_key,
+        arg_min({'job_id': job_id, 'link_method': link_method}, (link_rank, job_created_at, job_id)) as best
     from (
-        select * from direct_links
+        select gateway, record_key, job_id, job_created_at, link_method, link_rank from direct_links
         union all
         select * from task_links
         union all
         select * from fallback_links
     ) as all_links
-    qualify row_number() over (
-        partition by gateway, record_key order by link_rank, job_created_at, job_id
-    ) = 1
+    group by gateway, record_key
 ),
 
 final as (
     select
         u.*,
-        b.job_id,
-        b.link_method,
-        b.job_id is not null as is_linked
+        b.best.job_id as job_id,
+        b.best.link_method as link_method,
+        b.best.job_id is not null as is_linked
     from usage_records as u
     left join best_link as b
         on u.gateway = b.gateway and u.record_key = b.record_key

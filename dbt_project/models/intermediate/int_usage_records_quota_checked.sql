@@ -1,3 +1,5 @@
+-- A view (the project default): only the mismatch mart and one test read it, and as a table it would
+-- copy every consume row (bench/scale).
 -- Recompute each billable row's quota from the pricing fields the gateway logged in `other`.
 --   text rows (model_price -1 or absent, ratios present):
 --     round((prompt - cache + cache * cache_ratio + completion * completion_ratio) * model_ratio * group_ratio)

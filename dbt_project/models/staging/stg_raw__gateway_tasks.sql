@@ -1,3 +1,5 @@
+-- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
+{{ config(materialized='table') }}
 -- Gateway async tasks, typed and deduplicated on (gateway, task_id). A task lands in the day of
 -- its submitted_at; re-extraction replaces that day, so a duplicate only comes from paging: keep the
 -- most advanced state (terminal over running over queued, then the latest finish).
