@@ -31,7 +31,7 @@ from orchestration.app_sources import extract_app_records
 from orchestration.cli import main as recon_cli
 from orchestration.config import AppConfig, GatewayConfig
 from orchestration.demo import DEMO_ENV, demo_config
-from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
+from orchestration.gateways import ExtractionError, GatewayAuthError, InvalidRecordError, client_for
 from orchestration.landing import land_validated, partition_file, read_partition, read_quarantine
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
 from orchestration.sandbox.bulk import bulk_scenario
@@ -102,7 +102,7 @@ def test_drift_new_fields_are_ignored_and_the_day_lands_unchanged(baseline: pd.D
 
 
 def test_drift_missing_created_at_fails_the_extraction_naming_field_and_row() -> None:
-    with pytest.raises(ExtractionError) as err:
+    with pytest.raises(InvalidRecordError) as err:
         extract_day(lambda v: v.pop("created_at"))
     msg = str(err.value)
     assert msg.startswith("gateway=main partition=2026-11-20 endpoint=/api/log/self window=[2026-11-20T")
@@ -111,7 +111,7 @@ def test_drift_missing_created_at_fails_the_extraction_naming_field_and_row() ->
 
 
 def test_drift_missing_type_fails_instead_of_landing_money_as_other() -> None:
-    with pytest.raises(ExtractionError) as err:
+    with pytest.raises(InvalidRecordError) as err:
         extract_day(lambda v: v.pop("type"))
     msg = str(err.value)
     assert "gateway=main partition=2026-11-20" in msg
@@ -145,7 +145,7 @@ def test_drift_number_as_string_is_read_as_the_number(baseline: pd.DataFrame) ->
     ("other", json.dumps({"model_ratio": "1.5x"}), "other.model_ratio"),
 ])
 def test_drift_unreadable_number_names_the_field(field: str, value: str, named: str) -> None:
-    with pytest.raises(ExtractionError) as err:
+    with pytest.raises(InvalidRecordError) as err:
         extract_day(lambda v: v.__setitem__(field, value))
     msg = str(err.value)
     assert f"invalid row: field={named} row=request_id=" in msg and "not a number" in msg
@@ -157,7 +157,7 @@ def test_drift_unreadable_number_names_the_field(field: str, value: str, named: 
 
 
 def test_malformed_other_json_fails_naming_gateway_partition_field_and_row() -> None:
-    with pytest.raises(ExtractionError) as err:
+    with pytest.raises(InvalidRecordError) as err:
         extract_day(lambda v: v.__setitem__("other", '{"model_ratio": 1.5, "admin_info": {'))
     msg = str(err.value)
     assert "gateway=main partition=2026-11-20 endpoint=/api/log/self" in msg

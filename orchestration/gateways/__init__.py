@@ -12,6 +12,7 @@ from orchestration.gateways.base import (
     ExtractionError,
     GatewayAuthError,
     GatewayClient,
+    InvalidRecordError,
     Log,
 )
 
@@ -34,5 +35,6 @@ def client_for(cfg: GatewayConfig, log: Log | None = None) -> GatewayClient:
 
 
 __all__ = [
-    "ConflictingDuplicateError", "ExtractionError", "GatewayAuthError", "GatewayClient", "client_for",
+    "ConflictingDuplicateError", "ExtractionError", "GatewayAuthError", "GatewayClient", "InvalidRecordError",
+    "client_for",
 ]

@@ -32,6 +32,11 @@ class ConflictingDuplicateError(ExtractionError):
     """The same dedup key arrived with different content; names both rows' public ids."""
 
 
+class InvalidRecordError(ExtractionError):
+    """A record the gateway sent (or a console export holds) cannot be read: a field missing or
+    unreadable, `other` not JSON. Fetching it again gives the same record, so it is not retried."""
+
+
 class GatewayClient(ABC):
     def __init__(self, cfg: GatewayConfig, log: Log | None = None) -> None:
         self.cfg = cfg

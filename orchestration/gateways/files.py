@@ -21,7 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, GatewayClient
+from orchestration.gateways.base import (
+    ConflictingDuplicateError,
+    ExtractionError,
+    GatewayClient,
+    InvalidRecordError,
+)
 from orchestration.gateways.normalize import (
     UIDX,
     differing,
@@ -142,8 +147,8 @@ class FilesClient(GatewayClient):
             try:
                 row = usage_row(rec, c.name, c.quota_per_unit)
             except RowError as exc:
-                raise ExtractionError(f"gateway={c.name} partition={partition} file={path.name} line={line}: "
-                                      f"invalid row: field={exc.field}: {exc.why}") from None
+                raise InvalidRecordError(f"gateway={c.name} partition={partition} file={path.name} line={line}: "
+                                         f"invalid row: field={exc.field}: {exc.why}") from None
             if not lo <= row[UIDX["created_at"]] < hi:
                 continue
             n_files.add(path.name)
@@ -173,8 +178,8 @@ class FilesClient(GatewayClient):
             try:
                 row = task_row(rec, c.name, c.quota_per_unit, str(rec.get("task_id", "")))
             except RowError as exc:
-                raise ExtractionError(f"gateway={c.name} partition={partition} file={path.name} line={line}: "
-                                      f"invalid task row: field={exc.field}: {exc.why}") from None
+                raise InvalidRecordError(f"gateway={c.name} partition={partition} file={path.name} line={line}: "
+                                         f"invalid task row: field={exc.field}: {exc.why}") from None
             if lo <= row[3] < hi:
                 out[row[1]] = row  # a later export of the same task supersedes (status moves on)
         self.log(f"{c.name} tasks {partition}: {len(out)} tasks from exports")

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestration.gateways.base import ExtractionError, GatewayAuthError
+from orchestration.gateways.base import ExtractionError, GatewayAuthError, InvalidRecordError
 
 try:
     import orjson
@@ -87,20 +87,20 @@ def parse_list_body(body: Any, loc: str, auth_hint: str) -> tuple[list[dict], in
 
 def normalize_items(items: list, normalize: Callable[[dict], tuple], gateway: str, partition: str,
                     endpoint: str, window: str, page: int) -> list[tuple]:
-    """Row tuples of a page's items; a bad item or row is an ExtractionError naming where."""
+    """Row tuples of a page's items; a bad item or row is an InvalidRecordError naming where."""
     from orchestration.gateways.normalize_newapi import RowError
 
     out = []
     for it in items:
         if not isinstance(it, dict):
-            raise ExtractionError(f"gateway={gateway} endpoint={endpoint} window={window} "
-                                  f"page={page}: an item is {type(it).__name__}, not an object")
+            raise InvalidRecordError(f"gateway={gateway} endpoint={endpoint} window={window} "
+                                     f"page={page}: an item is {type(it).__name__}, not an object")
         try:
             out.append(normalize(it))
         except RowError as exc:
-            raise ExtractionError(f"gateway={gateway} partition={partition} "
-                                  f"endpoint={endpoint} window={window} page={page}: "
-                                  f"invalid row: {exc}") from None
+            raise InvalidRecordError(f"gateway={gateway} partition={partition} "
+                                     f"endpoint={endpoint} window={window} page={page}: "
+                                     f"invalid row: {exc}") from None
     return out
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import ExtractionError, GatewayClient, Log
+from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log
 from orchestration.gateways.http import HttpFetcher, Stats, gather_all, run_sync
 from orchestration.gateways.newapi import KeyHashes, check_cross_window, sorted_table
 from orchestration.gateways.normalize import (
@@ -143,8 +143,8 @@ class TokenLabClient(GatewayClient):
                     try:
                         return task_row(resp.body, gw, qpu, tid)
                     except RowError as exc:
-                        raise ExtractionError(f"gateway={gw} partition={partition} endpoint={endpoint}: "
-                                              f"invalid task: {exc}") from None
+                        raise InvalidRecordError(f"gateway={gw} partition={partition} endpoint={endpoint}: "
+                                                 f"invalid task: {exc}") from None
 
                 return await gather_all(one(t) for t in ids)
 
