@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets: one `dbt build` for the whole partition range of a run."""
 
 
+import fcntl
 import json
 import os
 import sys
@@ -28,19 +29,36 @@ def dbt_executable() -> str:
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Parse the project when the manifest is missing or older than any model/macro/test file.
+    """The project's manifest, parsed first when it is missing or older than any model/macro/test file.
 
     `prepare_if_dev()` only acts under `dagster dev`; the CLI, tests and a fresh clone need this.
     """
+    parse_if_stale(project)
+    return Path(project.manifest_path)
+
+
+def parse_if_stale(project: DbtProject) -> bool:
+    """Run `dbt parse` when the manifest is stale; True when this call parsed. Processes that start at
+    once (two runs, test workers, a code server) take turns on a lock in the target dir and look again
+    once they hold it, so one parses and the others read its finished manifest, never a half-written one."""
+    project_dir = Path(project.project_dir)
     manifest = Path(project.manifest_path)
-    sources = [p for d in ("models", "macros", "tests", "seeds") for p in (DBT_PROJECT_DIR / d).rglob("*")
-               if p.is_file()] + [DBT_PROJECT_DIR / "dbt_project.yml"]
-    newest = max((p.stat().st_mtime for p in sources), default=0.0)
-    if not manifest.exists() or manifest.stat().st_mtime < newest:
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(manifest.parent / ".parse.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        sources = [p for d in ("models", "macros", "tests", "seeds") for p in (project_dir / d).rglob("*")
+                   if p.is_file()] + [project_dir / "dbt_project.yml"]
+        newest = max((p.stat().st_mtime for p in sources), default=0.0)
+        if manifest.exists() and manifest.stat().st_mtime >= newest:
+            return False
         # What project.preparer.prepare() does, but with the venv's dbt rather than whatever is on PATH.
-        dbt = DbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+        dbt = DbtCliResource(project_dir=project, profiles_dir=str(project.profiles_dir or project_dir),
+                             dbt_executable=dbt_executable())
         dbt.cli(["parse", "--quiet"], target_path=Path(project.target_path)).wait()
-    return manifest
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def dbt_vars(cfg: ReconConfig, days: list[date], as_of: datetime) -> dict[str, str | float | int]:
