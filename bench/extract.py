@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         start = datetime.combine(args.day, dtime(), UTC)
         client = NewApiClient(cfg, progress.append, now=start + timedelta(days=1, hours=6))
         client.usage(start, start + timedelta(minutes=1))  # warm-up: first-use imports, connections
-        client.stats.requests = client.stats.retries = 0
+        client.stats.requests = client.stats.retries = client.stats.resends = 0
         cpu0, kids0, t0 = _cpu(), _cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
         df = client.usage(start, start + timedelta(days=1))
         t_extract = time.perf_counter() - t0
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"records            {n:,} (requested {args.records:,}; unique keys {df['record_key'].nunique():,})",
         (f"requests           {pages:,} ({data_pages:,} data pages + {pages - data_pages:,} probes/re-reads/retries;"
-        f" retries {client.stats.retries})"),
+        f" retries {client.stats.retries}, resent on a fresh connection {client.stats.resends})"),
         f"extract wall       {t_extract:.2f} s   (+ land to Parquet {t_land:.2f} s, {size / 2**20:.1f} MiB)",
         f"records/s          {n / t_extract:,.0f}",
         f"pages/s            {pages_s:,.1f}   (data pages/s {data_pages / t_extract:,.1f})",

@@ -76,6 +76,9 @@ class Stats:
 
     requests: int = 0
     retries: int = 0
+    # sent again at once on a fresh connection, not counted against the retry budget: a reused
+    # keep-alive connection closed before answering a byte (an idle timeout, or a dropped connection)
+    resends: int = 0
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -143,7 +146,7 @@ class HttpFetcher:
     async def __aenter__(self) -> Self:
         self._client = Http11Pool(
             self.base_url, self.headers, connect_timeout=self.connect_timeout, read_timeout=self.timeout_seconds,
-            max_idle=self.max_concurrency, keepalive_expiry=30,
+            max_idle=self.max_concurrency, keepalive_expiry=30, on_resend=self._resent,
         )
         self._sem = asyncio.Semaphore(self.max_concurrency)
         return self
@@ -152,6 +155,9 @@ class HttpFetcher:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def _resent(self) -> None:
+        self.stats.resends += 1
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         jitter = random.uniform(0, min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1))))

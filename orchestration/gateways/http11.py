@@ -26,7 +26,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -133,7 +133,8 @@ class Http11Pool:
     requests are in flight (`HttpFetcher`'s semaphore), and the pool keeps at most that many idle."""
 
     def __init__(self, base_url: str, headers: Mapping[str, str], *, connect_timeout: float,
-                 read_timeout: float, max_idle: int, keepalive_expiry: float = 30.0) -> None:
+                 read_timeout: float, max_idle: int, keepalive_expiry: float = 30.0,
+                 on_resend: Callable[[], None] | None = None) -> None:
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"base_url must be an http(s) URL with a host, got scheme {u.scheme!r}")
@@ -158,6 +159,8 @@ class Http11Pool:
         self._idle: deque[_Conn] = deque()
         self._ssl = _ssl_context() if u.scheme == "https" else None
         self._closed = False
+        # called for each request sent again because a reused connection closed before answering
+        self._on_resend = on_resend or (lambda: None)
 
     def url_for(self, target: str) -> str:
         """The full URL of a request target (for log lines, which are redacted)."""
@@ -206,8 +209,8 @@ class Http11Pool:
         if conn is not None:
             try:
                 return await self._exchange(conn, req, reused=True)
-            except _Stale:
-                pass  # the server closed the idle connection meanwhile: once more on a fresh one
+            except _Stale:  # the server closed the idle connection meanwhile: once more on a fresh one
+                self._on_resend()
         conn = await self._connect()
         try:
             return await self._exchange(conn, req, reused=False)

@@ -350,7 +350,8 @@ class Pager:
             if now - pr.last_log >= 2.0 or pr.windows_done == len(windows):
                 pr.last_log = now
                 self.log(f"{self.label}: windows {pr.windows_done}/{len(windows)}, pages {pr.pages}, "
-                         f"records {pr.records}, retries {self.f.stats.retries}, {now - t0:.1f}s")
+                         f"records {pr.records}, retries {self.f.stats.retries}, "
+                         f"resent on a fresh connection {self.f.stats.resends}, {now - t0:.1f}s")
 
         try:
             await gather_all(one(w) for w in windows)
