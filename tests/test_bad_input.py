@@ -41,6 +41,9 @@ from schemas.validate import validate_frame
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"bad-input-test-key"
+# The scenario's last day, pinned: the error lines asserted below name its first day (2026-11-20). A
+# scenario's default end is yesterday, which made these tests pass only on the day they were written.
+SCENARIO_END = date(2026, 11, 21)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -61,7 +64,7 @@ def gw(url: str, **kw) -> GatewayConfig:
 def extract_day(mutate: Callable[[dict], None] | None = None, **cfg) -> tuple[pd.DataFrame, dict, datetime]:
     """Usage of the first day of a small scenario, with one consume row changed by `mutate` after
     the sandbox indexed it (so the server still selects it by its true time, as a real one would)."""
-    sc = build_scenario(seed=11, days=2, jobs_per_day=20)
+    sc = build_scenario(seed=11, end=SCENARIO_END, days=2, jobs_per_day=20)
     day = sc.range_start
     lo = day.timestamp()
     victim = next(r for r in sc.newapi_logs
@@ -221,7 +224,7 @@ def test_usage_timestamp_in_milliseconds_lands_at_the_right_second(baseline: pd.
 
 
 def test_task_times_in_milliseconds_land_at_the_right_second() -> None:
-    sc = build_scenario(seed=11, days=2, jobs_per_day=20)
+    sc = build_scenario(seed=11, end=SCENARIO_END, days=2, jobs_per_day=20)
     day = sc.range_start
     ms_tasks = [t for t in sc.newapi_tasks if t["submit_time"] > 10**11]
     assert ms_tasks, "the sandbox serves Midjourney-style tasks with millisecond times"
