@@ -28,7 +28,7 @@ from typing import Any, Self, TypeVar
 from orchestration.gateways.base import ExtractionError, GatewayAuthError, Log
 from orchestration.gateways.errors import redact, where
 from orchestration.gateways.http11 import Http11Pool, TimeoutException, TransportError, log_request
-from orchestration.gateways.page_worker import BadJson
+from orchestration.gateways.pages import BadJson
 
 try:  # orjson is much faster on big pages; json is the fallback
     import orjson

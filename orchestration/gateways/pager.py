@@ -30,14 +30,8 @@ from typing import Any
 from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
-from orchestration.gateways.page_worker import (
-    PageSpec,
-    PageWorker,
-    WorkerGone,
-    normalize_items,
-    page_rows,
-    parse_list_body,
-)
+from orchestration.gateways.page_worker import PageSpec, PageWorker, WorkerGone, page_rows
+from orchestration.gateways.pages import normalize_items, parse_list_body
 from orchestration.gateways.windows import Window
 
 MAX_PASSES = 5
