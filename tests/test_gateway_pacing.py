@@ -98,7 +98,7 @@ def test_paced_client_never_exceeds_its_pace_and_is_never_limited(scenario) -> N
     exp = truth(scenario)
     rpm = 150  # 2.5 a second: 6 per 2 s would be the limiter's edge, this leaves 0.4 s of margin
     cfg = newapi("http://x", requests_per_minute=rpm)
-    got, logs, state, arrivals = extract(cfg, scenario, Faults(limit_requests=LIMIT, limit_window_s=WINDOW_S))
+    got, _logs, state, arrivals = extract(cfg, scenario, Faults(limit_requests=LIMIT, limit_window_s=WINDOW_S))
     same(got, exp)
     assert len(arrivals) > 2 * LIMIT
     # the limiter spaces requests 0.4 s apart: no 2 s interval holds more than 1 + 2 * 2.5 = 6 (one more

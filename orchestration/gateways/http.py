@@ -223,31 +223,39 @@ class _Body:
         else:
             raise ValueError(enc)
         self.cap = cap
-        self.buf = bytearray()
+        self.parts: list[bytes] = []  # joined once at the end: a growing buffer would be copied as it grows
+        self.size = 0
         self.raw = 0
 
     def feed(self, chunk: bytes) -> bool:
         """Add a raw chunk; False once the decoded body would pass the cap."""
         self.raw += len(chunk)
         if self._z is None:
-            self.buf += chunk
-            return len(self.buf) <= self.cap
+            self.parts.append(chunk)
+            self.size += len(chunk)
+            return self.size <= self.cap
         data = chunk
         while data:
-            room = self.cap - len(self.buf) + 1
+            room = min(self.cap - self.size + 1, 1 << 20)  # a MiB at a time
             out = self._z.decompress(data, room)
-            self.buf += out
-            if len(self.buf) > self.cap:
+            self.parts.append(out)
+            self.size += len(out)
+            if self.size > self.cap:
                 return False
+            if self._z.eof:  # a gzip stream may hold several members: the next starts in unused_data
+                data = self._z.unused_data
+                if data:
+                    self._z = zlib.decompressobj(wbits=47)
+                continue
             data = self._z.unconsumed_tail
-            if self._z.eof:
-                break
         return True
 
     def finish(self) -> bytes:
         if self._z is not None:
-            self.buf += self._z.flush()
-        return bytes(self.buf)
+            self.parts.append(self._z.flush())
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
 
 
 class HttpFetcher:

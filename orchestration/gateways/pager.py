@@ -50,6 +50,16 @@ async def _call(emit: Emit, w: Window, rows: dict[str, tuple]) -> None:
         await out
 
 
+def _bad_field(body: Any) -> str:
+    """Which envelope field could not be read (`field total='12x'`), for the one-line error."""
+    data = body.get("data") if isinstance(body, dict) else None
+    for name in ("total", "page", "page_size"):
+        v = data.get(name) if isinstance(data, dict) else None
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool)):
+            return f"field {name}={str(v)[:40]!r} is not an integer"
+    return "a field is not of the expected type"
+
+
 @dataclass
 class Source:
     """One list endpoint: where it is, how a row is normalized and keyed, what a repeat means."""
@@ -138,9 +148,12 @@ class Pager:
         self.progress.pages += 1
         self._tick()
         loc = f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page={p}"
-        if self.src.parse is not None:
-            return self.src.parse(resp.body, loc)
-        return self._parse(resp.body, loc)
+        try:
+            if self.src.parse is not None:
+                return self.src.parse(resp.body, loc)
+            return self._parse(resp.body, loc)
+        except (ValueError, TypeError, OverflowError):  # the same bytes again next time: not retried
+            raise ExtractionError(f"{loc}: malformed page envelope ({_bad_field(resp.body)}); not retried") from None
 
     def _parse(self, body: Any, loc: str) -> tuple[list[dict], int | None]:
         return parse_list_body(body, loc, self.src.auth_hint)
