@@ -146,3 +146,12 @@ def test_a_retry_budget_in_time_ends_with_one_line(scenario) -> None:
     assert "\n" not in msg
     assert "gave up after" in msg and "retry_budget_seconds=1 spent" in msg, msg
     assert "last error: HTTP 429 without Retry-After" in msg
+
+
+def test_sandbox_cli_limit_option_is_checked_before_serving() -> None:
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    r = CliRunner().invoke(main, ["sandbox", "--limit", "lots"])
+    assert r.exit_code == 2 and "N/SECONDS" in r.output, r.output
