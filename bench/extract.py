@@ -15,7 +15,8 @@ recon extracts exactly as a daily run does (closed windows, concurrent pages, to
 normalization to the canonical frame). The bare loop is the least a client can do: one
 `httpx.AsyncClient`, probe each window, fetch its other pages concurrently, `orjson.loads` each body,
 count the items; paced by the same `aiolimiter.AsyncLimiter`. Printed per run: requests, wall time,
-requests/s, achieved/ceiling, client CPU seconds per 1,000 requests; and recon / bare.
+requests/s, achieved/ceiling, client CPU seconds per 1,000 requests; and recon / bare; and the
+client's peak RSS once recon's whole day is extracted.
 Targets (issue 16): recon ≥ 97 % of the ceiling and ≥ 0.97 × the bare loop in both rounds.
 """
 
@@ -50,6 +51,18 @@ with serve(bulk_scenario(n, day, seed=1), faults=Faults(latency_ms=lat)) as url:
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def _peak_mib() -> float:
+    """High-water resident memory of this process so far (VmHWM; ru_maxrss as a fallback)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass
@@ -146,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             df = client.usage(start, start + span)
             recon = Run("recon", client.stats.requests, len(df), time.perf_counter() - t0, _cpu() - cpu0)
             del df
+            if name == "unpaced":
+                peak = _peak_mib()  # recon's whole day extracted to its frame, before the bare loop ran
             windows = [w.inclusive_seconds() for w in cut(start, start + span, args.window_minutes)]
             asyncio.run(_bare(url, headers, windows[:1], args.page_size, args.concurrency, None))  # warm-up
             cpu0, t0 = _cpu(), time.perf_counter()
@@ -159,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         child.wait(timeout=30)
 
     ok = True
+    print(f"peak RSS of the client process after recon's unpaced day: {peak:,.0f} MiB")
     print(f"sandbox: {args.records:,} records in the day, {args.latency_ms:g} ms a page, concurrency "
           f"{args.concurrency}, page size {args.page_size}; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}")

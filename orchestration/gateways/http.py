@@ -303,7 +303,7 @@ class HttpFetcher:
         jitter = random.uniform(0, min(self.s.backoff_cap, self.s.backoff_base * (2 ** (attempt - 1))))
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(self.s.retry_after_cap, exc.retry_after) + jitter * 0.1
-        if isinstance(exc, _Transient) and exc.limiter:
+        if isinstance(exc, _Transient) and exc.limiter and self.s.rate_limit_wait_seconds > 0:
             wait = self.s.rate_limit_wait_seconds
             delay = wait + random.uniform(0, wait * 0.1)
             self._paused_until = max(self._paused_until, time.monotonic() + delay)
@@ -328,7 +328,7 @@ class HttpFetcher:
             what = exc.what if isinstance(exc, _Transient) else str(exc)
             delay = rs.upcoming_sleep
             self.stats.retries += 1
-            if isinstance(exc, _Transient) and exc.limiter and exc.retry_after is None:
+            if isinstance(exc, _Transient) and exc.limiter and self.s.rate_limit_wait_seconds > 0:
                 self.stats.rate_limited += 1
                 self.stats.waited_seconds += delay
                 self.log(f"{self.gateway}: rate limited at {loc} ({what}); waiting {delay:.1f}s for the "
