@@ -5,7 +5,7 @@ Every response ends the connection. Paths (the query is ignored):
 - `/bomb/...`: 200, `Content-Encoding: gzip`, about 2 MB on the wire that inflate to 2 GiB of zeros;
 - `/endless/...`: 200, chunked, a body that never ends (until the client hangs up);
 - `/lying/...`: a new-api page claiming `total: 10**9` with the same five rows on every page;
-- `/badtotal/...`: a new-api page whose `total` is `"12x"`;
+- `/badtotal/...`: a new-api page whose `total` is `"12x"`; `/hugenum/...`: a row whose quota is `1e400`;
 - `/badstatus/...`: an illegal status line; `/badchunk/...`: a chunked body with an illegal chunk size;
 - anything else: an empty new-api page (`total: 0`).
 `requests` counts the requests read. Pass `tls=(certfile, keyfile)` to serve HTTPS.
@@ -89,6 +89,8 @@ class _Handler(socketserver.BaseRequestHandler):
                 body = _page(10**9, [_row(i) for i in range(5)])
             elif kind == "badtotal":
                 body = _page("12x", [])
+            elif kind == "hugenum":
+                body = _page(1, [dict(_row(0), quota=0)]).replace(b'"quota": 0', b'"quota": 1e400')
             else:
                 body = _page(0, [])
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"

@@ -102,6 +102,7 @@ def test_gzip_bomb_endless_body_and_lying_total_end_with_one_line_under_1_gib() 
     ("badstatus", "malformed HTTP response"),
     ("badchunk", "malformed HTTP response"),
     ("badtotal", "malformed page envelope (field total='12x' is not an integer); not retried"),
+    ("hugenum", "page=1: field quota holds a number out of range; not retried"),
 ])
 def test_malformed_framing_and_envelopes_are_one_line_and_not_retried(kind: str, expect: str) -> None:
     with hostile() as (url, srv):
@@ -215,3 +216,26 @@ def test_a_token_with_a_line_break_is_a_config_error_before_any_request(monkeypa
         with pytest.raises(ConfigError):
             usage(cfg(url))
         assert srv.requests == 0
+
+
+def test_a_number_out_of_range_in_a_row_is_an_invalid_record_not_a_bare_overflow() -> None:
+    """The json fallback (no orjson) parses 1e400 as inf; int(inf) must not escape as OverflowError."""
+    import functools
+
+    from hostile_gateway import _row
+
+    from orchestration.gateways import InvalidRecordError
+    from orchestration.gateways.normalize_newapi import usage_row
+    from orchestration.gateways.pager import Pager, Source
+    from orchestration.gateways.windows import Window
+
+    src = Source(path="/api/log/self", endpoint="/api/log/self", params={},
+                 normalize=functools.partial(usage_row, gateway="evil", qpu=500000.0),
+                 key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=str, partition="2026-03-14")
+    pg = Pager(None, src, gateway="evil", page_size=100, max_window_records=1000, log=lambda _m: None,  # type: ignore[arg-type]
+               label="evil usage")
+    with pytest.raises(InvalidRecordError) as err:
+        pg._normalize([dict(_row(0), quota=float("inf"))], Window(DAY, DAY + timedelta(days=1)), 1)
+    msg = str(err.value)
+    assert msg.startswith("gateway=evil partition=2026-03-14 endpoint=/api/log/self window=[2026-03-14T00:00:00Z")
+    assert "page=1: invalid row: OverflowError" in msg and "\n" not in msg

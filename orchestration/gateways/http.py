@@ -34,6 +34,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -370,7 +371,10 @@ class HttpFetcher:
             raise GatewayAuthError(f"{loc}: HTTP {status} from the gateway (not retried); {self.auth_hint}")
         try:
             body = _loads(content) if content else None
-        except _DecodeError:
+        except _DecodeError as exc:
+            if status in ok and "infinity" in str(exc):  # the same bytes next time: not transient
+                raise ExtractionError(f"{loc}: field {_field_at(content, exc)} holds a number out of range; "
+                                      "not retried") from None
             if status in ok:
                 raise _Transient(f"HTTP {status} with truncated or invalid JSON ({len(content)} bytes)") from None
             body = None
@@ -425,6 +429,15 @@ class HttpFetcher:
             raise ExtractionError(f"{loc}: malformed HTTP response ({_one_line(exc)}); not retried") from None
         except httpx.TransportError as exc:  # read/write/proxy errors: never the URL
             raise _Transient(f"connection error ({type(exc).__name__})") from None
+
+
+def _field_at(content: bytes, exc: Exception) -> str:
+    """The JSON key just before a decode error's position (`quota`), or `?`."""
+    pos = getattr(exc, "pos", None)
+    if not isinstance(pos, int):
+        return "?"
+    m = re.search(rb'"([A-Za-z0-9_]{1,40})"\s*:\s*$', content[max(0, pos - 80):pos])
+    return m.group(1).decode() if m else "?"
 
 
 def _one_line(exc: BaseException) -> str:

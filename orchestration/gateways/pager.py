@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, Log
+from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, InvalidRecordError, Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
 from orchestration.gateways.pages import normalize_items, parse_list_body
@@ -172,7 +172,12 @@ class Pager:
 
     def _normalize(self, items: list[dict], w: Window, p: int) -> list[tuple]:
         src = self.src
-        return normalize_items(items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p)
+        try:
+            return normalize_items(items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p)
+        except (OverflowError, ValueError, TypeError) as exc:  # e.g. a quota of 1e400 via the json fallback
+            raise InvalidRecordError(f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint} "
+                                     f"window={w.label} page={p}: invalid row: {type(exc).__name__}: "
+                                     f"{str(exc)[:120]}") from None
 
     def _tick(self, final: bool = False) -> None:
         """One progress line at most every PROGRESS_EVERY_S (and at the end): a slow, paced backfill
