@@ -136,11 +136,22 @@ def demo(days: int, seed: int, data_dir: str) -> None:
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90))
-def sandbox(port: int, seed: int, days: int) -> None:
+@click.option("--limit", default=None, metavar="N/SECONDS",
+              help="behave like new-api's rate limiter: N requests per SECONDS per client, then 429 with an "
+                   "empty body and no Retry-After (new-api's default is 180/180)")
+def sandbox(port: int, seed: int, days: int, limit: str | None) -> None:
     """Serve the sandbox gateway (new-api + TokenLab dialects) with the seeded demo scenario."""
+    from orchestration.sandbox.faults import Faults
     from orchestration.sandbox.server import run_sandbox
 
-    run_sandbox(port=port, seed=seed, days=days)
+    faults = None
+    if limit:
+        try:
+            n, secs = limit.split("/", 1)
+            faults = Faults(limit_requests=int(n), limit_window_s=float(secs))
+        except ValueError as exc:
+            raise click.BadParameter(f"expected N/SECONDS like 180/180 ({exc})", param_hint="--limit") from None
+    run_sandbox(port=port, seed=seed, days=days, faults=faults)
 
 
 @main.command()

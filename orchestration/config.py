@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,8 +48,34 @@ class GatewayConfig(_Strict):
     page_size: int = Field(default=100, ge=1, le=100)
     window_minutes: int = Field(default=60, ge=1, le=1440)
     timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_attempts: int = Field(default=100, ge=1, le=10_000)  # a cap; the budget is retry_budget_seconds
     close_lag_seconds: int = Field(default=300, ge=0)  # a window is closed once it ended this long ago
+    # HTTP extraction (issue 16, docs/extraction.md): pace, retry budget, byte budgets, egress, trust.
+    requests_per_minute: float | None = Field(default=None, gt=0)  # paced below the gateway's limiter
+    rate_limit_wait_seconds: float = Field(default=60.0, ge=0)  # a 429 with no Retry-After waits this (+jitter)
+    retry_budget_seconds: float = Field(default=900.0, gt=0)  # time one request may spend retrying
+    max_page_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)  # decoded bytes of one response
+    max_inflight_bytes: int = Field(default=256 * 1024 * 1024, ge=65536)  # all concurrent responses
+    max_pages_per_window: int = Field(default=10_000, ge=1)  # a total needing more fails loudly
+    proxy: str | None = None  # egress proxy URL (HTTP(S)_PROXY from the environment also works)
+    ca_bundle: Path | None = None  # PEM file of a private CA; default: the system trust store
+
+    @field_validator("base_url", "proxy")
+    @classmethod
+    def _http_url(cls, v: str | None, info: Any) -> str | None:
+        """A URL with a space, a control character or a non-ASCII path is a config error before any
+        request (it would be re-encoded into a different request, or split one)."""
+        if v is None:
+            return v
+        bad = next((c for c in v if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            raise ValueError(f"{info.field_name} contains whitespace or a control character ({bad!r})")
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{info.field_name} must be an http:// or https:// URL with a host")
+        if not (parts.path + parts.query).isascii():
+            raise ValueError(f"{info.field_name} has a non-ASCII path; percent-encode it")
+        return v
 
     @model_validator(mode="after")
     def _dialect_fields(self) -> GatewayConfig:
@@ -160,7 +187,8 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
         path=_resolve(base, wh.path), landing_dir=_resolve(base, wh.landing_dir),
         reports_dir=_resolve(base, wh.reports_dir),
     )
-    gateways = [g.model_copy(update={"path": _resolve(base, g.path)}) for g in cfg.gateways]
+    gateways = [g.model_copy(update={"path": _resolve(base, g.path), "ca_bundle": _resolve(base, g.ca_bundle)})
+                for g in cfg.gateways]
     return cfg.model_copy(update={"warehouse": warehouse, "gateways": gateways,
                                   "source_file": Path(source) if source != "<config>" else None})
 
@@ -197,4 +225,6 @@ def require_env(name: str, key: str) -> str:
     value = os.environ.get(name)
     if not value:
         raise ConfigError(f"{key}: environment variable {name} is not set")
+    if any(c in value for c in "\r\n\x00"):  # it would end up in a header: never send it
+        raise ConfigError(f"{key}: environment variable {name} contains a line break or NUL (check how it was set)")
     return value

@@ -27,8 +27,6 @@ import os
 import random
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +41,7 @@ import pytest
 from orchestration.assets.landing_step import land_days
 from orchestration.assets.raw_gateway import _concat, gateway_clients, known_task_ids
 from orchestration.config import AppConfig, GatewayConfig, ReconConfig, WarehouseConfig
-from orchestration.gateways import ConflictingDuplicateError, ExtractionError, pager
+from orchestration.gateways import ConflictingDuplicateError, ExtractionError
 from orchestration.landing import land_validated, partition_dir, partition_file, write_partition
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
 from orchestration.sandbox.faults import Faults, FaultState
@@ -80,7 +78,6 @@ class Plan:
     backoff_base: float
     max_window_records: int | None
     prior_landing: bool
-    page_worker: bool = False  # new-api pages decoded by the pager's page worker (a child process)
     note: str = ""  # regressions: what the plan once found
 
     @classmethod
@@ -110,7 +107,6 @@ class Plan:
             backoff_base=r.choice((0.002, 0.005, 0.01)),
             max_window_records=r.choice((None, None, None, 12, 30)),
             prior_landing=r.random() < 0.5,
-            page_worker=seed % 100 == 7,  # a child process boot per extraction costs ~1-2 s: 1 seed in 100
         )
 
     @property
@@ -125,7 +121,6 @@ class Outcome:
     error: str | None = None
     fired: dict = field(default_factory=dict)
     retry_after_gaps: list = field(default_factory=list)
-    worker_pages: int = 0
 
 
 OUTCOMES: dict[int, Outcome] = {}
@@ -227,21 +222,6 @@ def _snapshot(landing: Path) -> dict[str, dict[str, bytes]]:
     return out
 
 
-@contextmanager
-def _page_worker(on: bool) -> Iterator[None]:
-    """Every multi-page new-api window uses the page worker, waited for (it normally starts only for
-    windows of `WORKER_MIN_PAGES` pages, which these small worlds never have)."""
-    if not on or not hasattr(pager, "WORKER_MIN_PAGES"):
-        yield
-        return
-    saved = pager.WORKER_MIN_PAGES, pager.WORKER_WAIT
-    pager.WORKER_MIN_PAGES, pager.WORKER_WAIT = 1, True
-    try:
-        yield
-    finally:
-        pager.WORKER_MIN_PAGES, pager.WORKER_WAIT = saved
-
-
 def simulate(plan: Plan, root: Path) -> Outcome:
     t = truth(plan.scenario_seed, plan.jobs_per_day)
     sc, canon = t.sc, t.canon
@@ -259,7 +239,7 @@ def simulate(plan: Plan, root: Path) -> Outcome:
         log=SimpleNamespace(info=logs.append, warning=logs.append),
     )
     outcome = Outcome(ok=True)
-    with serve(sc, faults=plan.fault_schedule) as url, _page_worker(plan.page_worker):
+    with serve(sc, faults=plan.fault_schedule) as url:
         cfg = _config(url, plan, root)
         with gateway_clients(cfg, logs.append) as clients:
             for c in clients:
@@ -283,7 +263,6 @@ def simulate(plan: Plan, root: Path) -> Outcome:
         outcome.retry_after_gaps = list(url.faults.retry_after_gaps)
     after = _snapshot(landing)
     blob = "\n".join(logs) + "\n" + (outcome.error or "")
-    outcome.worker_pages = sum(int(n) for n in re.findall(r"(\d+) pages normalized by the page worker", blob))
     for secret in SECRETS:
         assert secret not in blob, "a secret reached a log line or an error message"
     retry_after = plan.faults["retry_after_s"]
@@ -384,14 +363,11 @@ def test_the_seed_range_exercised_both_outcomes_and_every_fault() -> None:
             fired[k] = fired.get(k, 0) + v
     print(
         f"\nfault simulation: {SEEDS} seeds, {ok} succeeded, failed cleanly: {failed}; faults fired: "
-        f"{dict(sorted(fired.items()))}; pages through the page worker: "
-        f"{sum(o.worker_pages for o in OUTCOMES.values())}"
+        f"{dict(sorted(fired.items()))}"
     )
     assert ok > 0 and sum(failed.values()) > 0, (ok, failed)
     for kind in ("429", "5xx", "drop", "cut", "truncate", "slow", "insert_while_paging", "outage"):
         assert fired.get(kind, 0) > 0, f"no seed fired {kind}"
-    if hasattr(pager, "WORKER_MIN_PAGES") and any(Plan.for_seed(s).page_worker for s in OUTCOMES):
-        assert sum(o.worker_pages for o in OUTCOMES.values()) > 0, "the page worker never decoded a page"
 
 
 def test_a_429_the_client_gave_up_on_is_not_held_against_its_retry() -> None:

@@ -93,9 +93,8 @@ def test_newapi_loses_and_duplicates_nothing_under(name: str, scenario) -> None:
     if f.rate_limit_every or f.error_5xx_every or f.truncate_json_every:
         assert cl.stats.retries > 0 and any("retry" in line for line in logs)
     if f.drop_connection_every:
-        # a drop on a reused keep-alive connection looks like an idle close: sent again at once on a
-        # fresh connection (a resend); on a fresh connection it is a retry. Which one depends on timing.
-        assert cl.stats.retries + cl.stats.resends > 0
+        # httpx retries only connection *establishment*; a dropped answer is ours to retry
+        assert cl.stats.retries > 0
     if f.insert_while_paging:
         assert any("changed while paging" in line for line in logs)
 

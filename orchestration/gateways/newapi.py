@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
 from orchestration.gateways.base import ConflictingDuplicateError, GatewayClient, Log
-from orchestration.gateways.http import HttpFetcher, Stats, run_sync
+from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, run_sync
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -43,7 +43,6 @@ from orchestration.gateways.normalize import (
     to_frame,
 )
 from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
-from orchestration.gateways.page_worker import PageSpec
 from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc
 
@@ -92,10 +91,8 @@ class NewApiClient(GatewayClient):
     def _fetcher(self) -> HttpFetcher:
         c = self.cfg
         return HttpFetcher(
-            gateway=c.name, base_url=c.base_url or "", headers=self._headers(),
-            max_concurrency=c.max_concurrency, timeout_seconds=c.timeout_seconds,
-            max_attempts=c.max_attempts, auth_hint=self._auth_hint(True), log=self.log,
-            stats=self.stats, backoff_base=self.backoff_base,
+            gateway=c.name, base_url=c.base_url or "", headers=self._headers(), auth_hint=self._auth_hint(True),
+            log=self.log, stats=self.stats, settings=HttpSettings.from_config(c, self.backoff_base),
         )
 
     def _windows(self, start: datetime, end: datetime, what: str) -> list[Window]:
@@ -119,13 +116,11 @@ class NewApiClient(GatewayClient):
         qpu = c.quota_per_unit
         gw = c.name
         endpoint = LOG_PATHS[c.log_endpoint]
-        normalize = functools.partial(usage_row, gateway=gw, qpu=qpu)  # picklable, for the page worker
+        normalize = functools.partial(usage_row, gateway=gw, qpu=qpu)
         src = Source(
             path=endpoint, endpoint=endpoint, params=params, normalize=normalize,
             key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=_usage_ids,
             auth_hint=self._auth_hint(True), partition=partition,
-            page_spec=PageSpec(normalize=normalize, gateway=gw, partition=partition, endpoint=endpoint,
-                               auth_hint=self._auth_hint(True)),
         )
         if c.log_endpoint == "token":
             self.log(f"{gw} usage: /api/log/token may return only the newest rows; coverage is checked")
@@ -175,7 +170,8 @@ class NewApiClient(GatewayClient):
         async def go() -> None:
             async with self._fetcher() as f:
                 pager = Pager(f, src, gateway=c.name, page_size=c.page_size,
-                              max_window_records=self.max_window_records, log=self.log, label=label)
+                              max_window_records=self.max_window_records, log=self.log, label=label,
+                              max_pages_per_window=c.max_pages_per_window)
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
                 if pager.outside:
                     self.log(f"{label}: {pager.outside} row(s) outside the requested window were ignored")

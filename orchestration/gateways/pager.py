@@ -7,9 +7,9 @@ and the last page (or a page of the wrong length) means rows were inserted or de
 window is read again and the passes are merged. Rows are deduplicated on record_key (usage) or
 task_id (tasks) and filtered client-side to the half-open window, so an edge row lands once.
 
-Pages of big days (`WORKER_MIN_PAGES`) are decoded and normalized by a child process
-(`page_worker.py`) running the same code, so the event loop only does HTTP; merging, dedup, the
-window filter and the moved-total checks stay here.
+A window whose total claims more than `max_pages_per_window` pages fails loudly before any of them
+is requested (a lying `total: 10**9` must not plan millions of requests, and a window is never
+silently truncated). Progress lines say pages done / pages known, the pace and an ETA.
 
 Older new-api and one-api builds answer with a bare list (no total, maybe 0-based `p`): those are
 paged sequentially until a short or repeating page, and `p=0` vs `p=1` tells the page base.
@@ -21,16 +21,14 @@ import asyncio
 import contextlib
 import inspect
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, Log
+from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, InvalidRecordError, Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
-from orchestration.gateways.page_worker import PageSpec, PageWorker, WorkerGone, page_rows
 from orchestration.gateways.pages import normalize_items, parse_list_body
 from orchestration.gateways.windows import Window
 
@@ -39,23 +37,8 @@ LEGACY_MAX_PAGES = 100_000
 NORMALIZE_CHUNK = 20  # rows normalized between two yields to the event loop
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - no affinity API
-        return os.cpu_count() or 1
-
-
-# the page worker (page_worker.py) starts once the run looks this many pages big (the biggest window
-# total probed so far, in pages, times the number of windows): ≈ 0.6 s of CPU to start it pays off
-# over a few thousand pages, so a day of up to ≈ 300k rows at 100 a page never starts it. On fewer
-# than 4 CPUs it stays off: on the 2-core benchmark machine it gained nothing in paired runs (the
-# loop, the worker and the local sandbox compete for two cores, and the worker adds ≈ 2 s of CPU per
-# million records); `python -m bench.extract --page-worker on|off` measures it on another machine.
-WORKER_DEFAULT_MIN_PAGES = 3000
-WORKER_MIN_CPUS = 4
-WORKER_MIN_PAGES = WORKER_DEFAULT_MIN_PAGES if _cpus() >= WORKER_MIN_CPUS else 10**12
-WORKER_WAIT = False  # tests: wait for the worker to be up instead of doing pages here meanwhile
+DEFAULT_MAX_PAGES_PER_WINDOW = 10_000
+PROGRESS_EVERY_S = 5.0  # at most one progress line this often (and one when the run ends)
 NEWEST_ONLY_LIMIT = 100  # /api/log/token upstream: the latest 100 rows, unpaged
 
 Emit = Callable[[Window, dict[str, tuple]], Awaitable[None] | None]
@@ -65,6 +48,16 @@ async def _call(emit: Emit, w: Window, rows: dict[str, tuple]) -> None:
     out = emit(w, rows)
     if inspect.isawaitable(out):
         await out
+
+
+def _bad_field(body: Any) -> str:
+    """Which envelope field could not be read (`field total='12x'`), for the one-line error."""
+    data = body.get("data") if isinstance(body, dict) else None
+    for name in ("total", "page", "page_size"):
+        v = data.get(name) if isinstance(data, dict) else None
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool)):
+            return f"field {name}={str(v)[:40]!r} is not an integer"
+    return "a field is not of the expected type"
 
 
 @dataclass
@@ -87,9 +80,6 @@ class Source:
     params_for: Callable[[Window, int, int], dict[str, Any]] | None = None
     parse: Callable[[Any, str], tuple[list[dict], int | None]] | None = None
     zero_base_probe: bool = True  # bare-list answers may page from 0 (older new-api, one-api)
-    # picklable twin of `normalize` for the page worker (None: pages are always normalized in process);
-    # only for sources whose pages `parse_list_body` reads (params_for/parse hooks unset)
-    page_spec: PageSpec | None = None
 
 
 @dataclass
@@ -98,12 +88,37 @@ class Progress:
     windows_done: int = 0
     pages: int = 0
     records: int = 0
+    windows_probed: int = 0  # top-level windows whose page count is known
+    pages_planned: int = 0  # pages of the probed windows (probe included), re-reads and splits added
     last_log: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def pages_known(self) -> int:
+        """Pages planned so far, plus one probe for each window not probed yet."""
+        return max(self.pages, self.pages_planned + (self.windows_total - self.windows_probed))
+
+    def line(self, stats: object) -> str:
+        """`pages 40/200, 55.0 pages/min, ETA 2m54s` plus windows, records, retries and waits."""
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        pace = self.pages / elapsed * 60
+        left = self.pages_known - self.pages
+        secs = round(left / (pace / 60)) if pace > 0 and left > 0 else 0
+        eta = f"{secs // 60}m{secs % 60:02d}s" if secs >= 60 else f"{secs}s"
+        out = (f"pages {self.pages}/{self.pages_known}, {pace:.1f} pages/min, ETA {eta}, "
+               f"windows {self.windows_done}/{self.windows_total}, records {self.records}, "
+               f"retries {getattr(stats, 'retries', 0)}")
+        limited = getattr(stats, "rate_limited", 0)
+        if limited:
+            out += (f", rate limited {limited}x (waited {getattr(stats, 'waited_seconds', 0.0):.0f}s "
+                    "for the gateway's window)")
+        return out + f", {elapsed:.1f}s"
 
 
 class Pager:
     def __init__(self, fetcher: HttpFetcher, src: Source, *, gateway: str, page_size: int,
-                 max_window_records: int, log: Log, label: str) -> None:
+                 max_window_records: int, log: Log, label: str,
+                 max_pages_per_window: int = DEFAULT_MAX_PAGES_PER_WINDOW) -> None:
         self.f = fetcher
         self.src = src
         self.gateway = gateway
@@ -115,8 +130,7 @@ class Pager:
         self.outside = 0
         self.big_window_rows = page_size * 32
         self._big = asyncio.Semaphore(2)
-        self.worker: PageWorker | None = None
-        self._biggest_total = 0  # the largest top-level window total probed so far
+        self.max_pages_per_window = max_pages_per_window
 
     # -- one page -------------------------------------------------------------------------------
     def _params(self, w: Window, p: int) -> dict[str, Any]:
@@ -132,30 +146,20 @@ class Pager:
         params = self._params(w, p)
         resp = await self.f.get(self.src.path, params, endpoint=self.src.endpoint, window=w.label, page=p)
         self.progress.pages += 1
+        self._tick()
         loc = f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page={p}"
-        if self.src.parse is not None:
-            return self.src.parse(resp.body, loc)
-        return self._parse(resp.body, loc)
+        try:
+            if self.src.parse is not None:
+                return self.src.parse(resp.body, loc)
+            return self._parse(resp.body, loc)
+        except (ValueError, TypeError, OverflowError):  # the same bytes again next time: not retried
+            raise ExtractionError(f"{loc}: malformed page envelope ({_bad_field(resp.body)}); not retried") from None
 
     def _parse(self, body: Any, loc: str) -> tuple[list[dict], int | None]:
         return parse_list_body(body, loc, self.src.auth_hint)
 
     async def _page_rows(self, w: Window, p: int) -> tuple[list[tuple], int, int | None]:
-        """A page normalized as soon as it arrives, so its raw JSON objects are freed at once: by the
-        page worker when it is up (the loop then only does HTTP), else here in chunks."""
-        worker, spec = self.worker, self.src.page_spec
-        if worker is not None and worker.ready and spec is not None:
-
-            async def decode(content: bytes) -> tuple[list[tuple], int, int | None]:
-                try:
-                    return await worker.rows(spec, content, w.label, p)
-                except WorkerGone:  # died meanwhile: this page in process, the same code
-                    return page_rows(spec, content, w.label, p)
-
-            resp = await self.f.get(self.src.path, self._params(w, p), endpoint=self.src.endpoint,
-                                    window=w.label, page=p, decode=decode)
-            self.progress.pages += 1
-            return resp.body
+        """A page normalized as soon as it arrives, in chunks, so its raw JSON objects are freed at once."""
         items, total = await self._page(w, p)
         out: list[tuple] = []
         for i in range(0, len(items), NORMALIZE_CHUNK):
@@ -168,14 +172,32 @@ class Pager:
 
     def _normalize(self, items: list[dict], w: Window, p: int) -> list[tuple]:
         src = self.src
-        return normalize_items(items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p)
+        try:
+            return normalize_items(items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p)
+        except (OverflowError, ValueError, TypeError) as exc:  # e.g. a quota of 1e400 via the json fallback
+            raise InvalidRecordError(f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint} "
+                                     f"window={w.label} page={p}: invalid row: {type(exc).__name__}: "
+                                     f"{str(exc)[:120]}") from None
 
-    async def _start_worker(self) -> None:
-        if self.worker is None:
-            self.worker = PageWorker()
-            self.worker.start()  # boots in the background; pages are done here until it is ready
-        if WORKER_WAIT:
-            await self.worker.wait_ready()
+    def _tick(self, final: bool = False) -> None:
+        """One progress line at most every PROGRESS_EVERY_S (and at the end): a slow, paced backfill
+        shows it is alive, how fast it goes and when it will be done."""
+        pr = self.progress
+        now = time.monotonic()
+        if final or now - pr.last_log >= PROGRESS_EVERY_S:
+            pr.last_log = now
+            self.log(f"{self.label}: {pr.line(self.f.stats)}")
+
+    def _check_pages(self, w: Window, total: int, per_page: int) -> int:
+        """Pages the window's total needs; more than `max_pages_per_window` fails loudly, before any
+        of them is requested (a lying total must not plan millions of requests)."""
+        pages = math.ceil(total / max(1, per_page))
+        if pages > self.max_pages_per_window:
+            raise ExtractionError(
+                f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page=1: total {total} "
+                f"means {pages} pages of {per_page}, over max_pages_per_window={self.max_pages_per_window}; "
+                "not read (a wrong total, or set window_minutes smaller / max_pages_per_window larger)")
+        return pages
 
     # -- merging --------------------------------------------------------------------------------
     def merge(self, into: dict[str, tuple], rows: list[tuple], w: Window | None) -> None:
@@ -212,8 +234,10 @@ class Pager:
             await self._legacy(w, items, merged)
             await _call(emit, w, merged)
             return len(merged)
+        self._check_pages(w, total, len(items) or self.page_size)
         if depth == 0:
-            self._biggest_total = max(self._biggest_total, total)
+            self.progress.windows_probed += 1
+            self.progress.pages_planned += max(1, math.ceil(total / max(1, len(items) or self.page_size)))
         lo, hi = w.inclusive_seconds()
         if total > self.max_window_records and hi > lo and depth < 16:
             parts = math.ceil(total / self.max_window_records)
@@ -241,10 +265,7 @@ class Pager:
                 if n == 0:
                     moved = True
                 else:
-                    pages = math.ceil(total / n)
-                    run_pages = math.ceil(self._biggest_total / n) * max(1, self.progress.windows_total)
-                    if self.src.page_spec is not None and max(pages, run_pages) >= WORKER_MIN_PAGES:
-                        await self._start_worker()
+                    pages = self._check_pages(w, total, n)
                     rest = await gather_all(self._page_rows(w, p) for p in range(2, pages + 1))
                     for p, (rows, n_items, tot) in enumerate(rest, start=2):
                         expect = n if p < pages else total - n * (pages - 1)
@@ -329,7 +350,6 @@ class Pager:
         responses of the requests in flight are not left waiting)."""
         self.progress.windows_total = len(windows)
         sem = asyncio.Semaphore(max(1, in_flight))
-        t0 = time.monotonic()
 
         def emit(w: Window, rows: dict[str, tuple]) -> Awaitable[None] | None:
             self.progress.records += len(rows)
@@ -338,19 +358,7 @@ class Pager:
         async def one(w: Window) -> None:
             async with sem:
                 await self.window(w, emit)
-            pr = self.progress
-            pr.windows_done += 1
-            now = time.monotonic()
-            if now - pr.last_log >= 2.0 or pr.windows_done == len(windows):
-                pr.last_log = now
-                self.log(f"{self.label}: windows {pr.windows_done}/{len(windows)}, pages {pr.pages}, "
-                         f"records {pr.records}, retries {self.f.stats.retries}, "
-                         f"resent on a fresh connection {self.f.stats.resends}, {now - t0:.1f}s")
+            self.progress.windows_done += 1
 
-        try:
-            await gather_all(one(w) for w in windows)
-        finally:
-            if self.worker is not None:
-                await self.worker.aclose()
-                if self.worker.pages:
-                    self.log(f"{self.label}: {self.worker.pages} pages normalized by the page worker")
+        await gather_all(one(w) for w in windows)
+        self._tick(final=True)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from orchestration.config import GatewayConfig, require_env
 from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log
-from orchestration.gateways.http import HttpFetcher, Stats, gather_all, run_sync
+from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, gather_all, run_sync
 from orchestration.gateways.newapi import KeyHashes, check_cross_window, sorted_table
 from orchestration.gateways.normalize import (
     UIDX,
@@ -70,8 +70,7 @@ class TokenLabClient(GatewayClient):
         return HttpFetcher(
             gateway=c.name, base_url=c.base_url or "",
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            max_concurrency=c.max_concurrency, timeout_seconds=c.timeout_seconds,
-            max_attempts=c.max_attempts, log=self.log, stats=self.stats, backoff_base=self.backoff_base,
+            log=self.log, stats=self.stats, settings=HttpSettings.from_config(c, self.backoff_base),
             auth_hint=f"check the environment variable {c.token_env} (token_env) and key_id {c.key_id}",
         )
 
@@ -111,7 +110,8 @@ class TokenLabClient(GatewayClient):
             async with self._fetcher() as f:
                 pager = _SettlingPager(f, src, gateway=gw, page_size=limit,
                                        max_window_records=self.max_window_records, log=self.log,
-                                       label=f"{gw} usage {partition}")
+                                       label=f"{gw} usage {partition}",
+                                       max_pages_per_window=c.max_pages_per_window)
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
 
         run_sync(go)

@@ -18,12 +18,19 @@ listings get 1..`insert_while_paging` rows inserted while paging, and they trick
 request of the listing shows at least one more of them until all are there (rows that would only
 appear after a client's stable re-read are rows inserted after the read, outside any truth).
 With every `p_*` at 0 and no outage the every-Nth behaviour above is unchanged.
+
+`limit_requests` per `limit_window_s` is new-api's global API limiter (default 180 per 180 s per
+client IP, `middleware/rate-limit.go`): a sliding log of the accepted requests per client; a request
+that finds `limit_requests` of them in the last `limit_window_s` seconds is answered 429 with an
+empty body and no Retry-After, and is not counted. It runs before every other fault, as the
+middleware does. `FaultState.arrivals` keeps the arrival time of every request (tests check pace).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,6 +59,9 @@ class Faults:
     p_insert: float = 0.0  # chance a listing gets rows inserted (0: every listing, when insert_while_paging)
     outage_after: int = 0  # requests outage_after+1 .. outage_after+outage_len answer 503
     outage_len: int = 0
+    # new-api's limiter (see the module docstring); 0 = off
+    limit_requests: int = 0
+    limit_window_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -68,6 +78,8 @@ class Faults:
         for name in ("p_rate_limit", "p_5xx", "p_drop", "p_cut", "p_truncate", "p_slow", "p_insert"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"Faults.{name} must be a probability in [0, 1]")
+        if self.limit_requests < 0 or self.limit_window_s < 0 or (self.limit_requests and not self.limit_window_s):
+            raise ValueError("Faults.limit_requests needs limit_window_s > 0")
         for name in ("burst_max", "outage_after", "outage_len"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Faults.{name} must be >= 0")
@@ -156,6 +168,27 @@ class FaultState:
     retry_after_gaps: list[tuple[float, float, float]] = field(default_factory=list)
     _limited: dict[str, tuple[float, float]] = field(default_factory=dict)
     _last_arrival: dict[str, float] = field(default_factory=dict)
+    arrivals: list[float] = field(default_factory=list)  # monotonic arrival time of every API request
+    _limiter_log: dict[str, deque] = field(default_factory=dict)
+
+    def limiter_allows(self, client: str, at: float) -> bool:
+        """new-api's in-memory limiter: False (answer 429, empty body) when `client` already has
+        `limit_requests` accepted requests within the last `limit_window_s` seconds."""
+        f = self.faults
+        with self._lock:
+            self.arrivals.append(at)
+            if not f.limit_requests:
+                return True
+            q = self._limiter_log.setdefault(client, deque())
+            if len(q) < f.limit_requests:
+                q.append(at)
+                return True
+            if at - q[0] >= f.limit_window_s:
+                q.popleft()
+                q.append(at)
+                return True
+            self.fired["limiter"] = self.fired.get("limiter", 0) + 1
+            return False
 
     def __post_init__(self) -> None:
         if self.faults.randomized or self.faults.outage_len:

@@ -104,6 +104,9 @@ def _dispatch(h: _Handler) -> None:
     query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
     req = Request(h.command, path, query, h.headers)
     dialect = tokenlab_routes if path.startswith("/v1/") else newapi_routes
+    if not ctx.faults.limiter_allows(h.client_address[0], arrived):  # new-api: 429, empty, no Retry-After
+        _send(h, Response(429, b"", {}, "text/plain"))
+        return
     ctx.faults.arrived(h.path, arrived)
     d = ctx.faults.next()
     kind, latency_ms = d.kind, d.latency_ms
@@ -191,12 +194,13 @@ def serve(
         thread.join(timeout=5)
 
 
-def run_sandbox(port: int, seed: int = 7, days: int = 7, host: str = "127.0.0.1") -> None:
-    """Serve the demo scenario on `port` until Ctrl-C (`recon sandbox --port P --seed S`)."""
+def run_sandbox(port: int, seed: int = 7, days: int = 7, host: str = "127.0.0.1",
+                faults: Faults | None = None) -> None:
+    """Serve the demo scenario on `port` until Ctrl-C (`recon sandbox --port P --seed S [--limit N/S]`)."""
     from orchestration.sandbox.scenario import build_scenario
 
     sc = build_scenario(seed=seed, days=days)
-    with serve(sc, host=host, port=port) as url:
+    with serve(sc, host=host, port=port, faults=faults) as url:
         print(
             f"sandbox gateway on {url} (seed {seed}, days {sc.start}..{sc.end}, as_of "
             f"{sc.as_of.isoformat()}); new-api at /api/..., TokenLab at /v1/...; Ctrl-C to stop",
