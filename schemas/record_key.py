@@ -1,5 +1,13 @@
-"""The content-hash half of a usage record's `record_key` (DESIGN.md: request_id where present, else
-a hash of the row's content).
+"""The hashes behind a usage record's `record_key` (DESIGN.md, `record_key`).
+
+- `served_row_key(item)`: a new-api / one-api log row as the gateway served it. new-api rows are
+  immutable and a request id is not a row's identity (one request can carry several error rows, one
+  per failed channel attempt, and then the consume row), so the key hashes every served field but
+  the display `id` (a position in the result, not the row), `other` as its JSON string, and fields
+  recon drops afterwards (channel, channel_name, ...) included: two error rows that differ only in
+  channel stay two.
+- `record_key(fields)`: the content hash of a canonical row, for rows with no identity of their own
+  (the files dialect, id-less TokenLab records).
 
 Shared by every extractor and by the sandbox's expected frames, so the same row always gets the same
 key whoever computes it. The hash covers every kept canonical field that is passed in (callers pass
@@ -22,11 +30,13 @@ import math
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from schemas.canonical import USAGE_RECORD
 
 PREFIX = "h:"
+SERVED_PREFIX = "n:"
 _EXCLUDED = frozenset({"record_key", "id"})
 
 
@@ -85,3 +95,16 @@ def record_key(fields: dict) -> str:
     payload = {k: _norm(k, v) for k, v in fields.items() if k not in _EXCLUDED}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PREFIX + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def served_row_key(item: dict) -> str:
+    """Identity of a new-api log row as served: sha256 over every field but the display `id`.
+
+    `other` is hashed as the JSON string the gateway sent (an already-decoded object is re-encoded
+    with sorted keys). Shared with `orchestration.sandbox.expected`, so both sides key alike."""
+    payload = {k: v for k, v in item.items() if k != "id"}
+    other = payload.get("other")
+    if other is not None and not isinstance(other, str):
+        payload["other"] = orjson.dumps(other, option=orjson.OPT_SORT_KEYS).decode()
+    blob = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return SERVED_PREFIX + hashlib.sha256(blob).hexdigest()

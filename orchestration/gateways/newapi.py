@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import ConflictingDuplicateError, GatewayClient, Log
+from orchestration.gateways.base import GatewayClient, Log
 from orchestration.gateways.http import HttpFetcher, Stats, run_sync
 from orchestration.gateways.normalize import (
     UIDX,
@@ -139,7 +139,7 @@ class NewApiClient(GatewayClient):
         self._run(src, windows, sink, "usage", partition)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()  # the frame below may then free each Arrow column as it converts it
-        check_cross_window(table, keys, gw, partition, src.endpoint)
+        table = check_cross_window(table, keys, gw, partition, src.endpoint, self.log)
         return to_frame(table)
 
     # -- tasks ----------------------------------------------------------------------------------
@@ -230,11 +230,14 @@ class KeyHashes:
         return bool((h[1:] == h[:-1]).any())
 
 
-def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str) -> None:
-    """Windows split time, and created_at is part of the content, so a key seen in two windows is
-    always the same key with different content: a ConflictingDuplicateError naming both rows."""
+def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str,
+                       log: Log) -> pa.Table:
+    """Windows split time, and created_at is part of every key's content (new-api: the served row;
+    TokenLab: a record sits in one window), so a key seen in two windows is a conflicting duplicate:
+    a warning naming both rows, never a failed run. The later window's copy is kept as the current
+    version (versions held from earlier extractions stay in the store)."""
     if not keys.maybe_repeated():
-        return
+        return table
     col = table.column("record_key")
     counts = pc.value_counts(col)
     repeated = sorted(v["values"].as_py() for v in counts if v["counts"].as_py() > 1)
@@ -248,7 +251,11 @@ def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition
             parts.append(f"created_at={r['created_at'].isoformat()}")
             ids.append(" ".join(parts))
         diff = [c for c in table.column_names if c != "record_key" and hits[0][c] != hits[1][c]]
-        raise ConflictingDuplicateError(
-            f"gateway={gateway} partition={partition} endpoint={endpoint}: record_key {dup} arrived with "
-            f"different content in two windows: [{ids[0]}] vs [{ids[1]}]; differing fields: {', '.join(diff)}"
+        log(
+            f"WARNING gateway={gateway} partition={partition} endpoint={endpoint}: record_key {dup} arrived "
+            f"with different content in two windows: [{ids[0]}] vs [{ids[1]}]; differing fields: "
+            f"{', '.join(diff)}; the later copy is kept as the current version"
         )
+    last = {k: i for i, k in enumerate(col.to_pylist()) if k in set(repeated)}
+    keep = [i for i, k in enumerate(col.to_pylist()) if k not in last or last[k] == i]
+    return table.take(pa.array(keep, type=pa.int64()))

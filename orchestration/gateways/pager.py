@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, Log
+from orchestration.gateways.base import ExtractionError, Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
 from orchestration.gateways.page_worker import PageSpec, PageWorker, WorkerGone, page_rows
@@ -113,6 +113,7 @@ class Pager:
         self.label = label
         self.progress = Progress()
         self.outside = 0
+        self.conflicts = 0
         self.big_window_rows = page_size * 32
         self._big = asyncio.Semaphore(2)
         self.worker: PageWorker | None = None
@@ -189,18 +190,20 @@ class Pager:
                 continue
             k = r[ki]
             old = get(k)
-            if old is None or src.mutable:
+            if old is None or src.mutable or (old != r and self._conflict(k, old, r)):
                 into[k] = r
-            elif old != r:
-                self._conflict(k, old, r)
 
-    def _conflict(self, k: str, old: tuple, new: tuple) -> None:
+    def _conflict(self, k: str, old: tuple, new: tuple) -> bool:
+        """A key served twice with different content: a warning naming both copies, never a failed run.
+        True: the later copy becomes the current version (versions held from earlier runs stay held)."""
         src = self.src
-        raise ConflictingDuplicateError(
-            f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint}: "
+        self.conflicts += 1
+        self.log(
+            f"WARNING gateway={self.gateway} partition={src.partition} endpoint={src.endpoint}: "
             f"record_key {k} arrived with different content: [{src.ids_of(old)}] vs [{src.ids_of(new)}]; "
-            f"differing fields: {differing(old, new)}"
+            f"differing fields: {differing(old, new)}; the later copy is kept as the current version"
         )
+        return True
 
     # -- a window ---------------------------------------------------------------------------------
     async def window(self, w: Window, emit: Emit, depth: int = 0) -> int:

@@ -117,7 +117,7 @@ class TokenLabClient(GatewayClient):
         run_sync(go)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()
-        check_cross_window(table, keys, gw, partition, endpoint)
+        table = check_cross_window(table, keys, gw, partition, endpoint, self.log)
         return to_frame(table)
 
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
@@ -162,15 +162,9 @@ class TokenLabClient(GatewayClient):
 class _SettlingPager(Pager):
     """A Pager whose merge lets a settled copy (billing_transaction_id gained) replace an unsettled one."""
 
-    def _conflict(self, k: str, old: tuple, new: tuple) -> None:
-        """A settled copy (billing_transaction_id gained) replaces an unsettled one; else conflict."""
+    def _conflict(self, k: str, old: tuple, new: tuple) -> bool:
+        """A settled copy (billing_transaction_id gained) replaces an unsettled one, never the reverse;
+        any other difference is the base class's warning (the later copy wins)."""
         if _settles(old, new):
-            if new[_BTX] is not None:
-                self._replace[k] = new
-            return
-        super()._conflict(k, old, new)
-
-    def merge(self, into: dict[str, tuple], rows: list[tuple], w: Window | None) -> None:
-        self._replace: dict[str, tuple] = {}
-        super().merge(into, rows, w)
-        into.update(self._replace)
+            return new[_BTX] is not None
+        return super()._conflict(k, old, new)
