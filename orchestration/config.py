@@ -49,6 +49,7 @@ class GatewayConfig(_Strict):
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=20)
     close_lag_seconds: int = Field(default=300, ge=0)  # a window is closed once it ended this long ago
+    retention_days: int | None = Field(default=None, ge=1)  # logs older than this are gone: never re-read
 
     @model_validator(mode="after")
     def _dialect_fields(self) -> GatewayConfig:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import GatewayClient, Log
+from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, Stats, run_sync
 from orchestration.gateways.normalize import (
     UIDX,
@@ -101,6 +101,8 @@ class NewApiClient(GatewayClient):
     def _windows(self, start: datetime, end: datetime, what: str) -> list[Window]:
         ws = cut(start, end, self.cfg.window_minutes)
         done, still_open = closed(ws, utc(self.now) if self.now else now_utc(), self.cfg.close_lag_seconds)
+        self.last_read = read_coverage(start, end, still_open, f"endpoint={self.cfg.log_endpoint}",
+                                       self.cfg.close_lag_seconds)
         if still_open:
             self.log(f"{self.cfg.name} {what}: {len(still_open)} window(s) from {still_open[0].label} are not "
                      f"closed yet (close_lag_seconds={self.cfg.close_lag_seconds}); skipped, a later run reads them")
@@ -181,6 +183,17 @@ class NewApiClient(GatewayClient):
                     self.log(f"{label}: {pager.outside} row(s) outside the requested window were ignored")
 
         run_sync(go)
+
+
+def read_coverage(start: datetime, end: datetime, still_open: list[Window], filt: str,
+                  close_lag: int) -> ReadCoverage:
+    """The manifest facts of a read of [start, end): complete only when no window was still open (a
+    future or not-yet-closed day is never an empty complete day)."""
+    if not still_open:
+        return ReadCoverage(True, True, "", utc(start), utc(end), filt)
+    why = (f"{len(still_open)} window(s) from {still_open[0].label} not closed yet "
+           f"(close_lag_seconds={close_lag}): a later run reads them")
+    return ReadCoverage(False, False, why, utc(start), utc(end), filt)
 
 
 def sorted_table(rows: dict[str, tuple]) -> pa.Table:

@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log
+from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, Stats, gather_all, run_sync
-from orchestration.gateways.newapi import KeyHashes, check_cross_window, sorted_table
+from orchestration.gateways.newapi import KeyHashes, check_cross_window, read_coverage, sorted_table
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -79,6 +79,7 @@ class TokenLabClient(GatewayClient):
         c = self.cfg
         ws = cut(start, end, c.window_minutes)
         windows, still_open = closed(ws, utc(self.now) if self.now else now_utc(), c.close_lag_seconds)
+        self.last_read = read_coverage(start, end, still_open, f"key_id={c.key_id}", c.close_lag_seconds)
         if still_open:
             self.log(f"{c.name} usage: {len(still_open)} window(s) not closed yet; skipped, a later run reads them")
         if not windows:
@@ -122,6 +123,8 @@ class TokenLabClient(GatewayClient):
 
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
         c = self.cfg
+        # looked up one by one: complete for the ids asked, but a task not asked is not a task gone
+        self.last_read = ReadCoverage(True, False, "", utc(start), utc(end), "task ids known to recon")
         ids = sorted({str(t) for t in known_task_ids if t and str(t).strip()})
         if not ids:
             return empty_frame("gateway_tasks")
