@@ -33,7 +33,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.landing import _PANDAS_TYPES, _fsync_dir, partition_dir, partition_file
+from orchestration.landing import (
+    _PANDAS_TYPES,
+    _fsync_dir,
+    _remove_stale_temps,
+    partition_dir,
+    partition_file,
+)
 from schemas.canonical import arrow_schema
 from schemas.validate import KEYS, canonical_dtypes
 
@@ -109,6 +115,7 @@ def _name(kind: str, seq: int) -> str:
 def write_new(table: pa.Table, target: Path) -> Path:
     """Write `table` as a new immutable file: temp + fsync + hard link (never replaces a file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(target)  # what a writer killed while writing this name left behind, once stale
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:

@@ -114,8 +114,8 @@ def land_evidence_days(
             if not r.complete:
                 partial.append(f"{r.gateway} {day.isoformat()}: {r.reason or 'not complete'}")
         context.log.info(
-            f"{record} {day.isoformat()} ({i}/{len(days)}): served {len(result.valid)} rows; batch "
-            f"{out.seq}: {out.new} new, {out.changed} changed, {out.gone} gone"
+            f"{record} {day.isoformat()} ({i}/{len(days)}): landed {out.new} new, {out.changed} changed, "
+            f"{out.gone} gone of {len(result.valid)} rows served (extraction {out.seq})"
             + (f", quarantined {len(result.quarantine)}" if len(result.quarantine) else "")
         )
     for line in failure_lines:
