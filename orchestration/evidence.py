@@ -56,6 +56,7 @@ MANIFEST_SCHEMA = pa.schema([
     pa.field("window_start", _TS), pa.field("window_end", _TS), pa.field("filter", pa.string()),
 ])
 _NAME = re.compile(r"^(batch|manifest)-(\d{6,})\.parquet$")
+MAX_RACES = 20
 MIGRATED = "migrated from the single-file layout (landed complete by an earlier recon)"
 
 
@@ -223,7 +224,19 @@ def _content_hash(df: pd.DataFrame, record: str) -> pd.Series:
 
 def land_extraction(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
                     reads: list[GatewayRead], extracted_at: datetime) -> BatchResult:
-    """Append what the extraction changed against what is held, then its manifest rows."""
+    """Append what the extraction changed against what is held, then its manifest rows. Two writers
+    of one day (two runs of the same partition at once) never overwrite each other: the one that
+    finds its sequence number taken diffs again against what the other landed and takes the next."""
+    for _ in range(MAX_RACES):
+        try:
+            return _land_once(served, landing_dir, record, day, reads, extracted_at)
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"landing {record} {day}: {MAX_RACES} concurrent writers raced for the next batch")
+
+
+def _land_once(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
+               reads: list[GatewayRead], extracted_at: datetime) -> BatchResult:
     if record not in EVIDENCE_RECORDS:
         raise ValueError(f"{record} is not gateway evidence (app records replace per day)")
     migrate_legacy(landing_dir, record, day)
