@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -76,6 +76,8 @@ class GatewayRead:
     window_start: datetime | None = None
     window_end: datetime | None = None
     filter: str = ""
+    # rows served that cannot land (outside their window), text + quarantine_reason: quarantined
+    quarantined: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

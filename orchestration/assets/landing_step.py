@@ -22,7 +22,7 @@ import pandas as pd
 from orchestration.evidence import GatewayRead, land_extraction
 from orchestration.landing import land_validated, write_quarantine
 from orchestration.partitions import days_in_window, iter_day_bounds
-from schemas.validate import validate_frame
+from schemas.validate import QUARANTINE_REASON, validate_frame
 
 SCHEMA_CHECK = "schema_valid"
 
@@ -104,10 +104,16 @@ def land_evidence_days(
         frames = [f for _, f in reads if f is not None and len(f.columns)]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         result = validate_frame(record, frame, source=source, partition=day.isoformat())
-        write_quarantine(result.quarantine, landing_dir, record, day)
+        served_outside = [r.quarantined for r, _ in reads if r.quarantined is not None and len(r.quarantined)]
+        quarantine = pd.concat([result.quarantine, *served_outside], ignore_index=True) if served_outside \
+            else result.quarantine
+        for q in served_outside:
+            failure_lines.append(f"{source} {day.isoformat()}: {len(q)} row(s) served outside their window: "
+                                 f"{q[QUARANTINE_REASON].iloc[0]}")
+        write_quarantine(quarantine, landing_dir, record, day)
         out = land_extraction(result.valid, landing_dir, record, day, [r for r, _ in reads], extracted_at)
         landed += len(result.valid)
-        quarantined += len(result.quarantine)
+        quarantined += len(quarantine)
         new, changed, gone = new + out.new, changed + out.changed, gone + out.gone
         failure_lines += result.lines()
         for r in out.reads:
@@ -116,7 +122,7 @@ def land_evidence_days(
         context.log.info(
             f"{record} {day.isoformat()} ({i}/{len(days)}): landed {out.new} new, {out.changed} changed, "
             f"{out.gone} gone of {len(result.valid)} rows served (extraction {out.seq})"
-            + (f", quarantined {len(result.quarantine)}" if len(result.quarantine) else "")
+            + (f", quarantined {len(quarantine)}" if len(quarantine) else "")
         )
     for line in failure_lines:
         context.log.warning(line)

@@ -68,14 +68,14 @@ def read_each(clients: list[GatewayClient], day: date, start: datetime, end: dat
             out.append((GatewayRead(c.cfg.name, extracted=False, complete=False, reason=why,
                                     window_start=start, window_end=end), None))
             continue
-        c.last_read = None
+        c.last_read, c.last_quarantine = None, None
         frame = call(c)
         rc = c.last_read
         read = GatewayRead(
             c.cfg.name, extracted=True, complete=True if rc is None else rc.complete,
             reason="" if rc is None else rc.reason, whole_day=True if rc is None else rc.whole_day,
             rows_served=len(frame), window_start=start, window_end=end,
-            filter="" if rc is None else rc.filter,
+            filter="" if rc is None else rc.filter, quarantined=c.last_quarantine,
         )
         out.append((read, frame))
     return out

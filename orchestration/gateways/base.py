@@ -58,6 +58,9 @@ class GatewayClient(ABC):
         self.cfg = cfg
         self.log: Log = log or (lambda _msg: None)
         self.last_read: ReadCoverage | None = None  # set by usage() / tasks(); None: complete
+        # rows the last call was served but could not land (outside the window they were served for),
+        # canonical columns as text plus quarantine_reason: quarantined beside the partition
+        self.last_quarantine: pd.DataFrame | None = None
 
     @abstractmethod
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:

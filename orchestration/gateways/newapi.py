@@ -22,6 +22,7 @@ Variants handled (detected from the answers, nothing to configure):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Sequence
 from datetime import datetime
@@ -46,6 +47,7 @@ from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
 from orchestration.gateways.page_worker import PageSpec
 from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc
+from schemas.validate import QUARANTINE_REASON
 
 LOG_PATHS = {"self": "/api/log/self", "admin": "/api/log/", "token": "/api/log/token"}
 TASK_PATHS = {"self": "/api/task/self", "admin": "/api/task/", "token": "/api/task/self"}
@@ -111,6 +113,7 @@ class NewApiClient(GatewayClient):
     # -- usage ----------------------------------------------------------------------------------
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
         c = self.cfg
+        self.last_quarantine = None
         windows = self._windows(start, end, "usage")
         if not windows:
             return empty_frame("usage_records")
@@ -147,6 +150,7 @@ class NewApiClient(GatewayClient):
     # -- tasks ----------------------------------------------------------------------------------
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
         c = self.cfg
+        self.last_quarantine = None
         windows = self._windows(start, end, "tasks")
         if not windows:
             return empty_frame("gateway_tasks")
@@ -179,10 +183,26 @@ class NewApiClient(GatewayClient):
                 pager = Pager(f, src, gateway=c.name, page_size=c.page_size,
                               max_window_records=self.max_window_records, log=self.log, label=label)
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
-                if pager.outside:
-                    self.log(f"{label}: {pager.outside} row(s) outside the requested window were ignored")
+                after_pager(self, pager, "usage_records" if what == "usage" else "gateway_tasks", label)
 
         run_sync(go)
+
+
+def after_pager(client: GatewayClient, pager: Pager, record: str, label: str) -> None:
+    """Carry what the pager proved over to the client: windows that lost rows while paged make the
+    read partial; rows served outside their window become quarantined rows with their reason."""
+    if pager.partial and client.last_read is not None:
+        client.last_read = dataclasses.replace(
+            client.last_read, complete=False, reason="; ".join(pager.partial))
+    if pager.outside_rows:
+        rows = [r for _, r in pager.outside_rows.values()]
+        frame = to_frame(table_from_rows(rows, record)).astype(object)
+        frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v)).astype("string")
+        time_col = "created_at" if record == "usage_records" else "submitted_at"
+        frame[QUARANTINE_REASON] = [f"{time_col} outside the window {lbl} it was served for (gateway "
+                                    f"{client.cfg.name})" for lbl, _ in pager.outside_rows.values()]
+        client.last_quarantine = frame
+        client.log(f"WARNING {label}: {len(rows)} row(s) served outside their window: quarantined")
 
 
 def read_coverage(start: datetime, end: datetime, still_open: list[Window], filt: str,

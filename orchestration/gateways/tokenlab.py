@@ -21,7 +21,13 @@ import pyarrow as pa
 from orchestration.config import GatewayConfig, require_env
 from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, Stats, gather_all, run_sync
-from orchestration.gateways.newapi import KeyHashes, check_cross_window, read_coverage, sorted_table
+from orchestration.gateways.newapi import (
+    KeyHashes,
+    after_pager,
+    check_cross_window,
+    read_coverage,
+    sorted_table,
+)
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -77,6 +83,7 @@ class TokenLabClient(GatewayClient):
 
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
         c = self.cfg
+        self.last_quarantine = None
         ws = cut(start, end, c.window_minutes)
         windows, still_open = closed(ws, utc(self.now) if self.now else now_utc(), c.close_lag_seconds)
         self.last_read = read_coverage(start, end, still_open, f"key_id={c.key_id}", c.close_lag_seconds)
@@ -114,6 +121,7 @@ class TokenLabClient(GatewayClient):
                                        max_window_records=self.max_window_records, log=self.log,
                                        label=f"{gw} usage {partition}")
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
+                after_pager(self, pager, "usage_records", f"{gw} usage {partition}")
 
         run_sync(go)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
