@@ -331,8 +331,9 @@ def _manifest_row(r: GatewayRead, record: str, day: date, seq: int, extracted_at
     complete, reason = r.complete, r.reason
     if r.extracted and r.whole_day and gone_n:
         complete = False
-        reason = (f"served {served} rows; {gone_n} held row(s) are no longer served (deleted by the "
-                  "gateway?): kept, marked gone")
+        gone_why = (f"served {served} rows; {gone_n} held row(s) are no longer served (deleted by the "
+                    "gateway?): kept, marked gone")
+        reason = f"{reason}; {gone_why}" if reason else gone_why
     return {
         "gateway": r.gateway, "record": record, "day": day, "seq": seq, "extracted_at": extracted_at,
         "extracted": r.extracted, "complete": complete, "reason": reason,

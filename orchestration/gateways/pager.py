@@ -243,6 +243,7 @@ class Pager:
         recorded partial, never complete."""
         merged: dict[str, tuple] = {}
         short = ""
+        most = total  # the largest total any page of this extraction reported
         for n_pass in range(1, MAX_PASSES + 1):
             if n_pass > 1:
                 items, total_or_none = await self._page(w, 1)
@@ -264,6 +265,7 @@ class Pager:
                         expect = n if p < pages else total - n * (pages - 1)
                         if tot != total or n_items != expect:
                             moved = True
+                        most = max(most, tot or 0)
                         this_pass.update(r[self.src.key_index] for r in rows)
                         self.merge(merged, rows, w)
             elif n > total:
@@ -283,11 +285,12 @@ class Pager:
                 self.log(f"{self.label}: window {w.label} {short} (does the server ignore p?); re-reading it")
             elif moved:
                 short = ""
+            most = max(most, total)
             if not moved:
                 held = len(merged) + sum(1 for lbl, _ in self.outside_rows.values() if lbl == w.label)
-                if held > total:
-                    self.partial.append(f"window {w.label}: {held - total} row(s) served earlier in this "
-                                        "extraction vanished while it was paged (cleaned by the gateway?)")
+                if held > total or most > total:
+                    self.partial.append(f"window {w.label}: its total dropped from {most} to {total} while it "
+                                        f"was paged ({held} distinct rows served): cleaned by the gateway?")
                 return merged
             if n_pass == MAX_PASSES:
                 why = short or "total kept moving"
