@@ -57,6 +57,8 @@ def test_defaults_cover_the_requested_window():
 def test_every_mismatch_code_injected_at_least_twice_across_both_gateways(sc):
     findings = sc.truth["findings"]
     for code in MISMATCH_CODES:
+        if code == "coverage_gap":  # a property of a run's reads, not of the world: tests/test_retention.py
+            continue
         rows = [f for f in findings if f["mismatch_type"] == code]
         assert len(rows) >= 2, code
         gateways = {f["gateway"] for f in rows}

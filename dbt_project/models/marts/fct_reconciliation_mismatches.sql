@@ -254,7 +254,7 @@ final as (
     select
         cast(md5(mismatch_type || '|' || coalesce(job_id, '') || '|' || coalesce(task_id, '') || '|'
             || coalesce(request_id, '') || '|' || coalesce(subject_key, '')) as varchar) as finding_id,
-        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id) as varchar) as finding_key,
+        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id, subject_key) as varchar) as finding_key,
         cast(mismatch_type as varchar) as mismatch_type,
         cast(case
             when mismatch_type in ('charged_for_failure', 'over_refunded', 'duplicate_create',
