@@ -44,7 +44,7 @@ import pytest
 from orchestration.assets.landing_step import land_evidence_days
 from orchestration.assets.raw_gateway import gateway_clients, known_task_ids, read_each
 from orchestration.config import AppConfig, GatewayConfig, ReconConfig, WarehouseConfig
-from orchestration.evidence import read_held
+from orchestration.evidence import GatewayRead, land_extraction, read_held, read_manifest
 from orchestration.gateways import ConflictingDuplicateError, ExtractionError, pager
 from orchestration.landing import partition_dir, partition_file, write_partition
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
@@ -56,6 +56,7 @@ from schemas.validate import validate_frame
 
 SEEDS = int(os.environ.get("RECON_FAULT_SEEDS", "200"))
 DAY = date(2026, 3, 14)
+CUT = int(datetime(2026, 3, 14, 12, tzinfo=UTC).timestamp())  # forgetful plans: rows before this are deleted
 SCENARIOS = 12  # distinct worlds (scenario seeds); the fault schedule and client settings vary per seed
 REGRESSIONS = Path(__file__).with_name("fault_regressions.json")
 SECRETS = (SANDBOX_TOKEN, TOKENLAB_TOKEN)
@@ -85,6 +86,11 @@ class Plan:
     prior_landing: bool
     page_worker: bool = False  # new-api pages decoded by the pager's page worker (a child process)
     note: str = ""  # regressions: what the plan once found
+    # retention: recon already holds the whole day (a complete earlier extraction), and the gateway has
+    # since deleted its log rows before midday (`Faults.deleted_before`), and deletes
+    # `delete_while_paging` more of each listing's oldest rows while this run pages
+    forgetful: bool = False
+    delete_while_paging: int = 0
 
     @classmethod
     def for_seed(cls, seed: int) -> Plan:
@@ -103,7 +109,7 @@ class Plan:
                 "timeout_seconds": 0.1 if tight else 2.0,
             }
 
-        return cls(
+        plan = cls(
             seed=seed,
             faults=f.as_dict(),
             scenario_seed=r.randrange(SCENARIOS),  # a small pool: each world's truth is built once
@@ -115,10 +121,17 @@ class Plan:
             prior_landing=r.random() < 0.5,
             page_worker=seed % 100 == 7,  # a child process boot per extraction costs ~1-2 s: 1 seed in 100
         )
+        # drawn last, so every earlier field of a seed's plan is what it always was
+        plan.forgetful = r.random() < 0.25
+        plan.delete_while_paging = r.choice((0, 0, 1, 3)) if plan.forgetful else 0
+        return plan
 
     @property
     def fault_schedule(self) -> Faults:
-        return Faults(**self.faults)
+        f = Faults(**self.faults)
+        if self.forgetful:
+            f.deleted_before, f.delete_while_paging = CUT, self.delete_while_paging
+        return f
 
 
 @dataclass
@@ -260,9 +273,14 @@ def simulate(plan: Plan, root: Path) -> Outcome:
     landing = root / "landing"
     # what the app_jobs asset landed and, if planned, what an earlier run landed of the day (the same
     # bytes write_partition gives, made once per world)
-    for record in ("app_jobs", *RECORDS) if plan.prior_landing else ("app_jobs",):
+    prior = plan.prior_landing and not plan.forgetful
+    for record in ("app_jobs", *RECORDS) if prior else ("app_jobs",):
         partition_dir(landing, record, DAY).mkdir(parents=True)
         partition_file(landing, record, DAY).write_bytes(t.before[record])
+    if plan.forgetful:  # an earlier complete extraction, taken while the gateway still had the day
+        for record in RECORDS:
+            reads = [GatewayRead(g, extracted=True, complete=True, whole_day=True) for g in ("main", "lab")]
+            land_extraction(canon[record], landing, record, DAY, reads, datetime(2026, 3, 15, 6, tzinfo=UTC))
     before = _snapshot(landing)
     logs: list[str] = []
     start = datetime.combine(DAY, datetime.min.time(), UTC)
@@ -327,7 +345,18 @@ def simulate(plan: Plan, root: Path) -> Outcome:
             assert set(map(tuple, got[key].to_numpy())) == set(map(tuple, exp[key].to_numpy())), (
                 f"{record}: held keys differ from the truth"
             )
-            assert not got["_change"].eq("gone").any(), f"{record}: a served record was marked gone"
+            gone = got[got["_change"].eq("gone")]
+            if not plan.forgetful:
+                assert gone.empty, f"{record}: a served record was marked gone"
+            elif record == "usage_records":  # what the gateway deleted is held, marked gone
+                main = got[got["gateway"] == "main"]
+                cut = pd.Timestamp(CUT, unit="s", tz="UTC")
+                assert set(main.loc[main["created_at"] < cut, "record_key"]) <= set(gone["record_key"])
+                assert set(gone["gateway"]) <= {"main"}, "a record the gateway still serves was marked gone"
+                m = read_manifest(landing, record, DAY)
+                last = m[(m["gateway"] == "main") & (m["seq"] == m["seq"].max())]
+                assert (main["created_at"] < cut).sum() == 0 or not last["complete"].iloc[0], (
+                    "a day served shorter than recon holds was recorded complete")
             pd.testing.assert_frame_equal(_canonical(got, record), t.landed[record], obj=f"{record} held content")
         usage = read_held(landing, "usage_records", DAY)
         assert ledger_landed(usage) == t.ledger, "charges − refunds per task differ from the truth"
@@ -403,7 +432,8 @@ def test_the_seed_range_exercised_both_outcomes_and_every_fault() -> None:
         f"{sum(o.worker_pages for o in OUTCOMES.values())}"
     )
     assert ok > 0 and sum(failed.values()) > 0, (ok, failed)
-    for kind in ("429", "5xx", "drop", "cut", "truncate", "slow", "insert_while_paging", "outage"):
+    for kind in ("429", "5xx", "drop", "cut", "truncate", "slow", "insert_while_paging", "outage",
+                 "delete_while_paging"):
         assert fired.get(kind, 0) > 0, f"no seed fired {kind}"
     if hasattr(pager, "WORKER_MIN_PAGES") and any(Plan.for_seed(s).page_worker for s in OUTCOMES):
         assert sum(o.worker_pages for o in OUTCOMES.values()) > 0, "the page worker never decoded a page"
