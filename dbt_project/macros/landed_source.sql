@@ -81,7 +81,7 @@
   {%- for name, data_type in cols.items() %}
     cast({{ name }} as {{ data_type }}) as {{ name }},
   {%- endfor %}
-    coalesce(cast(regexp_extract(filename, 'batch-(\d+)\.parquet$', 1) as bigint), 0) as _seq,
+    coalesce(cast(nullif(regexp_extract(filename, 'batch-(\d+)\.parquet$', 1), '') as bigint), 0) as _seq,
   {%- if batched %}
     cast(_extracted_at as timestamp with time zone) as _extracted_at,
     coalesce(cast(_change as varchar), 'new') as _change,
