@@ -82,7 +82,7 @@ def logs(req: Request, ctx: Context, admin: bool) -> Response:
     gone = ctx.faults.deleted_tail(req.listing_key(*PAGING), len(rows))
     if gone:
         rows = rows[: len(rows) - gone]
-    hide = ctx.faults.hidden_head(req.listing_key(*PAGING), len(rows))
+    hide = min(ctx.faults.hidden_head(req.listing_key(*PAGING), len(rows)), len(rows))  # rows may have shrunk
     total = len(rows) - hide
     offset = (p - 1) * size
     page = rows[hide + offset : hide + offset + size]
