@@ -151,4 +151,8 @@ def test_a_backfill_past_retention_is_a_coverage_gap_per_day_not_missing_usage(t
     injected = [f for f in sc.truth["findings"] if f["mismatch_type"] in MONEY and f["job_id"]
                 and created.get(f["job_id"], "9999") < END.isoformat()]
     assert injected and money == 0 and others > 0
-    assert not list((e.data_dir / "landing" / "usage_records").glob("date=2026-11-1[89]/batch-*.parquet"))
+    for d in (END - timedelta(days=2), END - timedelta(days=1)):  # main was not read; lab was
+        held = read_held(e.data_dir / "landing", "usage_records", d)
+        assert set(held["gateway"]) == {"lab"}, d
+        m = read_manifest(e.data_dir / "landing", "usage_records", d).set_index("gateway")
+        assert not m.loc["main", "extracted"] and m.loc["lab", "complete"]
