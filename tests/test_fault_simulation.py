@@ -333,7 +333,7 @@ def simulate(plan: Plan, root: Path) -> Outcome:
         assert not outcome.ok, "a run that met a sustained outage reported success"
     if outcome.ok:
         for record in RECORDS:
-            stray = [n for n in after[record] if not re.fullmatch(r"(batch|manifest)-\d{6}\.parquet", n)]
+            stray = [n for n in after[record] if not re.fullmatch(r"(batch|manifest|quarantine)-\d{6}\.parquet", n)]
             assert not stray, f"{record}: stray files {stray}"
             for name, data in before[record].items():  # nothing landed before was changed (migration renames)
                 if name in after[record]:

@@ -151,6 +151,11 @@ def test_a_row_with_an_absurd_timestamp_is_quarantined_with_its_reason(landed: P
     q = read_quarantine(landed, "usage_records", DAY)
     assert q is not None and len(q) == 1 and q["request_id"].iloc[0] == "req-999"
     assert "created_at outside the window" in q["quarantine_reason"].iloc[0]
+    kept = sorted(p.name for p in (landed / "usage_records" / f"date={DAY}").glob("quarantine-*.parquet"))
+    assert kept == ["quarantine-000002.parquet"]  # kept per extraction: a later clean run deletes nothing
+    with hostile("ok", [item(i) for i in range(150)]) as url:
+        extract(url, landed)
+    assert (landed / "usage_records" / f"date={DAY}" / kept[0]).exists()
     assert len(read_held(landed, "usage_records", DAY)) == 150
     assert any("served outside their window" in ln for ln in logs)
 

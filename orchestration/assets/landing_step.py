@@ -19,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from orchestration.evidence import GatewayRead, land_extraction
-from orchestration.landing import land_validated, write_quarantine
+from orchestration.evidence import GatewayRead, land_extraction, write_new
+from orchestration.landing import land_validated, partition_dir, quarantine_to_arrow, write_quarantine
 from orchestration.partitions import days_in_window, iter_day_bounds
 from schemas.validate import QUARANTINE_REASON, validate_frame
 
@@ -110,8 +110,11 @@ def land_evidence_days(
         for q in served_outside:
             failure_lines.append(f"{source} {day.isoformat()}: {len(q)} row(s) served outside their window: "
                                  f"{q[QUARANTINE_REASON].iloc[0]}")
-        write_quarantine(quarantine, landing_dir, record, day)
         out = land_extraction(result.valid, landing_dir, record, day, [r for r, _ in reads], extracted_at)
+        if len(quarantine):  # quarantined gateway rows are evidence too: kept per extraction, never replaced
+            write_new(quarantine_to_arrow(quarantine, record),
+                      partition_dir(landing_dir, record, day) / f"quarantine-{out.seq:06d}.parquet")
+        write_quarantine(quarantine, landing_dir, record, day)  # the latest extraction's, for the checks
         landed += len(result.valid)
         quarantined += len(quarantine)
         new, changed, gone = new + out.new, changed + out.changed, gone + out.gone
