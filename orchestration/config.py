@@ -76,6 +76,7 @@ class GatewayConfig(_Strict):
         if not (parts.path + parts.query).isascii():
             raise ValueError(f"{info.field_name} has a non-ASCII path; percent-encode it")
         return v
+    retention_days: int | None = Field(default=None, ge=1)  # logs older than this are gone: never re-read
 
     @model_validator(mode="after")
     def _dialect_fields(self) -> GatewayConfig:

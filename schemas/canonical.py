@@ -100,7 +100,7 @@ ASSET_STATUSES = ("available", "deleted", "failed")
 MISMATCH_CODES = (
     "missing_usage", "charged_for_failure", "over_refunded", "missing_asset", "asset_without_success",
     "status_mismatch", "cost_mismatch", "model_mismatch", "duplicate_create", "orphan_usage",
-    "stuck_task", "quota_mismatch",
+    "stuck_task", "quota_mismatch", "coverage_gap",
 )
 SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
 SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other")

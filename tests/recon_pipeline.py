@@ -71,6 +71,34 @@ def landing_digest(data_dir: Path, pattern: str = "*") -> dict[str, str]:
             for p in sorted(root.rglob(pattern)) if p.is_file()}
 
 
+def held_content(data_dir: Path) -> dict[str, list[tuple]]:
+    """Day folder (`<record>/date=D`) -> the rows recon holds there, sorted: app records their day
+    file, gateway evidence the current version of every row ever held (with its gone mark). Content,
+    not bytes: batches carry their extraction time, so two data dirs never match byte for byte."""
+    from orchestration.evidence import EVIDENCE_RECORDS, read_held
+    from orchestration.landing import read_partition
+
+    root = data_dir / "landing"
+    out: dict[str, list[tuple]] = {}
+    for d in sorted(root.glob("*/date=*")):
+        record, day = d.parent.name, date.fromisoformat(d.name.removeprefix("date="))
+        if record in EVIDENCE_RECORDS:
+            df = read_held(root, record, day)
+            if df is not None:
+                df = df[[c for c in df.columns if c not in ("_seq", "_extracted_at", "_gone_at")]]
+        else:
+            df = read_partition(root, record, day)
+        if df is not None:
+            out[f"{record}/{d.name}"] = sorted(df.astype(str).itertuples(index=False, name=None))
+    return out
+
+
+def batch_files(data_dir: Path) -> list[str]:
+    """Every landed gateway batch (the store grows by these; a re-run with the same answers adds none)."""
+    root = data_dir / "landing"
+    return sorted(str(p.relative_to(root)) for p in root.glob("*/date=*/batch-*.parquet"))
+
+
 def marts(data_dir: Path) -> dict[str, list[tuple]]:
     """Every row of the two report marts, in a stable order."""
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)

@@ -31,6 +31,7 @@ from orchestration.app_sources import extract_app_records
 from orchestration.cli import main as recon_cli
 from orchestration.config import AppConfig, GatewayConfig
 from orchestration.demo import DEMO_ENV, demo_config
+from orchestration.evidence import read_held, read_manifest
 from orchestration.gateways import ExtractionError, GatewayAuthError, InvalidRecordError, client_for
 from orchestration.landing import land_validated, partition_file, read_partition, read_quarantine
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
@@ -350,8 +351,9 @@ def test_config_with_a_missing_env_var_fails_before_any_extraction(tmp_path: Pat
 
 @pytest.mark.slow
 def test_an_empty_day_is_a_real_zero_not_an_error(tmp_path: Path) -> None:
-    """A day with no gateway rows and no app rows: `recon run` exits 0, every source lands a typed
-    empty file (so "nothing happened" is recorded, not "nothing was read"), the summary says 0."""
+    """A day with no gateway rows and no app rows: `recon run` exits 0, every app source lands a typed
+    empty file and every gateway source a complete manifest row serving 0 rows (so "nothing happened"
+    is recorded, not "nothing was read"), the summary says 0."""
     import duckdb
 
     sc = build_scenario(seed=7, end=date(2026, 11, 20), days=2, jobs_per_day=10)
@@ -369,9 +371,15 @@ def test_an_empty_day_is_a_real_zero_not_an_error(tmp_path: Path) -> None:
                             "--start", empty_day.isoformat(), "--as-of", sc.as_of.isoformat()],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert p.returncode == 0, p.stderr[-3000:]
-    for record in ("usage_records", "gateway_tasks", "app_jobs", "app_assets"):
+    for record in ("app_jobs", "app_assets"):
         f = partition_file(data / "landing", record, empty_day)
         assert f.exists() and pq.read_metadata(f).num_rows == 0, record
+    for record in ("usage_records", "gateway_tasks"):
+        m = read_manifest(data / "landing", record, empty_day)
+        assert set(m["gateway"]) == {"main", "lab"} and m["complete"].all(), (record, m)
+        assert (m["rows_served"] == 0).all() and (m["rows_held"] == 0).all(), record
+        assert read_held(data / "landing", record, empty_day) is None  # nothing landed: nothing was there
+    for record in ("usage_records", "gateway_tasks", "app_jobs", "app_assets"):
         assert f"  {record}" in p.stdout
     counts = {ln.split()[0]: ln.split()[1:] for ln in p.stdout.splitlines() if ln.strip()}
     assert all(counts[r] == ["0"] for r in ("usage_records", "gateway_tasks", "app_jobs", "app_assets")), p.stdout

@@ -1,5 +1,6 @@
 """Crash safety: `recon run` killed with SIGKILL mid-extraction or mid-`dbt build`; the next run
-finishes and leaves byte-identical landing files and identical marts to an uninterrupted run.
+finishes and holds the same rows (current versions, compared as content) and identical marts as an
+uninterrupted run.
 
 Real processes: `recon run` is a child process in its own session (so the kill takes the whole
 process group, dbt included, as a machine or container crash does), the sandbox serves over
@@ -22,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from recon_pipeline import REPO, Env, landing_digest, marts, pipeline
+from recon_pipeline import REPO, Env, held_content, marts, pipeline
 
 from orchestration.sandbox.faults import Faults
 
@@ -43,10 +44,6 @@ def crash_pipeline(data_dir: Path, faults: Faults | None = None) -> Iterator[Env
 
 def run_to_end(e: Env) -> subprocess.CompletedProcess:
     return subprocess.run(e.cmd(), cwd=REPO, env=e.env, capture_output=True, text=True, timeout=900, check=False)
-
-
-def parquet_digest(data_dir: Path) -> dict[str, str]:
-    return landing_digest(data_dir, "*.parquet")
 
 
 def temp_files(data_dir: Path) -> list[Path]:
@@ -113,14 +110,14 @@ def reference(tmp_path_factory) -> tuple[dict, dict]:
     with crash_pipeline(d) as e:
         p = run_to_end(e)
     assert p.returncode == 0, p.stderr[-3000:]
-    return parquet_digest(d), marts(d)
+    return held_content(d), marts(d)
 
 
 def _rerun_and_compare(e: Env, reference: tuple[dict, dict]) -> None:
     p = run_to_end(e)
     assert p.returncode == 0, p.stderr[-3000:]
     ref_landing, ref_marts = reference
-    assert parquet_digest(e.data_dir) == ref_landing
+    assert held_content(e.data_dir) == ref_landing
     assert marts(e.data_dir) == ref_marts
     assert sum(len(v) for v in ref_marts.values()) > 0 and len(ref_landing) == 4 * DAYS
 
@@ -131,7 +128,7 @@ def kill_mid_extraction(e: Env) -> None:
     w.wait_for(f"(1/{DAYS}): landed")
     w.kill_group()
     assert not w.seen("Running dbt command")
-    assert 0 < len(parquet_digest(e.data_dir)) < 4 * DAYS, "the kill landed mid-extraction"
+    assert 0 < len(held_content(e.data_dir)) < 4 * DAYS, "the kill landed mid-extraction"
     # whatever a killed writer left is invisible to every reader: no *.parquet name
     assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in temp_files(e.data_dir))
 
@@ -151,7 +148,7 @@ def kill_mid_dbt(e: Env, min_wal: int, reference: tuple[dict, dict] | None = Non
     holds at least `min_wal` bytes (models committed but not yet checkpointed into the file)."""
     w, _ = start_and_wait_for_dbt(e)
     if reference is not None:  # extraction is over when dbt starts: the landing is complete
-        assert parquet_digest(e.data_dir) == reference[0]
+        assert held_content(e.data_dir) == reference[0]
     wal = Path(f"{e.data_dir / 'warehouse.duckdb'}.wal")
     deadline = time.monotonic() + 120
     size = 0
@@ -172,9 +169,9 @@ def kill_mid_dbt(e: Env, min_wal: int, reference: tuple[dict, dict] | None = Non
 @pytest.mark.slow
 def test_killed_mid_extraction_then_mid_dbt_build_then_rerun_gives_identical_landing_and_marts(
         tmp_path: Path, reference) -> None:
-    """Two crashes in a row: SIGKILL mid-extraction; the next run re-lands every partition
-    byte-identically and is itself killed during `dbt build` once 64 KiB of DuckDB WAL are written
-    (committed models not yet checkpointed); the third run replays the WAL and finishes."""
+    """Two crashes in a row: SIGKILL mid-extraction; the next run holds every partition with the same
+    content (nothing landed twice) and is itself killed during `dbt build` once 64 KiB of DuckDB WAL
+    are written (committed models not yet checkpointed); the third run replays the WAL and finishes."""
     with crash_pipeline(tmp_path / "data", faults=LATENCY) as e:
         kill_mid_extraction(e)
         kill_mid_dbt(e, 64 * 1024, reference)

@@ -63,3 +63,39 @@ def test_recon_run_cli_exit_codes(demo_run, tmp_path):
     p = subprocess.run([*RECON, "run", "--config", str(setup.config_path), "--start", "2026-11-20",
                         "--end", "2026-11-19"], check=False, capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 2 and "backwards" in p.stderr
+
+
+@pytest.mark.slow
+def test_failover_error_rows_and_the_consume_row_of_one_request_land_once_each(demo_run):
+    """ERROR_LOG_ENABLED: several error rows (one per failed channel attempt) and then the consume row,
+    all under one request id, land as that many rows; the job's net cost is exactly the consume row's;
+    no finding names the job."""
+    from collections import Counter
+
+    from orchestration.sandbox.scenario import build_scenario
+
+    setup, outcome = demo_run
+    sc = build_scenario(seed=7, end=setup.last, days=7)
+    lo, hi = sc.range_start.timestamp(), sc.range_end.timestamp()
+    rows = [r for r in sc.newapi_logs if r.get("request_id") and lo <= r["created_at"] < hi]
+    types: dict[str, Counter] = {}
+    for r in rows:
+        types.setdefault(r["request_id"], Counter())[r["type"]] += 1
+    failover = {rid: c for rid, c in types.items() if c[5] >= 2 and c[2] == 1}
+    assert len(failover) >= 7, "the demo world has failover requests every day"
+    consume = {r["request_id"]: r["quota"] / sc.quota_per_unit for r in rows if r["request_id"] in failover
+               and r["type"] == 2}
+    con = duckdb.connect(str(outcome.cfg.warehouse.path), read_only=True)
+    try:
+        for rid, c in failover.items():
+            n = con.execute("select count(*), count(distinct record_key) from stg_raw__usage_records "
+                            "where request_id = ?", [rid]).fetchone()
+            assert n == (c[5] + 1, c[5] + 1), rid
+            job, net = con.execute("select job_id, net_cost_usd from fct_settlements where request_id = ?",
+                                   [rid]).fetchone()
+            assert abs(float(net) - consume[rid]) < 1e-9, rid
+            found = con.execute("select count(*) from fct_reconciliation_mismatches where job_id = ? "
+                                "or request_id = ?", [job, rid]).fetchone()[0]
+            assert found == 0, rid
+    finally:
+        con.close()

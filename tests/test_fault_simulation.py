@@ -3,13 +3,14 @@
 For every seed a small scenario (both dialects: `main` new-api, `lab` TokenLab) is served by the
 sandbox with a random fault schedule (`Faults.random(seed)`: 429 + Retry-After, 5xx bursts, dropped
 connections, truncated JSON, slow pages, rows inserted while paging, a clamped page size, sometimes a
-sustained outage), and one daily partition is extracted, validated and landed with the functions the
-Dagster raw assets run (`raw_gateway.gateway_clients` / `known_task_ids` / `_concat`,
-`landing_step.land_days`), with a small retry budget. Whatever the schedule did, either
+sustained outage), and one daily partition is extracted, validated and appended with the functions
+the Dagster raw assets run (`raw_gateway.gateway_clients` / `known_task_ids` / `read_each`,
+`landing_step.land_evidence_days`), with a small retry budget, over an old-layout landing of part of
+the day when the plan says so (migrated in place). Whatever the schedule did, either
 
-- the run succeeded: every canonical record of the truth landed exactly once (usage and tasks, the
-  landed Parquet equal to the byte to the truth landed the same way), and per task charges − refunds
-  equal the scenario's final cost exactly (new-api in integer quota, TokenLab in Decimal USD); or
+- the run succeeded: every record ever served is held exactly once (usage and tasks: the current
+  versions recon holds equal the truth, row for row), and per task charges − refunds equal the
+  scenario's final cost exactly (new-api in integer quota, TokenLab in Decimal USD); or
 - it failed cleanly: one `ExtractionError` line naming gateway, endpoint, window, page and attempts,
   and the failed partition's files are exactly as they were before (absent, or the prior landing).
 
@@ -38,19 +39,22 @@ import httpx
 import pandas as pd
 import pytest
 
-from orchestration.assets.landing_step import land_days
-from orchestration.assets.raw_gateway import _concat, gateway_clients, known_task_ids
+from orchestration.assets.landing_step import land_evidence_days
+from orchestration.assets.raw_gateway import gateway_clients, known_task_ids, read_each
 from orchestration.config import AppConfig, GatewayConfig, ReconConfig, WarehouseConfig
+from orchestration.evidence import GatewayRead, land_extraction, read_held, read_manifest
 from orchestration.gateways import ConflictingDuplicateError, ExtractionError
-from orchestration.landing import land_validated, partition_dir, partition_file, write_partition
+from orchestration.landing import partition_dir, partition_file, write_partition
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
 from orchestration.sandbox.faults import Faults, FaultState
 from orchestration.sandbox.scenario import Scenario, build_scenario
 from orchestration.sandbox.server import serve
+from schemas.canonical import RECORDS as CANONICAL
 from schemas.validate import validate_frame
 
 SEEDS = int(os.environ.get("RECON_FAULT_SEEDS", "200"))
 DAY = date(2026, 3, 14)
+CUT = int(datetime(2026, 3, 14, 12, tzinfo=UTC).timestamp())  # forgetful plans: rows before this are deleted
 SCENARIOS = 12  # distinct worlds (scenario seeds); the fault schedule and client settings vary per seed
 REGRESSIONS = Path(__file__).with_name("fault_regressions.json")
 SECRETS = (SANDBOX_TOKEN, TOKENLAB_TOKEN)
@@ -79,6 +83,11 @@ class Plan:
     max_window_records: int | None
     prior_landing: bool
     note: str = ""  # regressions: what the plan once found
+    # retention: recon already holds the whole day (a complete earlier extraction), and the gateway has
+    # since deleted its log rows before midday (`Faults.deleted_before`), and deletes
+    # `delete_while_paging` more of each listing's oldest rows while this run pages
+    forgetful: bool = False
+    delete_while_paging: int = 0
 
     @classmethod
     def for_seed(cls, seed: int) -> Plan:
@@ -97,7 +106,7 @@ class Plan:
                 "timeout_seconds": 0.1 if tight else 2.0,
             }
 
-        return cls(
+        plan = cls(
             seed=seed,
             faults=f.as_dict(),
             scenario_seed=r.randrange(SCENARIOS),  # a small pool: each world's truth is built once
@@ -108,10 +117,17 @@ class Plan:
             max_window_records=r.choice((None, None, None, 12, 30)),
             prior_landing=r.random() < 0.5,
         )
+        # drawn last, so every earlier field of a seed's plan is what it always was
+        plan.forgetful = r.random() < 0.25
+        plan.delete_while_paging = r.choice((0, 0, 1, 3)) if plan.forgetful else 0
+        return plan
 
     @property
     def fault_schedule(self) -> Faults:
-        return Faults(**self.faults)
+        f = Faults(**self.faults)
+        if self.forgetful:
+            f.deleted_before, f.delete_while_paging = CUT, self.delete_while_paging
+        return f
 
 
 @dataclass
@@ -131,15 +147,15 @@ OUTCOMES: dict[int, Outcome] = {}
 class Truth:
     sc: Scenario
     canon: dict[str, pd.DataFrame]
-    landed: dict[str, bytes]  # the Parquet bytes a perfect extraction lands, per record
+    landed: dict[str, pd.DataFrame]  # what a perfect extraction holds, per record (canonical, sorted)
     ledger: dict[tuple[str, str], Decimal | int]
     before: dict[str, bytes]  # app_jobs as its asset landed it; usage/tasks as an older, smaller run did
 
 
 @lru_cache(maxsize=2 * SCENARIOS)
 def truth(seed: int, jobs_per_day: int) -> Truth:
-    """A one-day world and what a perfect extraction lands: its canonical frames through the same
-    validate + land path (landing is deterministic to the byte)."""
+    """A one-day world and what a perfect extraction holds: its canonical frames through the same
+    validation, in canonical order."""
     sc = build_scenario(seed=seed, end=DAY, days=1, jobs_per_day=jobs_per_day)
     canon = sc.canonical()
     landed, before = {}, {}
@@ -147,13 +163,22 @@ def truth(seed: int, jobs_per_day: int) -> Truth:
         for record in RECORDS:
             result = validate_frame(record, canon[record], source="truth", partition=DAY.isoformat())
             assert result.quarantine.empty, f"the truth of {record} does not validate: {result.lines()}"
-            land_validated(result, Path(tmp), record, DAY)
-            landed[record] = partition_file(Path(tmp), record, DAY).read_bytes()
+            landed[record] = _canonical(result.valid, record)
             before[record] = write_partition(
                 canon[record].iloc[::2], Path(tmp) / "old", record, DAY
             ).read_bytes()
         before["app_jobs"] = write_partition(canon["app_jobs"], Path(tmp), "app_jobs", DAY).read_bytes()
     return Truth(sc, canon, landed, ledger_truth(sc), before)
+
+
+def _key(record: str) -> list[str]:
+    return ["gateway", "record_key"] if record == "usage_records" else ["gateway", "task_id"]
+
+
+def _canonical(df: pd.DataFrame, record: str) -> pd.DataFrame:
+    """Canonical columns as text, sorted by key: held content compared row for row."""
+    cols = list(CANONICAL[record])
+    return df[cols].astype(str).sort_values(_key(record)).reset_index(drop=True)
 
 
 def ledger_truth(sc: Scenario) -> dict[tuple[str, str], Decimal | int]:
@@ -228,9 +253,14 @@ def simulate(plan: Plan, root: Path) -> Outcome:
     landing = root / "landing"
     # what the app_jobs asset landed and, if planned, what an earlier run landed of the day (the same
     # bytes write_partition gives, made once per world)
-    for record in ("app_jobs", *RECORDS) if plan.prior_landing else ("app_jobs",):
+    prior = plan.prior_landing and not plan.forgetful
+    for record in ("app_jobs", *RECORDS) if prior else ("app_jobs",):
         partition_dir(landing, record, DAY).mkdir(parents=True)
         partition_file(landing, record, DAY).write_bytes(t.before[record])
+    if plan.forgetful:  # an earlier complete extraction, taken while the gateway still had the day
+        for record in RECORDS:
+            reads = [GatewayRead(g, extracted=True, complete=True, whole_day=True) for g in ("main", "lab")]
+            land_extraction(canon[record], landing, record, DAY, reads, datetime(2026, 3, 15, 6, tzinfo=UTC))
     before = _snapshot(landing)
     logs: list[str] = []
     start = datetime.combine(DAY, datetime.min.time(), UTC)
@@ -247,14 +277,14 @@ def simulate(plan: Plan, root: Path) -> Outcome:
                 if plan.max_window_records:
                     c.max_window_records = plan.max_window_records
             extract = {
-                "usage_records": lambda day, s, e: _concat([c.usage(s, e) for c in clients]),
-                "gateway_tasks": lambda day, s, e: _concat(
-                    [c.tasks(s, e, known_task_ids(landing, day)) for c in clients]
+                "usage_records": lambda day, s, e: read_each(clients, day, s, e, None, lambda c: c.usage(s, e)),
+                "gateway_tasks": lambda day, s, e: read_each(
+                    clients, day, s, e, None, lambda c: c.tasks(s, e, known_task_ids(landing, day))
                 ),
             }
             for record in RECORDS:  # tasks depend on usage (Dagster runs them in this order)
                 try:
-                    land_days(ctx, record, landing, extract[record], source="gateways:main,lab")
+                    land_evidence_days(ctx, record, landing, extract[record], source="gateways:main,lab")
                 except ExtractionError as exc:
                     outcome = Outcome(ok=False, failed_record=record, error=str(exc))
                     assert not isinstance(exc, ConflictingDuplicateError), str(exc)
@@ -282,18 +312,32 @@ def simulate(plan: Plan, root: Path) -> Outcome:
         assert not outcome.ok, "a run that met a sustained outage reported success"
     if outcome.ok:
         for record in RECORDS:
-            assert after[record].keys() == {f"{record}.parquet"}, (
-                f"{record}: stray files {sorted(after[record])}"
-            )
-            got = pd.read_parquet(partition_file(landing, record, DAY))
-            key = ["gateway", "record_key"] if record == "usage_records" else ["gateway", "task_id"]
+            stray = [n for n in after[record] if not re.fullmatch(r"(batch|manifest|quarantine)-\d{6}\.parquet", n)]
+            assert not stray, f"{record}: stray files {stray}"
+            for name, data in before[record].items():  # nothing landed before was changed (migration renames)
+                if name in after[record]:
+                    assert after[record][name] == data, f"{record}: {name} was overwritten"
+            got = read_held(landing, record, DAY)
+            key = _key(record)
             exp = canon[record]
-            assert not got.duplicated(key).any(), f"{record}: a record landed twice"
+            assert not got.duplicated(key).any(), f"{record}: a record is held twice"
             assert set(map(tuple, got[key].to_numpy())) == set(map(tuple, exp[key].to_numpy())), (
-                f"{record}: landed keys differ from the truth"
+                f"{record}: held keys differ from the truth"
             )
-            assert after[record][f"{record}.parquet"] == t.landed[record], f"{record}: content differs"
-        usage = pd.read_parquet(partition_file(landing, "usage_records", DAY))
+            gone = got[got["_change"].eq("gone")]
+            if not plan.forgetful:
+                assert gone.empty, f"{record}: a served record was marked gone"
+            elif record == "usage_records":  # what the gateway deleted is held, marked gone
+                main = got[got["gateway"] == "main"]
+                cut = pd.Timestamp(CUT, unit="s", tz="UTC")
+                assert set(main.loc[main["created_at"] < cut, "record_key"]) <= set(gone["record_key"])
+                assert set(gone["gateway"]) <= {"main"}, "a record the gateway still serves was marked gone"
+                m = read_manifest(landing, record, DAY)
+                last = m[(m["gateway"] == "main") & (m["seq"] == m["seq"].max())]
+                assert (main["created_at"] < cut).sum() == 0 or not last["complete"].iloc[0], (
+                    "a day served shorter than recon holds was recorded complete")
+            pd.testing.assert_frame_equal(_canonical(got, record), t.landed[record], obj=f"{record} held content")
+        usage = read_held(landing, "usage_records", DAY)
         assert ledger_landed(usage) == t.ledger, "charges − refunds per task differ from the truth"
         final = sc.truth["net_cost_by_task"]  # the scenario's final cost per task (rounded to 1e-6)
         with_task = usage[usage["task_id"].notna()]
@@ -329,7 +373,7 @@ def _regressions() -> list:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(SEEDS))
-def test_seeded_faults_land_exactly_once_or_fail_cleanly(seed: int, tmp_path: Path) -> None:
+def test_seeded_faults_hold_every_record_exactly_once_or_fail_cleanly(seed: int, tmp_path: Path) -> None:
     plan = Plan.for_seed(seed)
     try:
         OUTCOMES[seed] = simulate(plan, tmp_path)
@@ -366,7 +410,8 @@ def test_the_seed_range_exercised_both_outcomes_and_every_fault() -> None:
         f"{dict(sorted(fired.items()))}"
     )
     assert ok > 0 and sum(failed.values()) > 0, (ok, failed)
-    for kind in ("429", "5xx", "drop", "cut", "truncate", "slow", "insert_while_paging", "outage"):
+    for kind in ("429", "5xx", "drop", "cut", "truncate", "slow", "insert_while_paging", "outage",
+                 "delete_while_paging"):
         assert fired.get(kind, 0) > 0, f"no seed fired {kind}"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ConflictingDuplicateError, ExtractionError, client_for
+from orchestration.gateways import ExtractionError, client_for
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)
 HEAD = ["Time", "Model", "Key Name", "Group", "Input Tokens", "Output Tokens", "Cost (USD)", "Duration (s)",
@@ -91,12 +91,15 @@ def test_task_exports_map_statuses_and_millisecond_times(exports: Path) -> None:
     assert df.loc[df["task_id"] == "task-9", "fail_reason"].iloc[0] == "upstream timeout"
 
 
-def test_same_request_id_with_different_content_in_two_files_is_an_error(exports: Path) -> None:
+def test_export_rows_are_keyed_by_content_so_repeats_land_once_and_differences_stay(exports: Path) -> None:
+    before = client_for(_cfg(exports)).usage(DAY, DAY + timedelta(days=1))
+    _write_csv(exports / "y-overlap.csv", [_usage_row(3, DAY + timedelta(minutes=21))])
+    same = client_for(_cfg(exports)).usage(DAY, DAY + timedelta(days=1))
+    assert sorted(same["record_key"]) == sorted(before["record_key"])  # an exact repeat lands once
     _write_csv(exports / "z-reexport.csv", [_usage_row(3, DAY + timedelta(minutes=21), cost=0.02)])
-    with pytest.raises(ConflictingDuplicateError) as err:
-        client_for(_cfg(exports)).usage(DAY, DAY + timedelta(days=1))
-    msg = str(err.value)
-    assert "req-3" in msg and "laozhang-2026-03-14.csv" in msg and "z-reexport.csv" in msg
+    got = client_for(_cfg(exports)).usage(DAY, DAY + timedelta(days=1))
+    assert len(got) == len(before) + 1 and got["record_key"].is_unique
+    assert (got["request_id"] == "req-3").sum() == 2 and got["record_key"].str.startswith("h:").all()
 
 
 def test_unreadable_timestamp_names_file_line_and_field(exports: Path) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ConflictingDuplicateError, ExtractionError, GatewayAuthError, client_for
+from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
 from orchestration.gateways.newapi import NewApiClient
 from orchestration.sandbox import SANDBOX_API_KEY, SANDBOX_TOKEN, SANDBOX_USER_ID
 from orchestration.sandbox.scenario import build_scenario
@@ -156,7 +156,9 @@ def test_wrong_token_is_an_auth_error_naming_the_env_var_and_not_retried(scenari
 
 
 @pytest.mark.parametrize("later_s", [5, 4 * 3600], ids=["same window", "another window"])
-def test_same_request_id_with_different_content_is_a_conflict_naming_both_rows(later_s: int) -> None:
+def test_two_rows_under_one_request_id_both_land_once_each(later_s: int) -> None:
+    """A request id is not a row's identity (new-api writes error rows and then the consume row under
+    one id): two rows with one request id but different content are two rows, not a failed run."""
     sc = build_scenario(seed=11, days=3, jobs_per_day=40)
     day = sc.range_start + timedelta(days=1)
     lo = day.timestamp()
@@ -166,13 +168,15 @@ def test_same_request_id_with_different_content_is_a_conflict_naming_both_rows(l
     sc.newapi_logs.sort(key=lambda r: (r["created_at"], r["id"]))
     for i, r in enumerate(sc.newapi_logs, start=1):  # db ids grow with time, as in a real table
         r["id"] = i
-    with serve(sc) as url, pytest.raises(ConflictingDuplicateError) as err:
-        client(cfg(url), sc).usage(day, day + timedelta(days=1))
-    msg = str(err.value)
-    assert victim["request_id"] in msg
-    first = datetime.fromtimestamp(victim["created_at"], tz=day.tzinfo).isoformat()
-    second = datetime.fromtimestamp(twin["created_at"], tz=day.tzinfo).isoformat()
-    assert first in msg and second in msg and "quota" in msg
+    with serve(sc) as url:
+        got = client(cfg(url), sc).usage(day, day + timedelta(days=1))
+    mine = got[got["request_id"] == victim["request_id"]]
+    assert sorted(mine["quota"].tolist()) == [victim["quota"], victim["quota"] + 1]
+    assert mine["record_key"].nunique() == 2 and got["record_key"].is_unique
+    want = sc.canonical()["usage_records"]
+    want = want[(want["gateway"] == "main") & (want["created_at"] >= day)
+                & (want["created_at"] < day + timedelta(days=1))]
+    assert sorted(got["record_key"]) == sorted(want["record_key"])
 
 
 def test_malformed_other_is_a_clear_error_naming_the_row(scenario) -> None:
@@ -238,7 +242,7 @@ def test_older_builds_bare_lists_content_keys_deltas_and_system_refunds(zero_bas
         server.shutdown()
         server.server_close()
     assert len(got) == 39 and got["record_key"].is_unique
-    assert got["record_key"].str.startswith("h:").all()  # no request_id: content hash
+    assert got["record_key"].str.startswith("n:").all()  # the served row's hash, request id or not
     delta = got[got["task_id"] == "task_x"].iloc[0]
     assert delta["record_type"] == "consume" and delta["cost_usd"] == pytest.approx(-0.04)
     assert delta["pre_consumed_quota"] == 175000 and delta["actual_quota"] == 155000

@@ -119,8 +119,7 @@ def test_unknown_response_shape_fails_loudly_naming_the_keys() -> None:
         find_records({"error": {"message": "slow down", "code": "rate_limited"}}, "gateway=lab")
 
 
-def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_changes_conflict() -> None:
-    from orchestration.gateways import ConflictingDuplicateError
+def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_changes_warn() -> None:
     from orchestration.gateways.normalize_tokenlab import usage_row
     from orchestration.gateways.pager import Source
     from orchestration.gateways.tokenlab import _SettlingPager
@@ -131,13 +130,16 @@ def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_c
     settled = usage_row(dict(rec, billing_transaction_id="btx_9"), "lab", 500000)
     src = Source(path="/", endpoint="/usage", params={}, normalize=lambda r: r, key_of=lambda r: r[1],
                  time_of=lambda r: r[3], ids_of=lambda r: str(r[1]))
+    logs: list[str] = []
     pager = _SettlingPager(None, src, gateway="lab", page_size=10, max_window_records=100,  # type: ignore[arg-type]
-                           log=lambda _m: None, label="t")
+                           log=logs.append, label="t")
     rows: dict[str, tuple] = {}
     pager.merge(rows, [unsettled], None)
     pager.merge(rows, [settled], None)
     pager.merge(rows, [unsettled], None)  # an older read arriving late does not un-settle it
     assert rows["req_1"][6] == "btx_9"
     costlier = usage_row(dict(rec, cost={"amount": "0.050000", "currency": "USD"}), "lab", 500000)
-    with pytest.raises(ConflictingDuplicateError, match="differing fields: .*cost_usd"):
-        pager.merge(rows, [costlier], None)
+    assert not logs
+    pager.merge(rows, [costlier], None)  # a genuine conflict: a warning, the later copy current
+    assert rows["req_1"][15] == 0.05 and pager.conflicts == 1
+    assert len(logs) == 1 and "WARNING" in logs[0] and "differing fields: " in logs[0] and "cost_usd" in logs[0]

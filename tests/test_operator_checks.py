@@ -359,3 +359,13 @@ def test_report_asset_reads_in_the_duckdb_pool_and_carries_every_check() -> None
 
     assert daily_report.op.pool == DUCKDB_POOL  # never opens the file while dbt writes it
     assert {k.name for k in daily_report.check_keys} == set(oc.CHECKS)
+
+
+def test_usage_coverage_errors_when_a_day_the_run_needs_is_uncovered(tmp_path: Path) -> None:
+    gap = finding("coverage_gap", day=LAST, job_id=None, task_id=None, detail="gateway main holds no complete usage")
+    ok = run(tmp_path, "usage_coverage", {"fct_reconciliation_mismatches": [
+        finding("missing_usage", "1.0"), dict(gap, partition_date=FIRST - timedelta(days=1))]})  # outside the run
+    assert ok.passed and ok.metadata["uncovered_days"] == 0
+    bad = run(tmp_path, "usage_coverage", {"fct_reconciliation_mismatches": [gap]})
+    assert not bad.passed and bad.severity == oc.ERROR
+    assert bad.failures == [f"{LAST} gateway main: gateway main holds no complete usage"]

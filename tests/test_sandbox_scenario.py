@@ -16,7 +16,7 @@ from orchestration.sandbox.reference import reconcile
 from orchestration.sandbox.scenario import MISMATCH_CODES, build_scenario, write_app_db, write_truth
 from orchestration.sandbox.scoring import score
 from schemas.canonical import RECORDS
-from schemas.record_key import record_key
+from schemas.record_key import served_row_key
 
 END = date(2026, 11, 21)
 
@@ -57,6 +57,8 @@ def test_defaults_cover_the_requested_window():
 def test_every_mismatch_code_injected_at_least_twice_across_both_gateways(sc):
     findings = sc.truth["findings"]
     for code in MISMATCH_CODES:
+        if code == "coverage_gap":  # a property of a run's reads, not of the world: tests/test_retention.py
+            continue
         rows = [f for f in findings if f["mismatch_type"] == code]
         assert len(rows) >= 2, code
         gateways = {f["gateway"] for f in rows}
@@ -135,15 +137,17 @@ def test_canonical_frames_have_the_contract_columns_and_types(frames):
     assert usage["created_at"].dt.tz is not None
 
 
-def test_record_key_is_request_id_else_the_shared_content_hash(frames):
+def test_record_key_is_the_served_row_hash_or_the_public_id(frames, sc):
+    """new-api rows: the hash of the row as served minus the display id (shared with the client);
+    TokenLab records: their public id."""
     usage = frames["usage_records"]
-    with_rid = usage[usage["request_id"].notna()]
-    assert (with_rid["record_key"] == with_rid["request_id"]).all()
-    hashed = usage[usage["request_id"].isna()]
+    main = usage[usage["gateway"] == "main"]
+    served = {served_row_key(r) for r in sc.newapi_logs}
+    assert set(main["record_key"]) <= served and main["record_key"].str.startswith("n:").all()
+    lab = usage[usage["gateway"] == "lab"]
+    assert set(lab["record_key"]) <= {r["id"] for r in sc.tokenlab_usage}
+    hashed = main[main["request_id"].isna()]
     assert len(hashed) > 20
-    for row in hashed.head(40).to_dict("records"):
-        assert row["record_key"] == record_key(row)
-        assert row["record_key"].startswith("h:")
     # two refunds that differ only in created_at keep two keys (the double refund)
     refunds = hashed[hashed["record_type"] == "refund"]
     dup = refunds.groupby(["task_id", "quota"]).size()

@@ -4,35 +4,103 @@
   never landed) would break `dbt build`. `landed_source` checks the glob at run time and, when no
   file matches, yields an empty relation with the canonical columns and types instead.
   Unit tests replace the source with fixture rows, so they always get the source itself.
+
+  Gateway evidence (usage_records, gateway_tasks) is append-only (docs/landing.md): every batch
+  file of every day is read, with its sequence number taken from the file name, plus a day file of
+  the old single-file layout not migrated yet (sequence 0). Staging picks each row's current version.
 -#}
 
 {% macro landing_dir() -%}
   {{ return(env_var('RECON_LANDING_DIR', '../data/landing')) }}
 {%- endmacro %}
 
+{% macro evidence_tables() -%}
+  {{ return(['usage_records', 'gateway_tasks']) }}
+{%- endmacro %}
+
 {% macro landing_glob(table) -%}
+  {%- if table == 'extraction_manifests' -%}
+    {{ return(landing_dir() ~ '/*/date=*/manifest-*.parquet') }}
+  {%- elif table in evidence_tables() -%}
+    {{ return(landing_dir() ~ '/' ~ table ~ '/date=*/batch-*.parquet') }}
+  {%- endif -%}
   {{ return(landing_dir() ~ '/' ~ table ~ '/date=*/' ~ table ~ '.parquet') }}
 {%- endmacro %}
 
-{% macro has_landed_files(table) -%}
+{% macro legacy_glob(table) -%}
+  {{ return(landing_dir() ~ '/' ~ table ~ '/date=*/' ~ table ~ '.parquet') }}
+{%- endmacro %}
+
+{% macro glob_matches(pattern) -%}
   {%- set sql -%}
-    select count(*) as n from glob('{{ landing_glob(table) | replace("'", "''") }}')
+    select count(*) as n from glob('{{ pattern | replace("'", "''") }}')
   {%- endset -%}
   {%- set result = run_query(sql) -%}
   {{ return(result.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
+{% macro has_landed_files(table) -%}
+  {{ return(glob_matches(landing_glob(table))) }}
+{%- endmacro %}
+
+{% macro batch_columns() -%}
+  {{ return({'_seq': 'bigint', '_extracted_at': 'timestamp with time zone', '_change': 'varchar',
+             '_gone_at': 'timestamp with time zone'}) }}
+{%- endmacro %}
+
+{% macro manifest_columns() -%}
+  {%- set ts = 'timestamp with time zone' -%}
+  {{ return({'gateway': 'varchar', 'record': 'varchar', 'day': 'date', 'seq': 'bigint', 'extracted_at': ts,
+             'extracted': 'boolean', 'complete': 'boolean', 'reason': 'varchar', 'rows_served': 'bigint',
+             'rows_new': 'bigint', 'rows_changed': 'bigint', 'rows_gone': 'bigint', 'rows_held': 'bigint',
+             'rows_held_gone': 'bigint', 'window_start': ts, 'window_end': ts, 'filter': 'varchar'}) }}
+{%- endmacro %}
+
 {% macro empty_relation(table) -%}
+  {%- set cols = dict(manifest_columns() if table == 'extraction_manifests' else canonical_columns(table)) -%}
+  {%- if table in evidence_tables() -%}{%- do cols.update(batch_columns()) -%}{%- endif -%}
   (select
-  {%- for name, data_type in canonical_columns(table).items() %}
+  {%- for name, data_type in cols.items() %}
     cast(null as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
   {%- endfor %}
   where false)
 {%- endmacro %}
 
+{% macro evidence_relation(table) -%}
+  {%- set globs = [] -%}
+  {%- set batched = glob_matches(landing_glob(table)) -%}
+  {%- for g in [landing_glob(table), legacy_glob(table)] -%}
+    {%- if glob_matches(g) -%}{%- do globs.append("'" ~ (g | replace("'", "''")) ~ "'") -%}{%- endif -%}
+  {%- endfor -%}
+  {%- if not globs -%}
+    {{ return(empty_relation(table)) }}
+  {%- endif -%}
+  {%- set cols = canonical_columns(table) -%}
+  {%- set sql -%}
+  (select
+  {%- for name, data_type in cols.items() %}
+    cast({{ name }} as {{ data_type }}) as {{ name }},
+  {%- endfor %}
+    coalesce(cast(nullif(regexp_extract(filename, 'batch-(\d+)\.parquet$', 1), '') as bigint), 0) as _seq,
+  {%- if batched %}
+    cast(_extracted_at as timestamp with time zone) as _extracted_at,
+    coalesce(cast(_change as varchar), 'new') as _change,
+    cast(_gone_at as timestamp with time zone) as _gone_at
+  {%- else %}
+    cast(null as timestamp with time zone) as _extracted_at,
+    'new' as _change,
+    cast(null as timestamp with time zone) as _gone_at
+  {%- endif %}
+  from read_parquet([{{ globs | join(', ') }}], union_by_name = true, filename = true, hive_partitioning = false))
+  {%- endset -%}
+  {{ return(sql) }}
+{%- endmacro %}
+
 {% macro landed_source(table) -%}
   {%- set rel = source('raw', table) -%}
-  {%- if execute and model.resource_type != 'unit_test' and not has_landed_files(table) -%}
+  {%- if execute and model.resource_type != 'unit_test' and table in evidence_tables() -%}
+    {{ evidence_relation(table) }}
+  {%- elif execute and model.resource_type != 'unit_test' and not has_landed_files(table) -%}
     {{ empty_relation(table) }}
   {%- else -%}
     {{ rel }}

@@ -1,5 +1,9 @@
 """The shared body of every raw asset: per day, extract -> validate (pandera) -> land -> report.
 
+App records replace their day (`land_days`); gateway evidence is appended (`land_evidence_days`:
+a batch of what changed against what recon holds plus one manifest row per gateway, see
+`orchestration.evidence`).
+
 A day's frame is validated as a whole; good rows replace the day's landed file, bad rows replace
 its quarantine file, and the asset check fails (warn) naming source, partition, column, check and
 row count. An extraction error raises before the day's files are touched, so nothing of a failed
@@ -9,19 +13,22 @@ partition lands.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from orchestration.landing import land_validated
+from orchestration.evidence import GatewayRead, land_extraction, write_new
+from orchestration.landing import land_validated, partition_dir, quarantine_to_arrow, write_quarantine
 from orchestration.partitions import days_in_window, iter_day_bounds
-from schemas.validate import validate_frame
+from schemas.validate import QUARANTINE_REASON, validate_frame
 
 SCHEMA_CHECK = "schema_valid"
 
 Extract = Callable[[date, datetime, datetime], pd.DataFrame]
+# per gateway: what its read of the day was, and the frame it served (None when not read)
+ExtractEvidence = Callable[[date, datetime, datetime], list[tuple[GatewayRead, pd.DataFrame | None]]]
 
 
 def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
@@ -71,6 +78,77 @@ def land_days(
             "rows_landed": landed,
             "rows_quarantined": quarantined,
             "days": len(days),
+            "first_day": days[0].isoformat(),
+            "last_day": days[-1].isoformat(),
+        },
+        check_results=[check],
+    )
+
+
+def land_evidence_days(
+    context: dg.AssetExecutionContext,
+    record: str,
+    landing_dir: Path,
+    extract: ExtractEvidence,
+    source: str,
+) -> dg.MaterializeResult:
+    """Extract/validate/append for every day of the run's window; a manifest row per gateway and day
+    even when a gateway was not read (past retention, not closed yet), so coverage is data."""
+    days = days_in_window(context.partition_time_window)
+    landed = quarantined = new = changed = gone = 0
+    partial: list[str] = []
+    failure_lines: list[str] = []
+    for i, (day, start, end) in enumerate(iter_day_bounds(days), 1):
+        reads = extract(day, start, end)
+        extracted_at = datetime.now(UTC)
+        frames = [f for _, f in reads if f is not None and len(f.columns)]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        result = validate_frame(record, frame, source=source, partition=day.isoformat())
+        served_outside = [r.quarantined for r, _ in reads if r.quarantined is not None and len(r.quarantined)]
+        quarantine = pd.concat([result.quarantine, *served_outside], ignore_index=True) if served_outside \
+            else result.quarantine
+        for q in served_outside:
+            failure_lines.append(f"{source} {day.isoformat()}: {len(q)} row(s) served outside their window: "
+                                 f"{q[QUARANTINE_REASON].iloc[0]}")
+        out = land_extraction(result.valid, landing_dir, record, day, [r for r, _ in reads], extracted_at)
+        if len(quarantine):  # quarantined gateway rows are evidence too: kept per extraction, never replaced
+            write_new(quarantine_to_arrow(quarantine, record),
+                      partition_dir(landing_dir, record, day) / f"quarantine-{out.seq:06d}.parquet")
+        write_quarantine(quarantine, landing_dir, record, day)  # the latest extraction's, for the checks
+        landed += len(result.valid)
+        quarantined += len(quarantine)
+        new, changed, gone = new + out.new, changed + out.changed, gone + out.gone
+        failure_lines += result.lines()
+        for r in out.reads:
+            if not r.complete:
+                partial.append(f"{r.gateway} {day.isoformat()}: {r.reason or 'not complete'}")
+        context.log.info(
+            f"{record} {day.isoformat()} ({i}/{len(days)}): landed {out.new} new, {out.changed} changed, "
+            f"{out.gone} gone of {len(result.valid)} rows served (extraction {out.seq})"
+            + (f", quarantined {len(quarantine)}" if len(quarantine) else "")
+        )
+    for line in failure_lines:
+        context.log.warning(line)
+    for line in partial:
+        context.log.warning(f"{record} coverage: {line}")
+    check = dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        passed=not failure_lines,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined_rows": quarantined,
+            "failures": dg.MetadataValue.md("\n".join(f"- {ln}" for ln in failure_lines) or "none"),
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows_served": landed,
+            "rows_new": new,
+            "rows_changed": changed,
+            "rows_gone": gone,
+            "rows_quarantined": quarantined,
+            "days": len(days),
+            "days_not_complete": dg.MetadataValue.md("\n".join(f"- {ln}" for ln in partial) or "none"),
             "first_day": days[0].isoformat(),
             "last_day": days[-1].isoformat(),
         },

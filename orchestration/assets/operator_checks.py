@@ -354,6 +354,29 @@ def check_spend_anomaly(con, w: Window, t: Thresholds) -> CheckOutcome:
     )
 
 
+def check_usage_coverage(con, w: Window, t: Thresholds) -> CheckOutcome:
+    """ERROR when a gateway day the run needs (it has app jobs) holds no complete usage extraction:
+    its jobs are not judged on money (coverage_gap findings)."""
+    name = "usage_coverage"
+    owner = "recon operator: re-run the day while the gateway still has it, or land its console export"
+    if not marts.columns(con, marts.MISMATCHES):
+        return _missing(name, marts.MISMATCHES, ERROR, owner)
+    where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
+    where = f"mismatch_type = 'coverage_gap' and {where}" if where else "mismatch_type = 'coverage_gap'"
+    rows = marts.select(con, marts.MISMATCHES, ["gateway", "partition_date", "detail"], where, params,
+                        ["partition_date", "gateway"])
+    failures = [f"{r['partition_date']} gateway {r['gateway']}: {r['detail']}" for r in rows]
+    return CheckOutcome(
+        name,
+        not rows,
+        ERROR,
+        f"{len(rows)} gateway day(s) with app jobs and no complete usage extraction",
+        owner,
+        failures,
+        {"uncovered_days": len(rows)},
+    )
+
+
 CHECKS: dict[str, Callable] = {
     "money_at_risk": check_money_at_risk,
     "new_mismatch_code": check_new_mismatch_code,
@@ -364,6 +387,7 @@ CHECKS: dict[str, Callable] = {
     "gateway_errors_429": check_gateway_errors("429"),
     "gateway_errors_5xx": check_gateway_errors("5xx"),
     "spend_anomaly": check_spend_anomaly,
+    "usage_coverage": check_usage_coverage,
 }
 
 DESCRIPTIONS = {
@@ -376,6 +400,7 @@ DESCRIPTIONS = {
     "gateway_errors_429": "WARN on repeated 429s: rate limits; capacity must grow or concurrency drop.",
     "gateway_errors_5xx": "WARN on repeated 5xx: the gateway or its upstream is failing.",
     "spend_anomaly": "WARN when a day's net spend is above its history's mean + sigma x stddev.",
+    "usage_coverage": "ERROR when a day with app jobs holds no complete usage extraction (coverage_gap).",
 }
 
 OPERATOR_CHECK_SPECS = [

@@ -3,15 +3,16 @@
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from orchestration.assets.landing_step import land_days, schema_check_spec
+from orchestration.assets.landing_step import land_evidence_days, schema_check_spec
 from orchestration.assets.retry import HTTP_RETRY, no_retry_for_permanent_errors
 from orchestration.config import ReconConfig
+from orchestration.evidence import GatewayRead, read_held
 from orchestration.gateways import client_for
 from orchestration.gateways.base import GatewayClient
 from orchestration.landing import read_partition
@@ -21,11 +22,6 @@ from orchestration.resources import ReconResource
 USAGE_KEY = dg.AssetKey(["raw", "usage_records"])
 TASKS_KEY = dg.AssetKey(["raw", "gateway_tasks"])
 APP_JOBS_KEY = dg.AssetKey(["raw", "app_jobs"])
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if f is not None and len(f.columns)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 @contextmanager
@@ -40,14 +36,49 @@ def _source(cfg: ReconConfig) -> str:
 
 
 def known_task_ids(landing_dir: Path, day: date) -> list[str]:
-    """Task ids the day's landed app jobs and usage records mention (a charged task the app lost
+    """Task ids the day's landed app jobs and held usage records mention (a charged task the app lost
     track of, e.g. the first of a duplicate create, is only reachable through its usage rows)."""
     ids: set[str] = set()
-    for record in ("app_jobs", "usage_records"):
-        frame = read_partition(landing_dir, record, day)
+    for frame in (read_partition(landing_dir, "app_jobs", day), read_held(landing_dir, "usage_records", day)):
         if frame is not None:
             ids |= set(frame["task_id"].dropna().astype(str))
     return sorted(ids - {""})
+
+
+def past_retention(client: GatewayClient, day: date, now: datetime) -> str:
+    """Why the gateway can no longer be trusted to hold `day` in full ("" when it can): a day that
+    began more than `retention_days` before now may be (partly) deleted, so it is never re-read."""
+    keep = client.cfg.retention_days
+    if keep is None:
+        return ""
+    start = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo)
+    if start >= now - timedelta(days=keep):
+        return ""
+    return f"past retention_days={keep}: not re-read, what recon holds stands"
+
+
+def read_each(clients: list[GatewayClient], day: date, start: datetime, end: datetime, now: datetime | None,
+              call: Callable[[GatewayClient], pd.DataFrame]) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
+    """One gateway after the other: its frame and the manifest facts of its read (`now` given: the
+    retention of usage logs applies; tasks are not deleted by retention)."""
+    out: list[tuple[GatewayRead, pd.DataFrame | None]] = []
+    for c in clients:
+        why = past_retention(c, day, now) if now is not None else ""
+        if why:
+            out.append((GatewayRead(c.cfg.name, extracted=False, complete=False, reason=why,
+                                    window_start=start, window_end=end), None))
+            continue
+        c.last_read, c.last_quarantine = None, None
+        frame = call(c)
+        rc = c.last_read
+        read = GatewayRead(
+            c.cfg.name, extracted=True, complete=True if rc is None else rc.complete,
+            reason="" if rc is None else rc.reason, whole_day=True if rc is None else rc.whole_day,
+            rows_served=len(frame), window_start=start, window_end=end,
+            filter="" if rc is None else rc.filter, quarantined=c.last_quarantine,
+        )
+        out.append((read, frame))
+    return out
 
 
 @dg.asset(
@@ -58,16 +89,20 @@ def known_task_ids(landing_dir: Path, day: date) -> list[str]:
     check_specs=[schema_check_spec(USAGE_KEY)],
     group_name="raw",
     kinds={"python", "parquet"},
-    description="Usage records (charges, refunds, errors, topups) of every gateway, landed per UTC day.",
+    description="Usage records (charges, refunds, errors, topups) of every gateway, appended per UTC day: "
+    "a batch of what changed against what recon holds plus a manifest row per gateway (never overwritten).",
 )
 def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors():
         cfg = recon.load()
         with gateway_clients(cfg, context.log.info) as clients:
-            def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:
-                return _concat([c.usage(start, end) for c in clients])
+            now = recon.now()
 
-            return land_days(context, "usage_records", cfg.warehouse.landing_dir, extract, source=_source(cfg))
+            def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
+                return read_each(clients, day, start, end, now, lambda c: c.usage(start, end))
+
+            return land_evidence_days(context, "usage_records", cfg.warehouse.landing_dir, extract,
+                                      source=_source(cfg))
 
 
 @dg.asset(
@@ -86,8 +121,9 @@ def gateway_tasks(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
     with no_retry_for_permanent_errors():
         cfg = recon.load()
         with gateway_clients(cfg, context.log.info) as clients:
-            def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:
+            def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
                 known = known_task_ids(cfg.warehouse.landing_dir, day)
-                return _concat([c.tasks(start, end, known) for c in clients])
+                return read_each(clients, day, start, end, None, lambda c: c.tasks(start, end, known))
 
-            return land_days(context, "gateway_tasks", cfg.warehouse.landing_dir, extract, source=_source(cfg))
+            return land_evidence_days(context, "gateway_tasks", cfg.warehouse.landing_dir, extract,
+                                      source=_source(cfg))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
@@ -37,10 +38,29 @@ class InvalidRecordError(ExtractionError):
     unreadable, `other` not JSON. Fetching it again gives the same record, so it is not retried."""
 
 
+@dataclass(frozen=True)
+class ReadCoverage:
+    """What the last `usage()` / `tasks()` call proved about its window (the manifest's facts).
+
+    `whole_day`: every window of the request was closed and read (a held row it did not serve is
+    gone); `complete`: the same, and every page consistent. A day not closed yet is neither."""
+
+    complete: bool
+    whole_day: bool
+    reason: str = ""
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    filter: str = ""
+
+
 class GatewayClient(ABC):
     def __init__(self, cfg: GatewayConfig, log: Log | None = None) -> None:
         self.cfg = cfg
         self.log: Log = log or (lambda _msg: None)
+        self.last_read: ReadCoverage | None = None  # set by usage() / tasks(); None: complete
+        # rows the last call was served but could not land (outside the window they were served for),
+        # canonical columns as text plus quarantine_reason: quarantined beside the partition
+        self.last_quarantine: pd.DataFrame | None = None
 
     @abstractmethod
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:

@@ -4,8 +4,9 @@ Any file naming, one file per day or any range: every `*.csv`, `*.json`, `*.json
 `cfg.path` is read, headers are normalized (case, spaces, units like "(USD)"), rows are filtered to
 the half-open window and normalized like TokenLab records (USD money, RFC 3339 or Unix times, text
 without an offset is UTC). A file is a task log when it has a task id and a task status/failure
-column but no token or cost columns. Same validation and dedup as the HTTP dialects: the same key
-with different content in two files is a ConflictingDuplicateError naming both files and rows.
+column but no token or cost columns. Same validation as the HTTP dialects; rows are keyed by the
+content hash of the normalized row (exports carry no stable row id), so a row exported twice (in
+overlapping files) lands once and two rows that differ in anything stay two.
 Columns that could hold secrets or personal data (API keys, IPs, prompts/content, user names) are
 never read.
 """
@@ -22,14 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from orchestration.gateways.base import (
-    ConflictingDuplicateError,
     ExtractionError,
     GatewayClient,
     InvalidRecordError,
 )
 from orchestration.gateways.normalize import (
     UIDX,
-    differing,
     empty_frame,
     from_micros,
     micros,
@@ -136,7 +135,6 @@ class FilesClient(GatewayClient):
         lo, hi = micros(utc(start)), micros(utc(end))
         partition = utc(start).date().isoformat()
         out: dict[str, tuple] = {}
-        where: dict[str, str] = {}
         n_files = set()
         for path, line, rec in self._rows("usage"):
             status = str(rec.get("status", "")).strip().lower()
@@ -145,22 +143,14 @@ class FilesClient(GatewayClient):
             if "duration" in rec and "duration_ms" not in rec:
                 rec["duration_s"] = rec.pop("duration")
             try:
-                row = usage_row(rec, c.name, c.quota_per_unit)
+                row = usage_row(rec, c.name, c.quota_per_unit, by_id=False)
             except RowError as exc:
                 raise InvalidRecordError(f"gateway={c.name} partition={partition} file={path.name} line={line}: "
                                          f"invalid row: field={exc.field}: {exc.why}") from None
             if not lo <= row[UIDX["created_at"]] < hi:
                 continue
             n_files.add(path.name)
-            k = row[UIDX["record_key"]]
-            old = out.get(k)
-            if old is not None and old != row:
-                raise ConflictingDuplicateError(
-                    f"gateway={c.name} partition={partition}: record_key {k} with different content in "
-                    f"{where[k]} [{_ids(old)}] and {path.name} line {line} [{_ids(row)}]; "
-                    f"differing fields: {differing(old, row)}")
-            out[k] = row
-            where.setdefault(k, f"{path.name} line {line}")
+            out.setdefault(row[UIDX["record_key"]], row)  # the key is the content: a repeat is equal
         self.log(f"{c.name} usage {partition}: {len(out)} records from {len(n_files)} export file(s)")
         if not out:
             return empty_frame("usage_records")

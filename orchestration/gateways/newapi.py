@@ -22,6 +22,7 @@ Variants handled (detected from the answers, nothing to configure):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Sequence
 from datetime import datetime
@@ -32,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import ConflictingDuplicateError, GatewayClient, Log
+from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, run_sync
 from orchestration.gateways.normalize import (
     UIDX,
@@ -45,6 +46,7 @@ from orchestration.gateways.normalize import (
 from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
 from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc
+from schemas.validate import QUARANTINE_REASON
 
 LOG_PATHS = {"self": "/api/log/self", "admin": "/api/log/", "token": "/api/log/token"}
 TASK_PATHS = {"self": "/api/task/self", "admin": "/api/task/", "token": "/api/task/self"}
@@ -98,6 +100,8 @@ class NewApiClient(GatewayClient):
     def _windows(self, start: datetime, end: datetime, what: str) -> list[Window]:
         ws = cut(start, end, self.cfg.window_minutes)
         done, still_open = closed(ws, utc(self.now) if self.now else now_utc(), self.cfg.close_lag_seconds)
+        self.last_read = read_coverage(start, end, still_open, f"endpoint={self.cfg.log_endpoint}",
+                                       self.cfg.close_lag_seconds)
         if still_open:
             self.log(f"{self.cfg.name} {what}: {len(still_open)} window(s) from {still_open[0].label} are not "
                      f"closed yet (close_lag_seconds={self.cfg.close_lag_seconds}); skipped, a later run reads them")
@@ -106,6 +110,7 @@ class NewApiClient(GatewayClient):
     # -- usage ----------------------------------------------------------------------------------
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
         c = self.cfg
+        self.last_quarantine = None
         windows = self._windows(start, end, "usage")
         if not windows:
             return empty_frame("usage_records")
@@ -134,12 +139,13 @@ class NewApiClient(GatewayClient):
         self._run(src, windows, sink, "usage", partition)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()  # the frame below may then free each Arrow column as it converts it
-        check_cross_window(table, keys, gw, partition, src.endpoint)
+        table = check_cross_window(table, keys, gw, partition, src.endpoint, self.log)
         return to_frame(table)
 
     # -- tasks ----------------------------------------------------------------------------------
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
         c = self.cfg
+        self.last_quarantine = None
         windows = self._windows(start, end, "tasks")
         if not windows:
             return empty_frame("gateway_tasks")
@@ -173,10 +179,37 @@ class NewApiClient(GatewayClient):
                               max_window_records=self.max_window_records, log=self.log, label=label,
                               max_pages_per_window=c.max_pages_per_window)
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
-                if pager.outside:
-                    self.log(f"{label}: {pager.outside} row(s) outside the requested window were ignored")
+                after_pager(self, pager, "usage_records" if what == "usage" else "gateway_tasks", label)
 
         run_sync(go)
+
+
+def after_pager(client: GatewayClient, pager: Pager, record: str, label: str) -> None:
+    """Carry what the pager proved over to the client: windows that lost rows while paged make the
+    read partial; rows served outside their window become quarantined rows with their reason."""
+    if pager.partial and client.last_read is not None:
+        client.last_read = dataclasses.replace(
+            client.last_read, complete=False, reason="; ".join(pager.partial))
+    if pager.outside_rows:
+        rows = [r for _, r in pager.outside_rows.values()]
+        frame = to_frame(table_from_rows(rows, record)).astype(object)
+        frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v)).astype("string")
+        time_col = "created_at" if record == "usage_records" else "submitted_at"
+        frame[QUARANTINE_REASON] = [f"{time_col} outside the window {lbl} it was served for (gateway "
+                                    f"{client.cfg.name})" for lbl, _ in pager.outside_rows.values()]
+        client.last_quarantine = frame
+        client.log(f"WARNING {label}: {len(rows)} row(s) served outside their window: quarantined")
+
+
+def read_coverage(start: datetime, end: datetime, still_open: list[Window], filt: str,
+                  close_lag: int) -> ReadCoverage:
+    """The manifest facts of a read of [start, end): complete only when no window was still open (a
+    future or not-yet-closed day is never an empty complete day)."""
+    if not still_open:
+        return ReadCoverage(True, True, "", utc(start), utc(end), filt)
+    why = (f"{len(still_open)} window(s) from {still_open[0].label} not closed yet "
+           f"(close_lag_seconds={close_lag}): a later run reads them")
+    return ReadCoverage(False, False, why, utc(start), utc(end), filt)
 
 
 def sorted_table(rows: dict[str, tuple]) -> pa.Table:
@@ -226,11 +259,14 @@ class KeyHashes:
         return bool((h[1:] == h[:-1]).any())
 
 
-def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str) -> None:
-    """Windows split time, and created_at is part of the content, so a key seen in two windows is
-    always the same key with different content: a ConflictingDuplicateError naming both rows."""
+def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str,
+                       log: Log) -> pa.Table:
+    """Windows split time, and created_at is part of every key's content (new-api: the served row;
+    TokenLab: a record sits in one window), so a key seen in two windows is a conflicting duplicate:
+    a warning naming both rows, never a failed run. The later window's copy is kept as the current
+    version (versions held from earlier extractions stay in the store)."""
     if not keys.maybe_repeated():
-        return
+        return table
     col = table.column("record_key")
     counts = pc.value_counts(col)
     repeated = sorted(v["values"].as_py() for v in counts if v["counts"].as_py() > 1)
@@ -244,7 +280,11 @@ def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition
             parts.append(f"created_at={r['created_at'].isoformat()}")
             ids.append(" ".join(parts))
         diff = [c for c in table.column_names if c != "record_key" and hits[0][c] != hits[1][c]]
-        raise ConflictingDuplicateError(
-            f"gateway={gateway} partition={partition} endpoint={endpoint}: record_key {dup} arrived with "
-            f"different content in two windows: [{ids[0]}] vs [{ids[1]}]; differing fields: {', '.join(diff)}"
+        log(
+            f"WARNING gateway={gateway} partition={partition} endpoint={endpoint}: record_key {dup} arrived "
+            f"with different content in two windows: [{ids[0]}] vs [{ids[1]}]; differing fields: "
+            f"{', '.join(diff)}; the later copy is kept as the current version"
         )
+    last = {k: i for i, k in enumerate(col.to_pylist()) if k in set(repeated)}
+    keep = [i for i, k in enumerate(col.to_pylist()) if k not in last or last[k] == i]
+    return table.take(pa.array(keep, type=pa.int64()))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.gateways.normalize import as_bool, as_float, as_int, as_str
-from orchestration.gateways.record_keys import usage_key
+from schemas.record_key import served_row_key
 
 try:
     import orjson
@@ -92,7 +92,9 @@ def unix_to_micros(v: Any, field: str, item: dict) -> int | None:
 
 
 def usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool = False) -> tuple:
-    """One canonical usage tuple (USAGE_RECORD order) with its record_key filled in."""
+    """One canonical usage tuple (USAGE_RECORD order); its record_key is the hash of the row as
+    served (`schemas.record_key.served_row_key`): several error rows and the consume row of one
+    request id stay apart."""
     try:
         return _usage_row(item, gateway, qpu, legacy_oneapi)
     except RowError:
@@ -175,7 +177,7 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
     model, token, group = g("model_name"), g("token_name"), g("group")
     pt, ct = g("prompt_tokens"), g("completion_tokens")
     row = (
-        gateway, rid, rtype, created, rid, task_id, None,
+        gateway, served_row_key(item), rtype, created, rid, task_id, None,
         model if type(model) is str and model and not model.isspace() else _s(model or None), None,
         token if type(token) is str and token and not token.isspace() else _s(token or None),
         group if type(group) is str and group and not group.isspace() else _s(group or None),
@@ -189,8 +191,6 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
         _s(ss.get("status")) if isinstance(ss, dict) else _s(ss),
         float(qpu),
     )
-    if rid is None:
-        row = (gateway, usage_key(row), *row[2:])
     return row
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from orchestration.gateways.base import ExtractionError
 from orchestration.gateways.normalize import UIDX, USAGE_COLS, as_bool, as_float, as_int, as_str
 from orchestration.gateways.normalize_newapi import MS_THRESHOLD, RowError
-from orchestration.gateways.record_keys import usage_key
+from orchestration.gateways.record_keys import content_key, lab_key
 from schemas.canonical import SCENES
 
 LIST_KEYS = ("records", "items", "usage", "data", "results", "logs", "list", "rows", "entries")
@@ -106,8 +106,11 @@ def _rid(rec: dict) -> str:
     return " ".join(parts) or "<no id>"
 
 
-def usage_row(rec: dict, gateway: str, qpu: float) -> tuple:
-    """One canonical usage tuple from a TokenLab usage record (keys looked up defensively)."""
+def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
+    """One canonical usage tuple from a TokenLab usage record (keys looked up defensively).
+
+    record_key: the record's public id (`id`, else `request_id`: a later version of the record
+    replaces the earlier); `by_id=False` (export files, whose rows have no stable id) keys by content."""
     rid = _rid(rec)
     try:
         created = parse_time(_g(rec, "created_at", "createdAt", "timestamp", "time", "date"), "created_at", rid)
@@ -164,7 +167,7 @@ def usage_row(rec: dict, gateway: str, qpu: float) -> tuple:
         raise
     except (ValueError, TypeError) as exc:
         raise RowError("?", rid, str(exc)) from None
-    row[UIDX["record_key"]] = usage_key(row)
+    row[UIDX["record_key"]] = lab_key(as_str(rec.get("id")), row) if by_id else content_key(row)
     return tuple(row)
 
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.gateways.base import ConflictingDuplicateError, ExtractionError, InvalidRecordError, Log
+from orchestration.gateways.base import ExtractionError, InvalidRecordError, Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
 from orchestration.gateways.pages import normalize_items, parse_list_body
@@ -128,6 +128,9 @@ class Pager:
         self.label = label
         self.progress = Progress()
         self.outside = 0
+        self.conflicts = 0
+        self.outside_rows: dict[str, tuple[str, tuple]] = {}  # key -> (window label, row): quarantined
+        self.partial: list[str] = []  # why a window read is not a complete answer (rows vanished)
         self.big_window_rows = page_size * 32
         self._big = asyncio.Semaphore(2)
         self.max_pages_per_window = max_pages_per_window
@@ -208,21 +211,25 @@ class Pager:
         for r in rows:
             if not lo <= r[ti] < hi:
                 self.outside += 1
+                if w is not None:  # a row outside the window it was served for: quarantined, not dropped
+                    self.outside_rows.setdefault(r[ki], (w.label, r))
                 continue
             k = r[ki]
             old = get(k)
-            if old is None or src.mutable:
+            if old is None or src.mutable or (old != r and self._conflict(k, old, r)):
                 into[k] = r
-            elif old != r:
-                self._conflict(k, old, r)
 
-    def _conflict(self, k: str, old: tuple, new: tuple) -> None:
+    def _conflict(self, k: str, old: tuple, new: tuple) -> bool:
+        """A key served twice with different content: a warning naming both copies, never a failed run.
+        True: the later copy becomes the current version (versions held from earlier runs stay held)."""
         src = self.src
-        raise ConflictingDuplicateError(
-            f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint}: "
+        self.conflicts += 1
+        self.log(
+            f"WARNING gateway={self.gateway} partition={src.partition} endpoint={src.endpoint}: "
             f"record_key {k} arrived with different content: [{src.ids_of(old)}] vs [{src.ids_of(new)}]; "
-            f"differing fields: {differing(old, new)}"
+            f"differing fields: {differing(old, new)}; the later copy is kept as the current version"
         )
+        return True
 
     # -- a window ---------------------------------------------------------------------------------
     async def window(self, w: Window, emit: Emit, depth: int = 0) -> int:
@@ -253,7 +260,14 @@ class Pager:
         return len(merged)
 
     async def _read(self, w: Window, items: list[dict], total: int) -> dict[str, tuple]:
+        """Read a window until one pass proves it: every page consistent with the first's `total` and
+        the pass's distinct rows exactly `total` (a server that ignores `p` and serves the same rows on
+        every page never proves it: re-read, then a loud error). Rows of earlier passes stay merged
+        (they were served); when some vanished between passes (cleaned while paged) the window is
+        recorded partial, never complete."""
         merged: dict[str, tuple] = {}
+        short = ""
+        most = total  # the largest total any page of this extraction reported
         for n_pass in range(1, MAX_PASSES + 1):
             if n_pass > 1:
                 items, total_or_none = await self._page(w, 1)
@@ -261,6 +275,7 @@ class Pager:
             first_rows = self._normalize(items, w, 1)
             n = len(items)
             moved = False
+            this_pass: set[str] = {r[self.src.key_index] for r in first_rows}
             if total > n:
                 if n == 0:
                     moved = True
@@ -271,6 +286,8 @@ class Pager:
                         expect = n if p < pages else total - n * (pages - 1)
                         if tot != total or n_items != expect:
                             moved = True
+                        most = max(most, tot or 0)
+                        this_pass.update(r[self.src.key_index] for r in rows)
                         self.merge(merged, rows, w)
             elif n > total:
                 moved = True
@@ -279,16 +296,31 @@ class Pager:
                 its, tot = await self._page(w, 1)
                 if tot != total or len(its) != n:
                     moved = True
-                self.merge(merged, self._normalize(its, w, 1), w)
+                again = self._normalize(its, w, 1)
+                this_pass.update(r[self.src.key_index] for r in again)
+                self.merge(merged, again, w)
             self.merge(merged, first_rows, w)
+            if not moved and len(this_pass) != total:
+                moved = True
+                short = f"served {len(this_pass)} distinct rows for a total of {total}"
+                self.log(f"{self.label}: window {w.label} {short} (does the server ignore p?); re-reading it")
+            elif moved:
+                short = ""
+            most = max(most, total)
             if not moved:
+                held = len(merged) + sum(1 for lbl, _ in self.outside_rows.values() if lbl == w.label)
+                if held > total or most > total:
+                    self.partial.append(f"window {w.label}: its total dropped from {most} to {total} while it "
+                                        f"was paged ({held} distinct rows served): cleaned by the gateway?")
                 return merged
             if n_pass == MAX_PASSES:
+                why = short or "total kept moving"
                 raise ExtractionError(
                     f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page=-: "
-                    f"total kept moving over {MAX_PASSES} passes; the window is not closed yet"
+                    f"{why} over {MAX_PASSES} passes; the window is not a complete answer, nothing lands"
                 )
-            self.log(f"{self.label}: window {w.label} changed while paging (total {total}); re-reading it")
+            if not short:
+                self.log(f"{self.label}: window {w.label} changed while paging (total {total}); re-reading it")
         return merged
 
     async def _legacy(self, w: Window, p1_items: list[dict], merged: dict[str, tuple]) -> None:

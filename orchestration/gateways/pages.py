@@ -20,17 +20,23 @@ class BadJson(Exception):
 
 
 def parse_list_body(body: Any, loc: str, auth_hint: str) -> tuple[list[dict], int | None]:
-    """(items, total or None) of a new-api list answer; success:false and odd shapes are errors."""
+    """(items, total or None) of a new-api list answer. A page counts only when it proves itself:
+    `success` exactly `true` and `data` the documented shape (`{items, total}`, or the bare list of
+    older builds). `success:false`, `"success": "false"` (a string), a missing `success`,
+    `data: null` and odd shapes are errors, never an empty day."""
     if not isinstance(body, dict):
         raise ExtractionError(f"{loc}: unexpected response shape ({type(body).__name__}, not an object)")
-    if body.get("success") is False:
+    ok = body.get("success")
+    if ok is not True:
         msg = str(body.get("message") or "")[:160].replace("\n", " ")
-        if any(word in msg.lower() for word in _AUTH_WORDS) or not msg:
+        if ok is False and (any(word in msg.lower() for word in _AUTH_WORDS) or not msg):
             raise GatewayAuthError(f"{loc}: gateway answered success:false ({msg or 'no message'}); {auth_hint}")
-        raise ExtractionError(f"{loc}: gateway answered success:false: {msg}")
+        if ok is False:
+            raise ExtractionError(f"{loc}: gateway answered success:false: {msg}")
+        shown = "missing" if "success" not in body else f"{type(ok).__name__} {str(ok)[:20]!r}"
+        raise ExtractionError(f"{loc}: field=success is {shown}, not true: the page proves nothing, "
+                              "nothing lands")
     data = body.get("data")
-    if data is None and "success" in body:
-        return [], 0
     if isinstance(data, list):
         return data, None
     if isinstance(data, dict):
@@ -38,11 +44,16 @@ def parse_list_body(body: Any, loc: str, auth_hint: str) -> tuple[list[dict], in
         if items is None:
             items = data.get("data") if isinstance(data.get("data"), list) else data.get("list")
         total = data.get("total")
-        if items is None and total in (0, None):
-            items = []
+        if items is None and total == 0:
+            items = []  # an empty page of a Go nil slice, with its total saying so
         if not isinstance(items, list):
             raise ExtractionError(f"{loc}: unexpected response shape, data keys {sorted(data)}")
-        return items, (int(total) if total is not None else None)
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+            raise ExtractionError(f"{loc}: field=data.total is {str(total)[:20]!r}, not a count")
+        return items, total
+    if data is None:
+        raise ExtractionError(f"{loc}: field=data is null with success:true: not the documented shape "
+                              "(an empty day answers data.items [] and data.total 0); nothing lands")
     raise ExtractionError(f"{loc}: unexpected response shape, keys {sorted(body)}")
 
 

@@ -1,7 +1,10 @@
-"""record_key for canonical usage rows: `request_id` where present, else the content hash.
+"""record_key for canonical usage rows that have no served-row hash (new-api rows use
+`schemas.record_key.served_row_key` in `normalize_newapi`).
 
-The hash is `schemas.record_key.record_key` (shared with the sandbox's expected frames), over every
-kept canonical field including `created_at` and excluding the display `id` (which we never keep).
+TokenLab records mutate while they settle, so their public id is the key (`lab_key`: the record's
+`id`, else its `request_id`) and a later version replaces the earlier; id-less rows (the files
+dialect, id-less TokenLab records) use the content hash `schemas.record_key.record_key` over every
+kept canonical field including `created_at` and excluding the display `id` (`content_key`).
 """
 
 from __future__ import annotations
@@ -24,8 +27,16 @@ def content_fields(row: Sequence) -> dict:
     return out
 
 
-def usage_key(row: Sequence) -> str:
+def content_key(row: Sequence) -> str:
+    """The content hash of a canonical usage tuple."""
+    return _content_key(content_fields(row))
+
+
+def lab_key(record_id: str | None, row: Sequence) -> str:
+    """TokenLab: the record's public id, else its request id, else the content hash."""
+    if record_id:
+        return record_id
     rid = row[_RID]
     if rid:
         return rid
-    return _content_key(content_fields(row))
+    return content_key(row)

@@ -19,9 +19,15 @@ import pandas as pd
 import pyarrow as pa
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log
+from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, gather_all, run_sync
-from orchestration.gateways.newapi import KeyHashes, check_cross_window, sorted_table
+from orchestration.gateways.newapi import (
+    KeyHashes,
+    after_pager,
+    check_cross_window,
+    read_coverage,
+    sorted_table,
+)
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -76,8 +82,10 @@ class TokenLabClient(GatewayClient):
 
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
         c = self.cfg
+        self.last_quarantine = None
         ws = cut(start, end, c.window_minutes)
         windows, still_open = closed(ws, utc(self.now) if self.now else now_utc(), c.close_lag_seconds)
+        self.last_read = read_coverage(start, end, still_open, f"key_id={c.key_id}", c.close_lag_seconds)
         if still_open:
             self.log(f"{c.name} usage: {len(still_open)} window(s) not closed yet; skipped, a later run reads them")
         if not windows:
@@ -113,15 +121,18 @@ class TokenLabClient(GatewayClient):
                                        label=f"{gw} usage {partition}",
                                        max_pages_per_window=c.max_pages_per_window)
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
+                after_pager(self, pager, "usage_records", f"{gw} usage {partition}")
 
         run_sync(go)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()
-        check_cross_window(table, keys, gw, partition, endpoint)
+        table = check_cross_window(table, keys, gw, partition, endpoint, self.log)
         return to_frame(table)
 
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
         c = self.cfg
+        # looked up one by one: complete for the ids asked, but a task not asked is not a task gone
+        self.last_read = ReadCoverage(True, False, "", utc(start), utc(end), "task ids known to recon")
         ids = sorted({str(t) for t in known_task_ids if t and str(t).strip()})
         if not ids:
             return empty_frame("gateway_tasks")
@@ -162,15 +173,9 @@ class TokenLabClient(GatewayClient):
 class _SettlingPager(Pager):
     """A Pager whose merge lets a settled copy (billing_transaction_id gained) replace an unsettled one."""
 
-    def _conflict(self, k: str, old: tuple, new: tuple) -> None:
-        """A settled copy (billing_transaction_id gained) replaces an unsettled one; else conflict."""
+    def _conflict(self, k: str, old: tuple, new: tuple) -> bool:
+        """A settled copy (billing_transaction_id gained) replaces an unsettled one, never the reverse;
+        any other difference is the base class's warning (the later copy wins)."""
         if _settles(old, new):
-            if new[_BTX] is not None:
-                self._replace[k] = new
-            return
-        super()._conflict(k, old, new)
-
-    def merge(self, into: dict[str, tuple], rows: list[tuple], w: Window | None) -> None:
-        self._replace: dict[str, tuple] = {}
-        super().merge(into, rows, w)
-        into.update(self._replace)
+            return new[_BTX] is not None
+        return super()._conflict(k, old, new)

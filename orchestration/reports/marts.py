@@ -19,6 +19,7 @@ LAG_DAILY = "fct_settlement_lag_daily"
 SPEND_DAILY = "fct_spend_daily"
 ERROR_ALERTS = "fct_error_alerts_daily"
 HISTORY = "fct_mismatch_history"
+COVERAGE = "fct_source_coverage"
 
 
 @contextmanager

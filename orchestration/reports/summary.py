@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from orchestration.config import ReconConfig
+from orchestration.evidence import EVIDENCE_RECORDS, read_held
 from orchestration.landing import partition_file
 from orchestration.reports import marts
 from schemas.canonical import MISMATCH_CODES, RECORDS, SETTLEMENT_STATUSES
@@ -35,6 +36,9 @@ class Summary:
     errors: dict[str, int] = field(default_factory=dict)  # error class -> count over the days
     error_alerts: int = 0
     missing_marts: list[str] = field(default_factory=list)
+    # usage coverage per gateway and day that is not covered: (gateway, day, status, reason)
+    uncovered: list[tuple[str, date, str, str]] = field(default_factory=list)
+    covered_days: int = 0  # (gateway, day) pairs of usage held completely
 
     @property
     def total_findings(self) -> int:
@@ -46,15 +50,33 @@ class Summary:
 
 
 def landed_counts(cfg: ReconConfig, days: list[date]) -> dict[str, int]:
+    """Rows held per record over `days` (gateway evidence: every row ever held, gone ones included)."""
     out = {}
     for record in RECORDS:
         n = 0
         for d in days:
+            if record in EVIDENCE_RECORDS:
+                held = read_held(cfg.warehouse.landing_dir, record, d)
+                n += 0 if held is None else len(held)
+                continue
             f = partition_file(cfg.warehouse.landing_dir, record, d)
             if f.exists():
                 n += pq.ParquetFile(f).metadata.num_rows
         out[record] = n
     return out
+
+
+def _coverage(s: Summary, warehouse: Path, days: list[date]) -> None:
+    """Usage coverage of the run's days (fct_source_coverage): what is not covered, and why."""
+    with marts.read_only(warehouse) as con:
+        where, params = _in_days(con, marts.COVERAGE, "day", days)
+        where = f"record = 'usage_records' and {where}" if where else "record = 'usage_records'"
+        cols = ["gateway", "day", "coverage_status", "last_reason"]
+        for r in marts.select(con, marts.COVERAGE, cols, where, params, order_by=["day", "gateway"]):
+            if r["coverage_status"] == "covered":
+                s.covered_days += 1
+            else:
+                s.uncovered.append((r["gateway"], r["day"], r["coverage_status"], r["last_reason"] or ""))
 
 
 def _in_days(con, table: str, col: str, days: list[date] | None) -> tuple[str, list]:
@@ -114,6 +136,7 @@ def summarize(warehouse: Path, days: list[date], records: dict[str, int] | None 
     mismatches, settlements = read_marts(warehouse, days)
     s = Summary(days[0], days[-1], records or {}, mismatches, settlements)
     _spend_and_errors(s, warehouse, days)
+    _coverage(s, warehouse, days)
     return s
 
 
@@ -137,6 +160,9 @@ def format_summary(s: Summary) -> str:
     if s.errors:
         errs = ", ".join(f"{k}: {v}" for k, v in s.errors.items())
         lines += [f"gateway errors: {errs} ({s.error_alerts} alert(s))"]
+    if s.covered_days or s.uncovered:
+        lines += [f"usage coverage: {s.covered_days} gateway day(s) covered, {len(s.uncovered)} not"]
+        lines += [f"  {g} {d.isoformat()}: {st} ({why or 'no complete extraction'})" for g, d, st, why in s.uncovered]
     if s.missing_marts:
         lines += [f"not built yet: {', '.join(s.missing_marts)}"]
     if s.report_path:

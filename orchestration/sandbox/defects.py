@@ -52,6 +52,15 @@ def add_clean_jobs(b: Builder) -> None:
                 b.admin_noise(b.at(day), typ)
 
 
+def add_failover_jobs(b: Builder) -> None:
+    """Per day one or two chat requests that failed over between channels (ERROR_LOG_ENABLED): error
+    rows and then the consume row under one request id. Clean: every row lands once, the job is
+    charged exactly its consume row, no finding. Drawn last so the rest of the world stays as it was."""
+    for day in b.days():
+        for failed in (2, 3)[: b.rng.choice([1, 2])]:
+            b.main_chat(b.at(day, 1.0, 20.0), failover=failed)
+
+
 def add_day_edges(b: Builder) -> None:
     """Rows exactly on day edges (00:00:00 UTC) and just outside the range."""
     days = b.days()

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from schemas.canonical import USAGE_RECORD, arrow_schema
-from schemas.record_key import record_key
+from schemas.record_key import record_key, served_row_key
 
 if TYPE_CHECKING:
     from orchestration.sandbox.scenario import Scenario
@@ -74,8 +74,9 @@ def iso_ts(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s).astimezone(UTC)
 
 
-def _with_key(row: dict) -> dict:
-    row["record_key"] = row["request_id"] or record_key(
+def _with_key(row: dict, public_id: str | None = None) -> dict:
+    """TokenLab: the record's public id (else request_id, else the content hash)."""
+    row["record_key"] = public_id or row["request_id"] or record_key(
         {c: row.get(c) for c in USAGE_RECORD if c != "record_key"}
     )
     return row
@@ -124,7 +125,8 @@ def newapi_usage(item: dict, gateway: str, qpu: float) -> dict:
         "stream_status": ss.get("status") if isinstance(ss, dict) else None,
         "quota_per_unit": float(qpu),
     }
-    return _with_key(row)
+    row["record_key"] = served_row_key(item)  # the row as served, minus the display id
+    return row
 
 
 def newapi_task(item: dict, gateway: str, qpu: float) -> dict:
@@ -178,7 +180,7 @@ def tokenlab_usage(rec: dict, gateway: str) -> dict:
         "stream_status": None,
         "quota_per_unit": None,
     }
-    return _with_key(row)
+    return _with_key(row, rec.get("id"))
 
 
 def tokenlab_task(task: dict, gateway: str) -> dict:

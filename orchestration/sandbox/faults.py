@@ -62,6 +62,11 @@ class Faults:
     # new-api's limiter (see the module docstring); 0 = off
     limit_requests: int = 0
     limit_window_s: float = 0.0
+    # retention (GATEWAYS.md "Retention"): new-api log rows created before this Unix second are deleted
+    # (answered as if they never existed, like a quiet day); settable between two runs of a test
+    deleted_before: int | None = None
+    # rows cleaned while paged: from a log listing's second request on, its N oldest rows are gone
+    delete_while_paging: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -70,6 +75,7 @@ class Faults:
             "truncate_json_every",
             "drop_connection_every",
             "insert_while_paging",
+            "delete_while_paging",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"Faults.{name} must be >= 0")
@@ -295,6 +301,22 @@ class FaultState:
             hide = state[0]
             state[0] = max(0, hide - state[1])
             return hide
+
+    def deleted_tail(self, listing_key: tuple, available: int) -> int:
+        """How many of a log listing's oldest rows this request must not see: none on the listing's
+        first request, `delete_while_paging` from its second on (an admin's DeleteOldLog running in
+        batches while a client pages the day)."""
+        k = self.faults.delete_while_paging
+        if not k:
+            return 0
+        with self._lock:
+            key = ("deleted", listing_key)
+            first = key not in self._seen_listings
+            self._seen_listings[key] = [0, 0]
+            if first:
+                return 0
+            self.fired["delete_while_paging"] = self.fired.get("delete_while_paging", 0) + 1
+            return min(k, available)
 
     def clamp(self, size: int) -> int:
         c = self.faults.clamp_page_size

@@ -76,7 +76,13 @@ def logs(req: Request, ctx: Context, admin: bool) -> Response:
         end_ts=_opt_int(q.get("end_timestamp")),
     )
     rows = ctx.stores.newapi_logs(f)
-    hide = ctx.faults.hidden_head(req.listing_key(*PAGING), len(rows))
+    cut = ctx.faults.faults.deleted_before
+    if cut is not None:  # retention: rows before the cut are deleted (newest first: they are the tail)
+        rows = [r for r in rows if r["created_at"] >= cut]
+    gone = ctx.faults.deleted_tail(req.listing_key(*PAGING), len(rows))
+    if gone:
+        rows = rows[: len(rows) - gone]
+    hide = min(ctx.faults.hidden_head(req.listing_key(*PAGING), len(rows)), len(rows))  # rows may have shrunk
     total = len(rows) - hide
     offset = (p - 1) * size
     page = rows[hide + offset : hide + offset + size]

@@ -22,7 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from orchestration.sandbox.defects import add_clean_jobs, add_day_edges, add_pending_jobs, inject_defects
+from orchestration.sandbox.defects import (
+    add_clean_jobs,
+    add_day_edges,
+    add_failover_jobs,
+    add_pending_jobs,
+    inject_defects,
+)
 from orchestration.sandbox.world import (
     MAX_AS_OF_HOURS,
     MISMATCH_CODES,
@@ -100,6 +106,7 @@ def build_scenario(
     add_day_edges(b)
     add_pending_jobs(b)
     inject_defects(b)
+    add_failover_jobs(b)
 
     logs = [row for _, _, row in sorted(b._logs, key=lambda x: (x[0], x[1]))]
     for i, row in enumerate(logs, start=1):

@@ -40,8 +40,9 @@ class NewApiBuilder(BaseBuilder):
         other: dict | str = "",
         request_id: str | None = None,
         content: str = "",
+        channel: int | None = None,
     ) -> dict:
-        ch = self.rng.choice([3, 7, 12])
+        ch = self.rng.choice([3, 7, 12]) if channel is None else channel
         row: dict[str, Any] = {
             "created_at": unix(t),
             "type": typ,
@@ -170,8 +171,14 @@ class NewApiBuilder(BaseBuilder):
         req_model: str | None = None,
         fixed_req: datetime | None = None,
         big: bool = False,
+        failover: int = 0,
     ) -> str | None:
-        """One synchronous chat completion on `main`; returns the app job id (None for orphans)."""
+        """One synchronous chat completion on `main`; returns the app job id (None for orphans).
+
+        `failover`: channel attempts that failed inside the request before one succeeded. With
+        ERROR_LOG_ENABLED new-api writes an error row (type 5) for each, all under the request's id,
+        differing in channel, `other.channel_name` and time, and then the consume row (GATEWAYS.md,
+        "A request_id is not a row's identity"). The job is charged once: no finding."""
         model = req_model or self.rng.choice(CHAT_POOL)
         billed = "gpt-4o" if defect == "model_mismatch" else model
         r = CHAT_MODELS[billed]
@@ -208,6 +215,21 @@ class NewApiBuilder(BaseBuilder):
         use_time = self.rng.randint(1, 25)
         t_row = fixed_req if fixed_req is not None else t_req + timedelta(seconds=use_time)
         rid = self.newapi_request_id(t_req)
+        if failover:
+            channels = self.rng.sample([3, 7, 12, 15], failover + 1)
+            for n, ch in enumerate(channels[:-1]):
+                self.nlog(
+                    t_req + timedelta(seconds=n),
+                    5,
+                    model=model,
+                    group=group,
+                    other={"status_code": 503, "error_code": "upstream_error", "error_type": "upstream_error",
+                           "channel_name": f"upstream-pool-{ch}"},
+                    request_id=rid,
+                    content="upstream returned an error; retrying another channel",
+                    channel=ch,
+                )
+            t_row = max(t_row, t_req + timedelta(seconds=failover))
         stream = self.rng.random() < 0.5
         other: dict[str, Any] = {
             "model_ratio": r["model_ratio"],

@@ -1,8 +1,10 @@
 -- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
 {{ config(materialized='table') }}
--- Gateway async tasks, typed and deduplicated on (gateway, task_id). A task lands in the day of
--- its submitted_at; re-extraction replaces that day, so a duplicate only comes from paging: keep the
--- most advanced state (terminal over running over queued, then the latest finish).
+-- Gateway async tasks, typed: the current version of every task recon ever held, on (gateway,
+-- task_id). A task lands in the day of its submitted_at; the landing is append-only (docs/landing.md),
+-- so each extraction that saw the task change added a version: the highest batch (version_seq) wins,
+-- then the most advanced state (terminal over running over queued, then the latest finish). A task
+-- the gateway no longer serves keeps its last version, marked gone (is_gone, gone_at).
 with
 
 source as (
@@ -21,7 +23,10 @@ renamed as (
         cast(cost_usd as decimal(20, 10)) as cost_usd,
         coalesce(cast(is_cancelled as boolean), false) as is_cancelled,
         cast(submitted_at as timestamp with time zone) as submitted_at,
-        cast(finished_at as timestamp with time zone) as finished_at
+        cast(finished_at as timestamp with time zone) as finished_at,
+        cast(_seq as bigint) as version_seq,
+        coalesce(cast(_change as varchar), 'new') = 'gone' as is_gone,
+        cast(_gone_at as timestamp with time zone) as gone_at
     from source
 ),
 
@@ -31,6 +36,7 @@ deduplicated as (
     qualify row_number() over (
         partition by gateway, task_id
         order by
+            version_seq desc,
             case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1
                 when 'queued' then 2 else 3 end,
             finished_at desc nulls last

@@ -1,9 +1,11 @@
 -- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
 {{ config(materialized='table') }}
--- Gateway usage rows, typed and deduplicated. A record lands in exactly one partition (its
--- created_at day) but an extraction can see it twice (paging shifts, re-extraction of the lookback
--- window); record_key is the stable key per gateway. A re-extracted row may have gained its
--- billing_transaction_id (TokenLab settles later): that version wins.
+-- Gateway usage rows, typed: the current version of every row recon ever held. The landing is
+-- append-only (docs/landing.md): each extraction adds a batch of what changed, so a row can have
+-- several versions (TokenLab records gain their billing_transaction_id when they settle) and a row
+-- the gateway no longer serves (retention) has a last version marked gone. record_key is the stable
+-- key per gateway; the highest batch (version_seq) wins, then, within one batch, the settled copy.
+-- Gone rows stay (is_gone, gone_at): a charge the gateway forgot still happened.
 with
 
 source as (
@@ -41,7 +43,10 @@ renamed as not materialized (
         cast(quota_per_unit as double) as quota_per_unit,
         cast(is_stream as boolean) as is_stream,
         cast(is_task as boolean) as is_task,
-        cast(created_at as timestamp with time zone) as created_at
+        cast(created_at as timestamp with time zone) as created_at,
+        cast(_seq as bigint) as version_seq,
+        coalesce(cast(_change as varchar), 'new') = 'gone' as is_gone,
+        cast(_gone_at as timestamp with time zone) as gone_at
     from source
 ),
 
@@ -72,6 +77,7 @@ deduplicated as (
     qualify row_number() over (
         partition by gateway, record_key
         order by
+            version_seq desc,
             (billing_transaction_id is null),
             billing_transaction_id,
             created_at desc
