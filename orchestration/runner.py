@@ -20,7 +20,7 @@ from orchestration.partitions import days_between
 from orchestration.preflight import check_app, check_warehouse_file
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
-from orchestration.warehouse_lock import warehouse_lock
+from orchestration.warehouse_lock import rebuilt_by_another, warehouse_lock
 
 
 class RunFailed(RuntimeError):
@@ -120,12 +120,17 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
         "loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}},
         "ops": {"recon_dbt_models": {"config": {"full_refresh": full_refresh}}},
     }
-    result = job.execute_in_process(
-        run_config=run_config, instance=_instance(), raise_on_error=False, tags=range_tags(first, last)
-    )
-    if not result.success:
-        raise RunFailed(_first_failure(result))
+    # One lock from the first step to the printed summary: another run cannot rebuild the marts
+    # between this run's dbt build and its report, checks, webhook and summary (the steps re-enter it).
     with warehouse_lock(cfg.warehouse.path, log=lambda m: print(m, file=sys.stderr)):
+        result = job.execute_in_process(
+            run_config=run_config, instance=_instance(), raise_on_error=False, tags=range_tags(first, last)
+        )
+        if not result.success:
+            raise RunFailed(_first_failure(result))
+        changed = rebuilt_by_another(cfg.warehouse.path, result.run_id)
+        if changed:
+            raise RunFailed(changed)
         summary = collect_summary(cfg, days)
     for ev in result.get_asset_materialization_events():
         path = ev.materialization.metadata.get("report_path")
