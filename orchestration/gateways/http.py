@@ -28,6 +28,7 @@ from typing import Any, Self, TypeVar
 from orchestration.gateways.base import ExtractionError, GatewayAuthError, Log
 from orchestration.gateways.errors import redact, where
 from orchestration.gateways.http11 import Http11Pool, TimeoutException, TransportError, log_request
+from orchestration.gateways.interrupts import run_interruptibly
 from orchestration.gateways.pages import BadJson
 
 try:  # orjson is much faster on big pages; json is the fallback
@@ -278,7 +279,7 @@ def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(factory())  # type: ignore[arg-type]
+        return run_interruptibly(factory)  # SIGTERM/SIGINT stop it at once
     box: dict[str, Any] = {}
 
     def target() -> None:
