@@ -50,6 +50,17 @@ from schemas.validate import ROW_ERRORS_ATTR, coerce_frame
 
 log = logging.getLogger(__name__)
 
+
+class _NoResultRows(logging.Filter):
+    """SQLAlchemy at DEBUG (the documented `python_logs` setting) logs every fetched row, raw user
+    ids included, before they are pseudonymized: those lines are dropped, the SQL lines kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(("Row ", "Col ")))
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoResultRows())
+
 AppRecord = Literal["app_jobs", "app_assets"]
 QUERY_KEYS: dict[str, str] = {"app_jobs": "jobs_query", "app_assets": "assets_query"}
 REDACTED = "<redacted>"
@@ -129,7 +140,7 @@ def app_engine(app: AppConfig) -> Engine:
     url = require_env(app.database_url_env, "app.database_url_env")
     try:
         parsed, connect_args = read_only_url(make_url(url))
-        engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
     except ImportError as exc:
         raise ConfigError(f"app.database_url_env: environment variable {app.database_url_env} names a "
                           f"database driver that is not installed ({exc.name or exc}); use postgresql:// "

@@ -20,6 +20,7 @@ from orchestration.partitions import days_between
 from orchestration.preflight import check_app, check_warehouse_file
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
+from orchestration.scrub import install_log_scrubber, register_config, scrub
 from orchestration.warehouse_lock import rebuilt_by_another, warehouse_lock
 
 
@@ -85,7 +86,7 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
             desc = getattr(data.user_failure_data, "description", None)
             cause = data.error.cause if data.error and data.error.cause else data.error
             msg = desc or (cause.message if cause else "unknown error")
-            return f"step {ev.step_key} failed: {one_line(msg)}"
+            return f"step {ev.step_key} failed: {scrub(one_line(msg))}"
     return "run failed before any step ran"
 
 
@@ -107,6 +108,8 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     config_path = str(Path(config_path).resolve())
     cfg = load_config(config_path)
     check_env(cfg)  # every secret present before any extraction starts (and before the heavy import)
+    register_config(cfg)  # and known to the scrubber, for the lines this process prints
+    install_log_scrubber()
     check_warehouse_file(cfg.warehouse.path)
     check_app(cfg)  # the mapping queries on an empty window: columns, :start/:end, driver, connection
 
