@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -42,7 +41,7 @@ RAW_USER = "raw-user-echo-5ecret"
 
 def echo_server(status: int) -> ThreadingHTTPServer:
     class Echo(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             said = (f"invalid credentials: Authorization: {self.headers.get('Authorization')} "
                     f"New-Api-User: {self.headers.get('New-Api-User')}")
             body = json.dumps({"success": False, "message": said, "error": {"message": said}}).encode()
