@@ -8,8 +8,9 @@ it registers them here when it reads them and replaces each occurrence with ``<r
 :class:`orchestration.gateways.base.ExtractionError` scrubs its own message, and
 :class:`ScrubFilter` scrubs log records on the handlers it is installed on.
 
-Values shorter than ``MIN_LEN`` characters (a new-api user id is often "1") would match ordinary
-numbers, so they are scrubbed only where they follow their header name (``New-Api-User: 1``).
+The new-api user id (the ``New-Api-User`` header, often "1" or "42") would match ordinary numbers,
+so it is scrubbed only where it follows its header name (``New-Api-User: 1``); other values shorter
+than ``MIN_LEN`` characters are not secrets worth the false matches and are left alone.
 """
 
 from __future__ import annotations
@@ -49,17 +50,17 @@ def _expand(value: str) -> set[str]:
 
 
 def register(values: Iterable[str | None], short_header: str | None = None) -> None:
-    """Remember secret values; `short_header` names the header of values too short to scrub alone."""
+    """Remember secret values; `short_header` names the header after which (only) these are scrubbed."""
     global _patterns
     with _lock:
         for v in values:
             if not v:
                 continue
             for part in _expand(v):
-                if len(part) >= MIN_LEN:
+                if short_header and part.strip():
+                    _short.add(part)  # an id, not a credential: scrubbed where it follows its header
+                elif len(part) >= MIN_LEN:
                     _values.add(part)
-                elif short_header and part.strip():
-                    _short.add(part)
         _patterns = None
 
 
