@@ -68,8 +68,12 @@ def test_a_day_of_many_findings_renders_a_bounded_page_and_full_csvs_in_bounded_
         from orchestration.reports.render import render_report
         from orchestration.reports.summary import summarize
         days = [date.fromisoformat(d) for d in {[d.isoformat() for d in DAYS]!r}]
-        render_report(summarize(Path({str(wh)!r}), days), Path({str(wh)!r}), Path({str(out)!r}),
-                      datetime(2026, 3, 11, 6, tzinfo=UTC))
+        as_of = datetime(2026, 3, 11, 6, tzinfo=UTC)
+        render_report(summarize(Path({str(wh)!r}), days), Path({str(wh)!r}), Path({str(out)!r}), as_of)
+        # and the operator checks the report step evaluates beside it
+        from orchestration.assets.operator_checks import Window, evaluate
+        checks = {{o.name: o for o in evaluate(Path({str(wh)!r}), Window(days[0], days[-1], as_of))}}
+        assert checks["money_at_risk"].metadata["money_at_risk_usd"] > 0
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
