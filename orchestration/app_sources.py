@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import pandas as pd
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestration.config import AppConfig, ConfigError, require_env
@@ -49,6 +49,17 @@ from schemas.canonical import RECORDS
 from schemas.validate import ROW_ERRORS_ATTR, coerce_frame
 
 log = logging.getLogger(__name__)
+
+
+class _NoResultRows(logging.Filter):
+    """SQLAlchemy at DEBUG (the documented `python_logs` setting) logs every fetched row, raw user
+    ids included, before they are pseudonymized: those lines are dropped, the SQL lines kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(("Row ", "Col ")))
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoResultRows())
 
 AppRecord = Literal["app_jobs", "app_assets"]
 QUERY_KEYS: dict[str, str] = {"app_jobs": "jobs_query", "app_assets": "assets_query"}
@@ -91,11 +102,49 @@ def _utc_session(engine: Engine) -> None:
             dbapi_conn.commit()
 
 
+def read_only_url(url: URL) -> tuple[URL, dict[str, object]]:
+    """The URL and connect arguments that open the app database read-only, so a mapping query
+    (``delete ...; select ...``) cannot change the app's data: SQLite files open with ``mode=ro``,
+    PostgreSQL sessions default to read-only transactions. A SELECT-only role is still advised."""
+    name = url.get_backend_name()
+    if name == "sqlite" and url.database and url.database != ":memory:":
+        database = url.database if url.database.startswith("file:") else f"file:{url.database}"
+        return url.set(database=database, query={**url.query, "mode": "ro", "uri": "true"}), {}
+    if name == "postgresql":
+        return url, {"options": "-c default_transaction_read_only=on"}
+    return url, {}
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Which of the usual connection failures `exc` is, in words that hold no secret (the driver's
+    text names the user and host, so only the kind is told)."""
+    msg = str(getattr(exc, "orig", exc)).lower()
+    if "password authentication failed" in msg or "authentication" in msg or "no password supplied" in msg:
+        return "authentication failed (check the user and password in the URL)"
+    if "role" in msg and "does not exist" in msg:
+        return "authentication failed: the user does not exist"
+    if ("database" in msg and "does not exist" in msg) or "unknown database" in msg:
+        return "unknown database (the URL's database name does not exist on the server)"
+    if any(k in msg for k in ("could not translate host name", "name or service not known", "connection refused",
+                              "timeout expired", "timed out", "no route to host", "network is unreachable",
+                              "could not connect", "can't connect")):
+        return "host unreachable (check the host and port in the URL, and that the server runs)"
+    if "unable to open database file" in msg:
+        return "cannot open the database file (check the path in the URL)"
+    return type(exc).__name__
+
+
 def app_engine(app: AppConfig) -> Engine:
-    """An engine for the app database named by env ``app.database_url_env`` (never logged)."""
+    """A read-only engine for the app database named by env ``app.database_url_env`` (never logged).
+    A URL whose driver is not installed is a ConfigError, so it stops the run before extraction."""
     url = require_env(app.database_url_env, "app.database_url_env")
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        parsed, connect_args = read_only_url(make_url(url))
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
+    except ImportError as exc:
+        raise ConfigError(f"app.database_url_env: environment variable {app.database_url_env} names a "
+                          f"database driver that is not installed ({exc.name or exc}); use postgresql:// "
+                          f"(psycopg 3, installed) or install the driver") from None
     except (SQLAlchemyError, ValueError) as exc:
         raise ConfigError(f"app.database_url_env: environment variable {app.database_url_env} "
                           f"does not hold a usable SQLAlchemy URL ({type(exc).__name__})") from None
@@ -150,7 +199,7 @@ def check_app_queries(app: AppConfig, *, engine: Engine | None = None) -> None:
                 result.close()
     except SQLAlchemyError as exc:
         raise ExtractionError(f"app: cannot connect to the app database (env {app.database_url_env}): "
-                              f"{type(exc).__name__}") from None
+                              f"{connect_failure(exc)}") from None
     finally:
         if own_engine:
             eng.dispose()
@@ -183,7 +232,7 @@ def extract_app_records(app: AppConfig, record: AppRecord, start: datetime, end:
         except SQLAlchemyError as exc:
             raise ExtractionError(
                 f"app.{qkey}: cannot connect to the app database (env {app.database_url_env}): "
-                f"{type(exc).__name__}") from None
+                f"{connect_failure(exc)}") from None
         with conn:
             try:
                 result = conn.execute(text(query), bind_params(eng.dialect.name, start_utc, end_utc))

@@ -59,12 +59,17 @@ def main() -> None:
 @click.option("--full-refresh", is_flag=True, help="rebuild the incremental marts from scratch")
 def run(config_path: str, start: date, end: date | None, as_of: datetime | None, full_refresh: bool) -> None:
     """Materialize every asset for the UTC days START..END with CONFIG."""
+    from orchestration.preflight import check_days
     from orchestration.reports.summary import format_summary
     from orchestration.runner import RunFailed, run_range
 
     end = end or start
     if end < start:
         _fail(f"date range is backwards: --start {start.isoformat()} is after --end {end.isoformat()}", 2)
+    try:
+        check_days(start, end)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     try:
         outcome = run_range(config_path, start, end, as_of or parse_as_of(None), full_refresh=full_refresh)
     except ConfigError as exc:
@@ -83,6 +88,7 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
 def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
     """Print the mismatch summary and write the HTML/CSV report from the current marts."""
     from orchestration.partitions import days_between
+    from orchestration.preflight import check_warehouse_file
     from orchestration.reports.render import render_report
     from orchestration.reports.summary import collect_summary, format_summary
     from orchestration.warehouse_lock import warehouse_lock
@@ -93,6 +99,10 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
         _fail(f"config error: {exc}", 2)
     if not Path(cfg.warehouse.path).exists():
         _fail(f"no warehouse at {cfg.warehouse.path}: run `recon run` first", 1)
+    try:
+        check_warehouse_file(cfg.warehouse.path)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}", 2)
     day = day or _yesterday()
     # The same days a scheduled run for `day` covers: the day and its lookback window.
     days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
@@ -109,19 +119,19 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
 def demo(days: int, seed: int, data_dir: str) -> None:
     """Run the whole job on the embedded default: sandbox gateway + SQLite + DuckDB."""
+    from orchestration.data_dir_lock import DataDirBusy
     from orchestration.demo import demo_environment, score_against_truth
     from orchestration.reports.summary import format_summary
     from orchestration.runner import RunFailed, run_range
 
     t0 = time.monotonic()
-    with demo_environment(Path(data_dir), days, seed) as setup:
-        click.echo(f"sandbox gateway up; reconciling {setup.first.isoformat()} .. {setup.last.isoformat()} "
-                   f"as of {setup.as_of.isoformat()}", err=True)
-        try:
-            outcome = run_range(setup.config_path, setup.first, setup.last, setup.as_of,
-                                full_refresh=True, quiet=True)
-        except (ConfigError, RunFailed) as exc:
-            _fail(f"demo failed: {exc}", 1)
+    try:
+        with demo_environment(Path(data_dir), days, seed) as setup:
+            outcome = _demo_run(setup, run_range)
+    except DataDirBusy as exc:
+        _fail(str(exc), 2)
+    except (ConfigError, RunFailed) as exc:
+        _fail(f"demo failed: {exc}", 1)
     for line in outcome.check_failures:
         click.echo(f"warning: {line}", err=True)
     click.echo(format_summary(outcome.summary))
@@ -130,6 +140,13 @@ def demo(days: int, seed: int, data_dir: str) -> None:
                f"{len(sc.true_positive) + len(sc.false_negative)} injected findings found, "
                f"{len(sc.false_positive)} unexpected (precision {sc.precision:.2f}, recall {sc.recall:.2f})")
     click.echo(f"config: {setup.config_path}\ndone in {time.monotonic() - t0:.1f}s")
+
+
+def _demo_run(setup, run_range):
+    """The demo's run, inside its environment (sandbox up, data dir locked)."""
+    click.echo(f"sandbox gateway up; reconciling {setup.first.isoformat()} .. {setup.last.isoformat()} "
+               f"as of {setup.as_of.isoformat()}", err=True)
+    return run_range(setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=True)
 
 
 @main.command()
@@ -159,10 +176,18 @@ def sandbox(port: int, seed: int, days: int, limit: str | None) -> None:
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
 def ui(port: int, data_dir: str) -> None:
     """Start `dagster dev` on the demo setup (sandbox gateway served while the UI runs)."""
+    from orchestration.data_dir_lock import DataDirBusy
     from orchestration.demo import demo_environment
 
     home = os.environ.get("DAGSTER_HOME") or str(Path(".dagster_home").resolve())
-    with demo_environment(Path(data_dir), 7, 7) as setup:
+    try:
+        _ui(demo_environment(Path(data_dir), 7, 7, command="ui"), home, port)
+    except DataDirBusy as exc:
+        _fail(str(exc), 2)
+
+
+def _ui(environment, home: str, port: int) -> None:
+    with environment as setup:
         env = {**os.environ, **setup.env, "RECON_CONFIG": str(setup.config_path), "DAGSTER_HOME": home}
         click.echo(f"config {setup.config_path}; DAGSTER_HOME {home}; UI on http://127.0.0.1:{port}", err=True)
         bin_dir = Path(sys.executable).parent

@@ -20,6 +20,7 @@ import duckdb
 import yaml
 
 from orchestration import sandbox
+from orchestration.data_dir_lock import data_dir_lock
 from orchestration.sandbox.scenario import build_scenario, write_app_db, write_truth
 from orchestration.sandbox.scoring import Score, score
 from orchestration.sandbox.server import serve
@@ -60,9 +61,15 @@ def demo_config(base_url: str, data_dir: Path, jobs_query: str, assets_query: st
 
 @contextmanager
 def demo_environment(data_dir: Path, days: int, seed: int, port: int = 0,
-                     end: date | None = None) -> Iterator[DemoSetup]:
-    """Scenario + running sandbox + app DB + config; env vars set for the duration."""
+                     end: date | None = None, command: str = "demo") -> Iterator[DemoSetup]:
+    """Scenario + running sandbox + app DB + config; env vars set for the duration. The data dir is
+    locked for as long (DataDirBusy when another demo/ui holds it): both rewrite its files."""
     data_dir = data_dir.resolve()
+    with data_dir_lock(data_dir, command):
+        yield from _demo_environment(data_dir, days, seed, port, end)
+
+
+def _demo_environment(data_dir: Path, days: int, seed: int, port: int, end: date | None) -> Iterator[DemoSetup]:
     demo_dir = data_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
     end = end or (datetime.now(UTC).date() - timedelta(days=1))

@@ -13,6 +13,16 @@ DAILY = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
+def partitions_start() -> date:
+    """The first day recon has a partition for (the one place to read it, so it can become config)."""
+    return date.fromisoformat(PARTITIONS_START)
+
+
+def last_closed_day(now: datetime | None = None) -> date:
+    """The newest day with a partition: a UTC day gets one once it has ended (``end_offset=0``)."""
+    return (now or datetime.now(UTC)).astimezone(UTC).date() - timedelta(days=1)
+
+
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.config import ReconConfig, check_env, load_config
+from orchestration.scrub import install_log_scrubber, register_config
 
 
 def parse_as_of(text: str | None) -> datetime:
@@ -32,6 +33,9 @@ class ReconResource(dg.ConfigurableResource):
     def load(self) -> ReconConfig:
         cfg = load_config(self.config_path)
         check_env(cfg)
+        # every secret value is known from here on: no message, exception or log line carries it
+        register_config(cfg)
+        install_log_scrubber()
         return cfg
 
     def now(self) -> datetime:

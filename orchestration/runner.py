@@ -7,6 +7,7 @@ failure, a failed dbt model or a broken schema contract do.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,9 +17,11 @@ import dagster as dg
 
 from orchestration.config import ReconConfig, check_env, load_config
 from orchestration.partitions import days_between
+from orchestration.preflight import check_app, check_warehouse_file
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
-from orchestration.warehouse_lock import warehouse_lock
+from orchestration.scrub import install_log_scrubber, register_config, scrub
+from orchestration.warehouse_lock import rebuilt_by_another, warehouse_lock
 
 
 class RunFailed(RuntimeError):
@@ -43,13 +46,35 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def one_line(message: str) -> str:
-    """The line of an error message a person needs: dbt's first ERROR line, else the first line."""
+DISK_FULL_MARKERS = ("no space left on device", "errno 28", "disk is full", "not enough space on the disk")
+_DBT_LOG = re.compile(r"view the dbt debug log: (\S+dbt\.log)")
+
+
+def _disk_full(message: str, dbt_logs: list[Path]) -> bool:
+    """Whether the failure was a full disk: said anywhere in the text, or only in dbt's own log."""
+    if any(m in message.lower() for m in DISK_FULL_MARKERS):
+        return True
+    for log in dbt_logs:
+        try:
+            with Path(log).open(encoding="utf-8", errors="replace") as fh:
+                if any(any(m in line.lower() for m in DISK_FULL_MARKERS) for line in fh):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def one_line(message: str, dbt_logs: list[Path] | None = None) -> str:
+    """The line of an error message a person needs: dbt's first ERROR line, else the first line.
+    A dbt failure caused by a full disk says so ("no space left on device"), since dbt's ERROR line
+    names only the model; `dbt_logs` default to the debug log dagster-dbt's message names."""
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     if "Errors parsed from dbt logs:" in lines:
         after = lines[lines.index("Errors parsed from dbt logs:") + 1:]
         errors = [ln for ln in after if "ERROR" in ln or "FAIL" in ln]
-        return "dbt: " + (errors[0] if errors else (after[0] if after else "build failed"))
+        line = "dbt: " + (errors[0] if errors else (after[0] if after else "build failed"))
+        logs = dbt_logs if dbt_logs is not None else [Path(m) for m in _DBT_LOG.findall(message)]
+        return f"{line}: no space left on device" if _disk_full(message, logs) else line
     return lines[0] if lines else "unknown error"
 
 
@@ -61,7 +86,7 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
             desc = getattr(data.user_failure_data, "description", None)
             cause = data.error.cause if data.error and data.error.cause else data.error
             msg = desc or (cause.message if cause else "unknown error")
-            return f"step {ev.step_key} failed: {one_line(msg)}"
+            return f"step {ev.step_key} failed: {scrub(one_line(msg))}"
     return "run failed before any step ran"
 
 
@@ -83,6 +108,10 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     config_path = str(Path(config_path).resolve())
     cfg = load_config(config_path)
     check_env(cfg)  # every secret present before any extraction starts (and before the heavy import)
+    register_config(cfg)  # and known to the scrubber, for the lines this process prints
+    install_log_scrubber()
+    check_warehouse_file(cfg.warehouse.path)
+    check_app(cfg)  # the mapping queries on an empty window: columns, :start/:end, driver, connection
 
     from orchestration.definitions import build_defs  # heavy import (parses dbt manifest): only when run
     from orchestration.resources import ReconResource
@@ -94,12 +123,17 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
         "loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}},
         "ops": {"recon_dbt_models": {"config": {"full_refresh": full_refresh}}},
     }
-    result = job.execute_in_process(
-        run_config=run_config, instance=_instance(), raise_on_error=False, tags=range_tags(first, last)
-    )
-    if not result.success:
-        raise RunFailed(_first_failure(result))
+    # One lock from the first step to the printed summary: another run cannot rebuild the marts
+    # between this run's dbt build and its report, checks, webhook and summary (the steps re-enter it).
     with warehouse_lock(cfg.warehouse.path, log=lambda m: print(m, file=sys.stderr)):
+        result = job.execute_in_process(
+            run_config=run_config, instance=_instance(), raise_on_error=False, tags=range_tags(first, last)
+        )
+        if not result.success:
+            raise RunFailed(_first_failure(result))
+        changed = rebuilt_by_another(cfg.warehouse.path, result.run_id)
+        if changed:
+            raise RunFailed(changed)
         summary = collect_summary(cfg, days)
     for ev in result.get_asset_materialization_events():
         path = ev.materialization.metadata.get("report_path")

@@ -14,7 +14,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import ASSET_STATUSES
-from schemas.checks import non_empty
+from schemas.checks import non_empty, sane_timestamp
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
@@ -31,6 +31,10 @@ class AppAsset(pa.DataFrameModel):
     @pa.check("asset_id", "job_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:
         return non_empty(s)
+
+    @pa.check("created_at", name="sane_timestamp")
+    def _sane_timestamp(cls, s: Series[UtcTs]) -> Series[bool]:
+        return sane_timestamp(s)  # bounds documented in schemas/checks.py
 
     class Config:
         strict = True

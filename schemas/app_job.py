@@ -16,7 +16,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import JOB_STATUSES, SCENES
-from schemas.checks import non_empty
+from schemas.checks import non_empty, sane_money, sane_timestamp
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
@@ -46,6 +46,14 @@ class AppJob(pa.DataFrameModel):
         # missing terminal_at is fine; one before creation is a clock or mapping bug.
         both = df["terminal_at"].notna() & df["created_at"].notna()  # a null is not_nullable's to report
         return ~both | (df["terminal_at"] >= df["created_at"])
+
+    @pa.check("expected_cost_usd", name="sane_money")
+    def _sane_money(cls, s: Series[pd.Float64Dtype]) -> Series[bool]:
+        return sane_money(s)  # bounds documented in schemas/checks.py
+
+    @pa.check("created_at", "terminal_at", name="sane_timestamp")
+    def _sane_timestamp(cls, s: Series[UtcTs]) -> Series[bool]:
+        return sane_timestamp(s)
 
     class Config:
         strict = True

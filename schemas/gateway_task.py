@@ -16,7 +16,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import TASK_STATUSES
-from schemas.checks import non_empty
+from schemas.checks import non_empty, sane_money, sane_timestamp
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
@@ -43,6 +43,14 @@ class GatewayTask(pa.DataFrameModel):
     def _finished_after_submitted(cls, df: pd.DataFrame) -> Series[bool]:
         both = df["finished_at"].notna() & df["submitted_at"].notna()
         return ~both | (df["finished_at"] >= df["submitted_at"])
+
+    @pa.check("cost_usd", name="sane_money")
+    def _sane_money(cls, s: Series[pd.Float64Dtype]) -> Series[bool]:
+        return sane_money(s)  # bounds documented in schemas/checks.py
+
+    @pa.check("submitted_at", "finished_at", name="sane_timestamp")
+    def _sane_timestamp(cls, s: Series[UtcTs]) -> Series[bool]:
+        return sane_timestamp(s)
 
     class Config:
         strict = True

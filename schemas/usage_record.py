@@ -28,7 +28,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.canonical import SCENES, USAGE_RECORD_TYPES
-from schemas.checks import non_empty
+from schemas.checks import non_empty, sane_money, sane_timestamp
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 Str = pd.StringDtype
@@ -103,6 +103,15 @@ class UsageRecord(pa.DataFrameModel):
         bad = (df["record_type"] == "refund") & (df["cost_usd"] > 0)
         return ~bad.fillna(False).astype(bool)
 
+    @pa.dataframe_check(name="sane_money")
+    def _sane_money(cls, df: pd.DataFrame) -> Series[bool]:
+        # bounds documented in schemas/checks.py; top-ups are credits and may be larger
+        return (df["record_type"] == "topup").fillna(False).astype(bool) | sane_money(df["cost_usd"])
+
+    @pa.check("created_at", name="sane_timestamp")
+    def _sane_timestamp(cls, s: Series[UtcTs]) -> Series[bool]:
+        return sane_timestamp(s)
+
     class Config:
         strict = True
         coerce = False
@@ -114,5 +123,6 @@ CHECK_COLUMNS = {
     "consume_quota_non_negative_unless_settlement_delta": "quota",
     "refund_cost_not_positive": "cost_usd",
     "money_row_has_cost": "cost_usd",
+    "sane_money": "cost_usd",
 }
 KEY = ["gateway", "record_key"]

@@ -208,3 +208,40 @@ def test_postgres_local_time_zone_does_not_matter(pg_app, tmp_path: Path, monkey
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# ---- issue 17: a hostile mapping query cannot write; the documented URL works; which failure
+
+
+def test_a_mapping_query_cannot_delete_the_apps_rows(pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg2 sends `delete ...; commit; select ...` as one string: the session must refuse the write."""
+    from orchestration.gateways.base import ExtractionError
+
+    eng = create_engine(pg_url)
+    with eng.connect() as conn:
+        before = conn.execute(text("select count(*) from render_orders")).scalar()
+    hostile = app_config(jobs="delete from render_orders; commit; " + PG_JOBS_QUERY, assets=PG_ASSETS_QUERY)
+    with pytest.raises(ExtractionError, match="read-only transaction"):
+        extract_app_records(hostile, "app_jobs", START, END, key=KEY)
+    with eng.connect() as conn:
+        assert conn.execute(text("select count(*) from render_orders")).scalar() == before > 0
+    eng.dispose()
+
+
+def test_the_documented_postgresql_url_works(pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("APP_DATABASE_URL", pg_url.replace("postgresql+psycopg2://", "postgresql://"))
+    run_and_check(pg_app, tmp_path / "landing", "postgres")
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda u: u.rsplit("/", 1)[0] + "/no_such_db", "unknown database"),
+    (lambda u: u.replace("postgres@", "nobody@"), "authentication failed: the user does not exist"),
+])
+def test_a_connection_failure_says_which(pg_url: str, monkeypatch: pytest.MonkeyPatch, change, says) -> None:
+    from orchestration.app_sources import check_app_queries
+    from orchestration.gateways.base import ExtractionError
+
+    monkeypatch.setenv("APP_DATABASE_URL", change(pg_url.replace("postgresql+psycopg2://", "postgresql://")))
+    with pytest.raises(ExtractionError, match=says):
+        check_app_queries(app_config(jobs=PG_JOBS_QUERY, assets=PG_ASSETS_QUERY))

@@ -14,7 +14,7 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from orchestration.config import ReconConfig
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.resources import ReconResource
-from orchestration.warehouse_lock import warehouse_lock
+from orchestration.warehouse_lock import warehouse_lock, write_build_stamp
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DUCKDB_POOL = "duckdb_writer"  # size 1: only one process writes the DuckDB file at a time
@@ -106,6 +106,9 @@ def recon_dbt_models(
     context.log.info(f"dbt build for {variables['start_date']}..{variables['end_date']} as of {variables['as_of']}")
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
         yield from dbt.cli(args, context=context).stream()
+        # which run's build the marts now hold: the report (and `recon run`'s summary) check it
+        write_build_stamp(cfg.warehouse.path, context.run.run_id, variables["start_date"],
+                          variables["end_date"], variables["as_of"])
 
 
 def dbt_resource() -> DbtCliResource:

@@ -136,7 +136,7 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
         return _missing(name, marts.MISMATCHES, ERROR, owner)
     where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
     by_code: dict[str, float] = {}
-    for r in marts.select(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
+    for r in marts.stream(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
         by_code[r["mismatch_type"]] = by_code.get(r["mismatch_type"], 0.0) + float(r["amount_usd"] or 0)
     total = sum(by_code.values())
     passed = total <= t.money_at_risk_error_usd

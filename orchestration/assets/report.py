@@ -19,7 +19,7 @@ from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
 from orchestration.resources import ReconResource
-from orchestration.warehouse_lock import warehouse_lock
+from orchestration.warehouse_lock import rebuilt_by_another, warehouse_lock
 
 # DuckDB lets no other process open the file, even read-only, while dbt writes it: the report
 # reads in the same size-1 pool as dbt (orchestration.assets.dbt.DUCKDB_POOL) so it waits instead.
@@ -36,6 +36,12 @@ MART_KEYS = [
         "fct_mismatch_history",
     )
 ]
+
+
+def _built_in_this_run(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run also ran the dbt build (a report-only run reads whatever build is there)."""
+    selection = context.run.asset_selection
+    return selection is None or any(k in selection for k in MART_KEYS)
 
 
 @dg.asset(
@@ -56,6 +62,10 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
     days = days_in_window(context.partition_time_window)
     as_of = recon.now()
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
+        if _built_in_this_run(context):
+            changed = rebuilt_by_another(cfg.warehouse.path, context.run.run_id)
+            if changed:
+                raise dg.Failure(description=changed)
         summary = collect_summary(cfg, days)
         path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
         outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), thresholds_from_config(cfg))

@@ -17,12 +17,19 @@ from typing import Self
 import pandas as pd
 
 from orchestration.config import GatewayConfig
+from orchestration.scrub import scrub
 
 Log = Callable[[str], None]
 
 
 class ExtractionError(RuntimeError):
-    """Extraction could not produce a complete, trustworthy partition. Nothing may land."""
+    """Extraction could not produce a complete, trustworthy partition. Nothing may land.
+
+    The message is scrubbed of every secret recon loaded (`orchestration.scrub`): it may quote a
+    gateway's answer, and a gateway may echo the token it was sent."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
 
 class GatewayAuthError(ExtractionError):

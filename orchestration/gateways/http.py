@@ -55,6 +55,7 @@ from tenacity import (
 
 from orchestration.gateways.base import ExtractionError, GatewayAuthError, Log
 from orchestration.gateways.errors import redact, where
+from orchestration.gateways.interrupts import run_interruptibly
 
 try:  # orjson is much faster on big pages; json is the fallback
     import orjson
@@ -480,7 +481,7 @@ def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(factory())  # type: ignore[arg-type]
+        return run_interruptibly(factory)  # SIGTERM/SIGINT stop it at once
     box: dict[str, Any] = {}
 
     def target() -> None:

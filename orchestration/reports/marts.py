@@ -72,3 +72,39 @@ def select(
         sql += " order by " + ", ".join(order)
     cur = con.execute(sql, list(params))
     return [dict(zip(wanted, r)) for r in cur.fetchall()]
+
+
+def stream(
+    con: duckdb.DuckDBPyConnection | None,
+    table: str,
+    wanted: Sequence[str],
+    where: str = "",
+    params: Sequence[object] = (),
+    order_by: Sequence[str] = (),
+    qualify: str = "",
+    batch_rows: int = 10_000,
+) -> Iterator[dict]:
+    """Like :func:`select`, but fetched `batch_rows` at a time, so a caller that writes each row out
+    (the CSVs) holds one batch, not the whole table. `qualify` is a DuckDB QUALIFY clause (window
+    filters such as the top N per code)."""
+    have = set(columns(con, table))
+    if not have:
+        return
+    exprs = [f'"{c}"' if c in have else f'null as "{c}"' for c in wanted]
+    sql = f"select {', '.join(exprs)} from {table}"
+    if where:
+        sql += f" where {where}"
+    if qualify:
+        sql += f" qualify {qualify}"
+    order = [o for o in order_by if o.split()[0].strip('"') in have]
+    if order:
+        sql += " order by " + ", ".join(order)
+    cur = con.cursor()  # its own result set; settings are per cursor, so UTC again
+    try:
+        cur.execute("set TimeZone = 'UTC'")
+        cur.execute(sql, list(params))
+        while chunk := cur.fetchmany(batch_rows):
+            for r in chunk:
+                yield dict(zip(wanted, r))
+    finally:
+        cur.close()

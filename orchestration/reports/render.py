@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -56,13 +57,41 @@ HISTORY_DAYS = 30  # how far back the spend and settlement-lag charts look from 
 SEVERITY_RANK = {"error": 0, "warn": 1, "info": 2}
 
 
-def mismatch_rows(warehouse: Path, days: list[date] | None = None) -> list[dict]:
-    """The findings of `days` (all when None) in mart order: code, money at risk, ids."""
+HTML_TOP_PER_CODE = 200  # findings per code shown in the HTML; the CSVs hold every one
+# A spreadsheet runs a text cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _mismatch_query(con, days: list[date] | None) -> tuple[str, list]:
+    if days and "partition_date" in marts.columns(con, marts.MISMATCHES):
+        return "partition_date between ? and ?", [days[0], days[-1]]
+    return "", []
+
+
+def mismatch_rows(warehouse: Path, days: list[date] | None = None,
+                  top_per_code: int | None = None) -> list[dict]:
+    """The findings of `days` (all when None) in mart order: code, money at risk, ids.
+
+    With `top_per_code`, only the first N of each code in mart order (largest money at risk first):
+    what the HTML shows beside the totals, so a day of millions of findings renders in bounded memory.
+    """
     with marts.read_only(warehouse) as con:
-        where, params = "", []
-        if days and "partition_date" in marts.columns(con, marts.MISMATCHES):
-            where, params = "partition_date between ? and ?", [days[0], days[-1]]
-        return marts.select(con, marts.MISMATCHES, MISMATCH_COLUMNS, where, params, MISMATCH_ORDER)
+        where, params = _mismatch_query(con, days)
+        qualify = ""
+        if top_per_code is not None:
+            have = set(marts.columns(con, marts.MISMATCHES))
+            order = ", ".join(o for o in MISMATCH_ORDER if o.split()[0] in have)
+            if "mismatch_type" in have:
+                qualify = (f"row_number() over (partition by mismatch_type order by {order}) "
+                           f"<= {int(top_per_code)}")
+        return list(marts.stream(con, marts.MISMATCHES, MISMATCH_COLUMNS, where, params, MISMATCH_ORDER,
+                                 qualify=qualify))
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet will show, never run: one starting with = + - @ tab or CR gets a
+    leading single quote (OWASP's advice). Only text: numbers are written as numbers."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _cell(v: object) -> str:
@@ -72,25 +101,43 @@ def _cell(v: object) -> str:
         return v.isoformat()
     if isinstance(v, Decimal):
         return format(v, "f")
-    return str(v)
+    if isinstance(v, int | float):
+        return str(v)
+    return spreadsheet_safe(str(v))
+
+
+def _write_csv(path: Path, rows: Iterable[dict]) -> Path:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(MISMATCH_COLUMNS)
+        for r in rows:
+            w.writerow([_cell(r.get(k)) for k in MISMATCH_COLUMNS])
+    tmp.replace(path)
+    return path
 
 
 def write_csvs(rows: list[dict], out_dir: Path) -> list[Path]:
     """One CSV per mismatch code (header only when the code has no rows), in mart order."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    return [_write_csv(out_dir / f"mismatches_{code}.csv", (r for r in rows if r["mismatch_type"] == code))
+            for code in MISMATCH_CODES]
+
+
+def stream_csvs(warehouse: Path, days: list[date] | None, out_dir: Path) -> list[Path]:
+    """:func:`write_csvs` straight from DuckDB, one code and one batch at a time: memory stays flat
+    however many findings a day holds."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for code in MISMATCH_CODES:
-        path = out_dir / f"mismatches_{code}.csv"
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(MISMATCH_COLUMNS)
-            for r in rows:
-                if r["mismatch_type"] == code:
-                    w.writerow([_cell(r.get(k)) for k in MISMATCH_COLUMNS])
-        tmp.replace(path)
-        paths.append(path)
+    with marts.read_only(warehouse) as con:
+        where, params = _mismatch_query(con, days)
+        for code in MISMATCH_CODES:
+            code_where = f"({where}) and mismatch_type = ?" if where else "mismatch_type = ?"
+            rows = marts.stream(con, marts.MISMATCHES, MISMATCH_COLUMNS, code_where, [*params, code],
+                                MISMATCH_ORDER) if "mismatch_type" in marts.columns(con, marts.MISMATCHES) else ()
+            paths.append(_write_csv(out_dir / f"mismatches_{code}.csv", rows))
     return paths
 
 
@@ -267,6 +314,8 @@ def render_html(
         s=summary,
         rows=rows,
         rows_by_severity=by_severity,
+        top_per_code=HTML_TOP_PER_CODE,
+        shown_all=len(rows) >= summary.total_findings,
         as_of=as_of.isoformat(),
         severity_of=severity_of,
         lag=lag,
@@ -287,8 +336,8 @@ def render_report(summary: Summary, warehouse: Path, reports_dir: Path, as_of: d
     out_dir = Path(reports_dir) / summary.last_day.isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
     days = _date_labels(summary.first_day, summary.last_day)
-    rows = mismatch_rows(warehouse, days)
-    write_csvs(rows, out_dir)
+    stream_csvs(warehouse, days, out_dir)
+    rows = mismatch_rows(warehouse, days, top_per_code=HTML_TOP_PER_CODE)
     page = render_html(
         summary,
         rows,

@@ -93,7 +93,7 @@ def read_marts(
     settlements = {s: 0 for s in SETTLEMENT_STATUSES}
     with marts.read_only(warehouse) as con:
         where, params = _in_days(con, marts.MISMATCHES, "partition_date", days)
-        for r in marts.select(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
+        for r in marts.stream(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
             n, usd = mismatches.get(r["mismatch_type"], (0, 0.0))
             mismatches[r["mismatch_type"]] = (n + 1, usd + float(r["amount_usd"] or 0))
         where, params = _in_days(con, marts.SETTLEMENTS, "created_date", days)
