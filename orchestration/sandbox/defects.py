@@ -38,7 +38,8 @@ def add_clean_jobs(b: Builder) -> None:
                 elif roll < 0.15 and t <= late_limit:
                     outcome = "timeout"  # refunded a day late (TASK_TIMEOUT_MINUTES)
                 delta = "legacy" if b.rng.random() < 0.05 else "normal"
-                b.main_task(t, scene, outcome=outcome, delta=delta)
+                # ~half the pre-charges are current main's: request id, no task id
+                b.main_task(t, scene, outcome=outcome, delta=delta, precharge_task_id=b.rng.random() < 0.5)
             else:
                 outcome = "success"
                 if roll < 0.12:
@@ -73,7 +74,10 @@ def add_pending_jobs(b: Builder) -> None:
     """Jobs inside the settlement window at as_of whose money has not settled yet: no findings."""
     last = b.end
     prev = b.end - timedelta(days=1) if b.end > b.start else b.end
-    # succeeded video, its (larger) settlement difference lands after as_of
+    # succeeded video, its (larger) settlement difference lands after as_of: inside the window, but
+    # the task is terminal and late_after_minutes have passed, so its money is judged as held (the
+    # app expected the settled price): a cost_mismatch now, gone once the difference row lands
+    # (main_task records that finding itself, as for every task whose difference row is still out)
     b.main_task(
         b.at(last, 20, 21),
         "video",
@@ -146,8 +150,9 @@ def inject_defects(b: Builder) -> None:
     tf(i, ["charged_for_failure"], "lab", "cancelled (failed + cancelled:true), never refunded")
 
     # over_refunded (failed tasks, app agrees; net < 0)
-    i = b.main_task(d(), "video", outcome="failure", refund="double")
-    tf(i, ["over_refunded"], "main", "two identical refund rows (differ only in created_at)")
+    i = b.main_task(d(), "video", outcome="failure", refund="double", precharge_task_id=False)
+    tf(i, ["over_refunded"], "main", "two identical refund rows (differ only in created_at); current-main "
+       "pre-charge (request id only), so only the job's ledger weighs the refunds against it")
     i = b.main_task(d(), "image", outcome="failure", refund="excess")
     tf(i, ["over_refunded"], "main", "refund of twice the pre-charge")
     i = b.lab_task(d(), "music", outcome="failure", refund="double")

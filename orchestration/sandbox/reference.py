@@ -25,6 +25,8 @@ def reconcile(
     sla_minutes: float = 60,
     tol_usd: float = 0.000002,
     tol_ratio: float = 0.01,
+    late_after_minutes: float = 15,
+    asset_scenes: list[str] | None = None,
 ) -> list[dict]:
     """Findings as dicts (mismatch_type, job_id, task_id, request_id) for the landed frames."""
     usage = frames["usage_records"].copy()
@@ -47,6 +49,9 @@ def reconcile(
 
     task_by_id = {r.task_id: r for r in tasks.itertuples()}
     available = set(assets.loc[assets["status"] == "available", "job_id"].dropna())
+    if asset_scenes is None:  # learned: the scenes for which the app's asset records hold any asset
+        asset_scenes = sorted(set(jobs.loc[jobs["job_id"].isin(set(assets["job_id"].dropna())), "scene"].dropna()))
+    late = timedelta(minutes=late_after_minutes)
     linked_keys: set[str] = set()
     linked_tasks_all: set[str] = set()
     task_of_job: dict[str, str] = {}
@@ -86,30 +91,40 @@ def reconcile(
             and terminal_at + window <= as_of
             and eff in ("succeeded", "failed", "cancelled")
         )
+        # money final: a sync job once its row exists, a task once the gateway (where it has the
+        # task) is terminal and late_after_minutes passed, any job once the window passed
+        terminal = terminal_at is not None and eff in ("succeeded", "failed", "cancelled")
+        if tid:
+            final = terminal and (gt is None or gstatus is not None) and terminal_at + late <= as_of
+        else:
+            final = terminal and len(rows) > 0
+        final = final or past
         if past and eff == "succeeded" and net <= tol_usd:
             add("missing_usage", j.job_id)
         if past and eff in ("failed", "cancelled") and net > tol_usd:
             add("charged_for_failure", j.job_id)
-        per_task = rows[rows["task_id"].notna()].groupby("task_id")["cost_usd"].sum()
-        if (per_task < -tol_usd).any():
+        # a row without a task id (the current-main pre-charge) belongs to the job's own task
+        ledger_task = rows["task_id"].astype(object).where(rows["task_id"].notna(), tid)
+        per_task = rows["cost_usd"].groupby(ledger_task.to_numpy()).sum() if len(rows) else rows["cost_usd"]
+        if net < -tol_usd:  # the job's whole ledger, whichever id linked each row
             add("over_refunded", j.job_id)
-        if gstatus == "succeeded" and net > tol_usd and j.job_id not in available:
+        if final and eff == "succeeded" and j.scene in asset_scenes and net > tol_usd and j.job_id not in available:
             add("missing_asset", j.job_id)
         if j.job_id in available and eff != "succeeded":
             add("asset_without_success", j.job_id)
         if gstatus is not None and gstatus != j.status:
             add("status_mismatch", j.job_id)
         exp = j.expected_cost_usd
-        if past and not pd.isna(exp) and abs(net - exp) > max(tol_usd, tol_ratio * abs(exp)):
+        if final and not pd.isna(exp) and abs(net - exp) > max(tol_usd, tol_ratio * abs(exp)):
             add("cost_mismatch", j.job_id)
         consumes = rows[rows["record_type"] == "consume"]
-        if (consumes["model"].dropna() != j.model).any():
+        if final and (consumes["model"].dropna() != j.model).any():
             add("model_mismatch", j.job_id)
         charged = [t for t, v in per_task.items() if v > tol_usd]
         if len(charged) > 1:
             add("duplicate_create", j.job_id)
         for r in rows.itertuples():
-            if _quota_off(r):
+            if final and _quota_off(r):
                 add("quota_mismatch", j.job_id)
 
     orphans = money[

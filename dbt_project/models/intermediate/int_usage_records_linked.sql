@@ -5,6 +5,9 @@
 -- reached through a row linked by request/transaction id brings that task's other rows (settlement
 -- deltas and refunds carry only the task id). A row that several jobs could claim goes to the
 -- strongest link, then the earliest job.
+-- ledger_task_id: the task whose ledger the row belongs to. A linked row without a task id (on
+-- current new-api the task pre-charge carries only the request id) belongs to its job's task, so
+-- the pre-charge and the refund that carries only the task id end up in one ledger.
 -- Older gateways log no request_id: a job with no id at all may link to a consume row with no id
 -- by model and time (created between the job's creation and fallback_match_minutes after it ended)
 -- only when each side has exactly one candidate; link_method records it. An ambiguous candidate is
@@ -101,10 +104,13 @@ final as (
         u.*,
         b.best.job_id as job_id,
         b.best.link_method as link_method,
-        b.best.job_id is not null as is_linked
+        b.best.job_id is not null as is_linked,
+        coalesce(u.task_id, j.task_id) as ledger_task_id
     from usage_records as u
     left join best_link as b
         on u.gateway = b.gateway and u.record_key = b.record_key
+    left join app_jobs as j
+        on b.best.job_id = j.job_id
 )
 
 select * from final
