@@ -92,7 +92,7 @@ def test_money_at_risk_passes_under_the_limit_and_errors_over_it(tmp_path: Path)
         },
     )
     assert not bad.passed and bad.severity == oc.ERROR
-    assert bad.failures[0] == "missing_usage: 6.500000 USD"
+    assert bad.failures[0] == "none: 10.500000 USD"  # the sample findings carry no direction
     lowered = run(
         tmp_path,
         "money_at_risk",
@@ -359,3 +359,25 @@ def test_report_asset_reads_in_the_duckdb_pool_and_carries_every_check() -> None
 
     assert daily_report.op.pool == DUCKDB_POOL  # never opens the file while dbt writes it
     assert {k.name for k in daily_report.check_keys} == set(oc.CHECKS)
+
+
+def test_money_at_risk_counts_each_jobs_dollars_once_per_direction(tmp_path: Path) -> None:
+    """One job charged 0.35 USD for a failure is also a 0.35 USD cost mismatch: 0.35 at risk, not
+    0.70; another job's owed money is its own direction, shown separately."""
+    out = run(
+        tmp_path,
+        "money_at_risk",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("charged_for_failure", "0.35", n=1, direction="recoverable"),
+                {**finding("cost_mismatch", "0.35", n=1, direction="recoverable"), "finding_id": "c-1"},
+                finding("missing_usage", "0.2", n=2, direction="owed"),
+                {**finding("cost_mismatch", "0.1", n=2, direction="owed"), "finding_id": "c-2"},
+            ]
+        },
+        oc.Thresholds(money_at_risk_error_usd=0.5),
+    )
+    assert out.metadata["money_at_risk_usd"] == pytest.approx(0.55)
+    assert out.metadata["recoverable_usd"] == pytest.approx(0.35)
+    assert out.metadata["owed_usd"] == pytest.approx(0.2)
+    assert not out.passed and out.failures == ["recoverable: 0.350000 USD", "owed: 0.200000 USD"]

@@ -135,21 +135,25 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
     if not marts.columns(con, marts.MISMATCHES):
         return _missing(name, marts.MISMATCHES, ERROR, owner)
     where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
-    by_code: dict[str, float] = {}
-    for r in marts.select(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
-        by_code[r["mismatch_type"]] = by_code.get(r["mismatch_type"], 0.0) + float(r["amount_usd"] or 0)
-    total = sum(by_code.values())
+    from orchestration.reports import money
+
+    rows = marts.select(con, marts.MISMATCHES, money.ROW_COLUMNS, where, params)
+    # each job's dollars once per direction (its largest amount), never the sum of its findings
+    by_direction = money.by_direction(rows)
+    total = sum(by_direction.values())
     passed = total <= t.money_at_risk_error_usd
-    top = sorted(by_code.items(), key=lambda kv: -kv[1])
-    failures = [] if passed else [f"{code}: {usd:.6f} USD" for code, usd in top if usd > 0]
+    top = sorted(by_direction.items(), key=lambda kv: -kv[1])
+    failures = [] if passed else [f"{d}: {usd:.6f} USD" for d, usd in top if usd > 0]
+    split = ", ".join(f"{d} {usd:.6f}" for d, usd in by_direction.items() if usd > 0)
     return CheckOutcome(
         name,
         passed,
         ERROR,
-        f"money at risk {total:.6f} USD (limit {t.money_at_risk_error_usd:.2f})",
+        f"money at risk {total:.6f} USD (limit {t.money_at_risk_error_usd:.2f})" + (f": {split}" if split else ""),
         owner,
         failures,
-        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_error_usd)},
+        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_error_usd),
+         **{f"{d}_usd": float(round(usd, 6)) for d, usd in by_direction.items()}},
     )
 
 
