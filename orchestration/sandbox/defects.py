@@ -39,7 +39,11 @@ def add_clean_jobs(b: Builder) -> None:
                     outcome = "timeout"  # refunded a day late (TASK_TIMEOUT_MINUTES)
                 delta = "legacy" if b.rng.random() < 0.05 else "normal"
                 # ~half the pre-charges are current main's: request id, no task id
-                b.main_task(t, scene, outcome=outcome, delta=delta, precharge_task_id=b.rng.random() < 0.5)
+                # ~a quarter of the refunds are old builds' type-4 system rows (amount in the text)
+                fmt = b.rng.choice(["type6", "type6", "type6", "type6", "type6", "system_usd", "system_points",
+                                    "system_en"])
+                b.main_task(t, scene, outcome=outcome, delta=delta, precharge_task_id=b.rng.random() < 0.5,
+                            refund_format=fmt)
             else:
                 outcome = "success"
                 if roll < 0.12:
@@ -51,6 +55,19 @@ def add_clean_jobs(b: Builder) -> None:
         for typ in (1, 7, 7, 3, 4):
             if b.rng.random() < 0.8:
                 b.admin_noise(b.at(day), typ)
+    add_old_build_rows(b)
+
+
+def add_old_build_rows(b: Builder) -> None:
+    """Clean jobs billed in the older formats, for sure in every demo: a fork's negative-quota
+    settlement row, and type-4 system refund rows (quota 0, amount only in the text) against a
+    current-main pre-charge. None is a finding."""
+    days = b.settled_days() or b.days()
+    for fmt in ("system_usd", "system_en", "system_points"):
+        b.main_task(b.at(b.rng.choice(days), 1, 20), "video", outcome="failure", refund_format=fmt,
+                    precharge_task_id=False)
+    for _ in range(2):
+        b.main_task(b.at(b.rng.choice(days), 1, 20), "image", delta="legacy_less")
 
 
 def add_day_edges(b: Builder) -> None:

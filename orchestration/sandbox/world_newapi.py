@@ -20,6 +20,16 @@ from orchestration.sandbox.world import (
 )
 
 
+def system_refund_text(fmt: str, task_id: str, quota: int) -> str:
+    """The text an old build's type-4 refund row carries (LogQuota: USD or quota points)."""
+    if fmt == "system_points":
+        return f"异步任务执行失败 {task_id}，补偿 {quota} 点额度"
+    usd = f"{quota / QUOTA_PER_UNIT:.6f}"
+    if fmt == "system_en":
+        return f"Video async task failed {task_id}, refund ＄{usd} 额度"
+    return f"异步任务执行失败 {task_id}，补偿 ＄{usd} 额度"
+
+
 class NewApiBuilder(BaseBuilder):
     """Rows of gateway `main`; each method also writes the app's job row unless told not to."""
 
@@ -277,12 +287,14 @@ class NewApiBuilder(BaseBuilder):
         refund_lag: tuple[float, float] | None = None,
         delta_lag: tuple[float, float] | None = None,
         precharge_task_id: bool = True,
+        refund_format: str = "type6",
     ) -> dict:
         """One async task on `main` with the new-api billing sequence; knobs shape the defects.
 
         outcome: success | failure | timeout | stuck_running | stuck_queued | stuck_not_start.
-        refund: normal | none | double | excess. delta: normal | none | legacy | bump.
+        refund: normal | none | double | excess. delta: normal | none | legacy | legacy_less | bump.
         precharge_task_id False: the current-main pre-charge, with the request id and no task id.
+        refund_format: type6 | system_usd | system_points | system_en (old builds' type-4 rows).
         Returns a dict of the ids and times for the truth notes."""
         opts = MAIN_TASK_MODELS[scene]
         platform, action, model, price = opts[
@@ -290,7 +302,7 @@ class NewApiBuilder(BaseBuilder):
         ]
         billed = billed_model or model
         group = self.rng.choice(["default", "default", "vip"])
-        pre = round(price * QUOTA_PER_UNIT * GROUPS[group])
+        pre = int(price * QUOTA_PER_UNIT * GROUPS[group])  # new-api truncates a pre-charge (int()), never rounds
         logged_pre = pre + precharge_bump
         attempts = 1
         first_charge = 0
@@ -347,15 +359,19 @@ class NewApiBuilder(BaseBuilder):
                 amount = logged_pre * (2 if refund == "excess" else 1)
                 t_ref = finish + self.secs(*lag)
                 other = {"task_id": tid, "reason": fail_reason}
-                self.nlog(
-                    t_ref,
-                    6,
-                    model=billed,
-                    quota=amount,
-                    group=group,
-                    other=other,
-                    content="task failed, quota refunded",
-                )
+                if refund_format == "type6":
+                    self.nlog(
+                        t_ref,
+                        6,
+                        model=billed,
+                        quota=amount,
+                        group=group,
+                        other=other,
+                        content="task failed, quota refunded",
+                    )
+                else:  # a pre-2026-02 build: a system row, quota 0, the amount only in the text
+                    self.nlog(t_ref, 4, token="", group="", other="", content=system_refund_text(
+                        refund_format, tid, amount))
                 net -= amount
                 if refund == "double":
                     self.nlog(
@@ -381,13 +397,15 @@ class NewApiBuilder(BaseBuilder):
         else:  # success: maybe a settlement difference row
             if delta == "bump":
                 actual = round(logged_pre * 1.6)
+            elif delta == "legacy_less":  # a fork's negative-quota settlement, for sure
+                actual = round(logged_pre * 0.6)
             elif delta in ("normal", "legacy") and self.rng.random() < 0.5:
                 actual = round(logged_pre * self.rng.choice([0.5, 0.6, 0.8, 1.2, 1.4, 1.5]))
             if actual != logged_pre and precharge:
                 lag = delta_lag or self.rng.choice([(15, 60), (15, 60), (60, 1200), (3600, 6 * 3600)])
                 t_set = finish + self.secs(*lag)
                 diff = actual - logged_pre
-                if delta == "legacy":
+                if delta in ("legacy", "legacy_less"):
                     other = {
                         "task_id": tid,
                         "pre_consumed": logged_pre,
