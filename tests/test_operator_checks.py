@@ -216,13 +216,15 @@ def errors_row(error_class: str, count: int, day: date = LAST, is_alert: bool = 
         ("402", oc.ERRORS_402_MIN, oc.ERROR),
         ("429", oc.ERRORS_429_MIN, oc.WARN),
         ("5xx", oc.ERRORS_5XX_MIN, oc.WARN),
+        ("400", oc.ERRORS_400_MIN, oc.WARN),
+        ("403", oc.ERRORS_403_MIN, oc.ERROR),
     ],
 )
 def test_each_gateway_error_class_is_its_own_check(
     tmp_path: Path, error_class: str, limit: int, severity: str
 ) -> None:
     name = f"gateway_errors_{error_class}"
-    others = [c for c in ("401", "402", "429", "5xx") if c != error_class]
+    others = [c for c in ("401", "402", "429", "5xx", "400", "403") if c != error_class]
     # Other classes failing hard does not fail this one; this one just under its limit passes.
     under = [errors_row(c, 500) for c in others] + ([errors_row(error_class, limit - 1)] if limit > 1 else [])
     wh = create_marts(tmp_path / "under.duckdb", {"fct_error_alerts_daily": under})

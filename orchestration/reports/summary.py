@@ -19,7 +19,7 @@ from orchestration.landing import partition_file
 from orchestration.reports import marts, money
 from schemas.canonical import MISMATCH_CODES, RECORDS, SETTLEMENT_STATUSES
 
-ERROR_CLASSES = ("401", "402", "429", "5xx")
+ERROR_CLASSES = ("401", "402", "429", "5xx", "400", "403")
 
 
 @dataclass
