@@ -318,3 +318,11 @@ def inject_defects(b: Builder) -> None:
         )
     i = b.main_task(d(), "image", precharge_bump=3000, delta="none")
     tf(i, ["quota_mismatch"], "main", "fixed-price pre-charge above model_price x 500000 x group_ratio")
+
+    # id-less rows (a node that logs no request id; the app kept token + usage): one links by the
+    # fallback match (clean); two identical requests a moment apart fit each other's job:
+    # ambiguous_match on both, never a guess (the last day, so their money is not judged yet)
+    b.main_chat_idless(d())
+    for jid in b.main_chat_idless(b.at(b.end, 8, 9), twins=2):
+        b.find("ambiguous_match", job_id=jid, gateway="main",
+               note="identical id-less requests: each row fits both jobs")

@@ -226,6 +226,9 @@ def app_job(j: dict) -> dict:
         "billing_transaction_id": j["billing_txn"],
         "expected_cost_usd": None if price is None else price / 1_000_000.0,
         "retry_count": j["attempts"] - 1,
+        "token_name": j.get("key_name"),
+        "prompt_tokens": j.get("usage_prompt"),
+        "completion_tokens": j.get("usage_completion"),
     }
 
 

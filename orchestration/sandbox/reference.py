@@ -27,6 +27,7 @@ def reconcile(
     tol_ratio: float = 0.01,
     late_after_minutes: float = 15,
     asset_scenes: list[str] | None = None,
+    fallback_minutes: float = 2,
 ) -> list[dict]:
     """Findings as dicts (mismatch_type, job_id, task_id, request_id) for the landed frames."""
     usage = frames["usage_records"].copy()
@@ -55,6 +56,9 @@ def reconcile(
     linked_keys: set[str] = set()
     linked_tasks_all: set[str] = set()
     task_of_job: dict[str, str] = {}
+    fallback_rows, ambiguous_keys = _fallback_match(money, jobs, fallback_minutes)
+    for job_id in sorted(ambiguous_keys):
+        add("ambiguous_match", job_id)
 
     for j in jobs.itertuples():
         rid, tid = _s(j.request_id), _s(j.task_id)
@@ -65,7 +69,7 @@ def reconcile(
         rows = (
             money[(money["request_id"] == rid) | money["task_id"].isin(task_ids)]
             if rid
-            else money[money["task_id"].isin(task_ids)]
+            else money[money["task_id"].isin(task_ids) | money["record_key"].isin(fallback_rows.get(j.job_id, ()))]
         )
         linked_keys |= set(rows["record_key"])
         linked_tasks_all |= task_ids
@@ -127,9 +131,11 @@ def reconcile(
             if final and _quota_off(r):
                 add("quota_mismatch", j.job_id)
 
+    ambiguous_rows = {k for keys in ambiguous_keys.values() for k in keys}
     orphans = money[
         (money["record_type"] == "consume")
         & ~money["record_key"].isin(linked_keys)
+        & ~money["record_key"].isin(ambiguous_rows)
         & ~money["task_id"].isin(linked_tasks_all)
     ]
     for r in orphans.itertuples():
@@ -141,6 +147,45 @@ def reconcile(
         ):
             add("stuck_task", task_of_job.get(t.task_id), t.task_id)
     return out
+
+
+def _fallback_match(
+    money: pd.DataFrame, jobs: pd.DataFrame, minutes: float
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """DESIGN's fallback for id-less rows: a consume row without ids fits an id-less job of the same
+    model whose token name and token counts (where the app kept them) agree, created between the
+    job's creation and `minutes` after its end. ({job: [linked row keys]}, {job: [ambiguous row keys]}):
+    a row fitting one job links to it (a job with several takes the nearest to its end), a row
+    fitting several links to none and is ambiguous for each."""
+    rows = money[(money["record_type"] == "consume") & money["request_id"].isna() & money["task_id"].isna()
+                 & money["billing_transaction_id"].isna()]
+    idless = jobs[jobs["request_id"].isna() & jobs["task_id"].isna() & jobs["billing_transaction_id"].isna()]
+    fits: dict[str, list[tuple[str, float]]] = {}
+    for r in rows.itertuples():
+        for j in idless.itertuples():
+            end = j.terminal_at if not pd.isna(j.terminal_at) else j.created_at
+            ok = (
+                _s(r.model) is not None and _s(j.model) is not None and str(r.model).lower() == str(j.model).lower()
+                and j.created_at <= r.created_at <= end + timedelta(minutes=minutes)
+                and all(pd.isna(getattr(j, c)) or getattr(r, c) == getattr(j, c)
+                        for c in ("token_name", "prompt_tokens", "completion_tokens"))
+            )
+            if ok:
+                fits.setdefault(r.record_key, []).append((j.job_id, abs((r.created_at - end).total_seconds())))
+    linked: dict[str, list[str]] = {}
+    ambiguous: dict[str, list[str]] = {}
+    nearest: dict[str, tuple[float, str]] = {}
+    for key, cands in fits.items():
+        if len(cands) > 1:
+            for job_id, _ in cands:
+                ambiguous.setdefault(job_id, []).append(key)
+        else:
+            job_id, dist = cands[0]
+            if job_id not in nearest or (dist, key) < nearest[job_id]:
+                nearest[job_id] = (dist, key)
+    for job_id, (_, key) in nearest.items():
+        linked[job_id] = [key]
+    return linked, ambiguous
 
 
 def _quota_off(r: object) -> bool:

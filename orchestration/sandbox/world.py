@@ -143,6 +143,9 @@ class BaseBuilder:
         attempts: int = 1,
         billing_txn: str | None = None,
         user: str | None = None,
+        token_name: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
     ) -> str:
         jid = "gen_" + self._hex(16)
         self.jobs.append(
@@ -160,6 +163,10 @@ class BaseBuilder:
                 "billing_txn": billing_txn,
                 "price_micros": price_micros,
                 "attempts": attempts,
+                # what the app saw in the gateway's response (kept only where it has no ids)
+                "key_name": token_name,
+                "usage_prompt": prompt_tokens,
+                "usage_completion": completion_tokens,
             }
         )
         return jid

@@ -266,6 +266,31 @@ class NewApiBuilder(BaseBuilder):
             attempts=attempts,
         )
 
+    def main_chat_idless(self, t: datetime, *, twins: int = 1) -> list[str]:
+        """`twins` identical chat requests (same token, model, tokens, within a second) through a
+        node that logs no request id; the app stored no ids, only the token name and the usage the
+        response reported. One request links by the fallback match; two are each other's ambiguous
+        candidates. Returns the job ids."""
+        model = "gpt-4o-mini"
+        r = CHAT_MODELS[model]
+        prompt, completion = self.rng.randint(200, 3000), self.rng.randint(40, 900)
+        quota = round((prompt + completion * r["completion_ratio"]) * r["model_ratio"])
+        jids = []
+        for k in range(twins):
+            t_req = t + timedelta(milliseconds=150 * k)
+            use_time = 3
+            t_row = t_req + timedelta(seconds=use_time)
+            other = {"model_ratio": r["model_ratio"], "group_ratio": 1.0, "completion_ratio": r["completion_ratio"],
+                     "model_price": -1}
+            self.nlog(t_row, 2, model=model, quota=quota, prompt=prompt, completion=completion,
+                      use_time=use_time, token="legacy-app", other=other, request_id=None,
+                      content=f"model ratio {r['model_ratio']}")
+            jids.append(self.job(t=t_req, scene="chat", model=model, gateway="main", request_id=None,
+                                 task_id=None, state="done", finished=trunc_ms(t_row + timedelta(milliseconds=80)),
+                                 price_micros=quota * 2, token_name="legacy-app", prompt_tokens=prompt,
+                                 completion_tokens=completion))
+        return jids
+
     # ---- new-api async task ------------------------------------------------------------------
     def main_task(
         self,

@@ -181,6 +181,28 @@ orphan_usage as (
     from linked_usage
     where record_type = 'consume'
       and not is_linked
+      and ambiguous_job_ids is null  -- fits several jobs: an ambiguous_match, not an orphan
+),
+
+ambiguous_pairs as (
+    select unnest(string_split(ambiguous_job_ids, ',')) as candidate_job_id, gateway, record_key,
+        cost_usd, ambiguous_job_ids
+    from linked_usage
+    where ambiguous_job_ids is not null
+),
+
+ambiguous_match as (
+    -- one finding per candidate job: the id-less rows that fit it and other jobs are linked to none
+    select
+        'ambiguous_match', j.job_id, j.gateway_task_id, j.request_id, min(p.gateway), j.scene, j.model, j.job_id,
+        0.0, j.created_date,
+        count(*) || ' id-less usage row(s) of ' || printf('%.6f', sum(coalesce(p.cost_usd, 0)))
+            || ' USD fit this job and others (candidates ' || replace(min(p.ambiguous_job_ids), ',', ', ')
+            || '; rows ' || string_agg(p.record_key, ', ' order by p.record_key)
+            || '): not linked to any of them, match them by hand'
+    from ambiguous_pairs as p
+    inner join jobs as j on p.candidate_job_id = j.job_id
+    group by j.job_id, j.gateway_task_id, j.request_id, j.scene, j.model, j.created_date
 ),
 
 stuck_jobs as (
@@ -239,6 +261,7 @@ unioned as (
     union all select * from stuck_jobs
     union all select * from stuck_tasks
     union all select * from quota_mismatch
+    union all select * from ambiguous_match
 ),
 
 -- direction: who owes whom (recoverable: the gateway owes you; owed: you may owe the gateway;
