@@ -45,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from orchestration.config import AppConfig, ConfigError, require_env
 from orchestration.gateways.base import ExtractionError
 from orchestration.pseudonymize import pseudonym_key, pseudonymize_series
-from schemas.canonical import RECORDS
+from schemas.canonical import OPTIONAL_COLUMNS, RECORDS
 from schemas.validate import ROW_ERRORS_ATTR, coerce_frame
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,8 @@ def check_query(app: AppConfig, record: AppRecord) -> str:
 def check_columns(record: AppRecord, returned: list[str]) -> None:
     """Raise ConfigError listing every canonical column the query does not return."""
     key = QUERY_KEYS[record]
-    missing = [c for c in RECORDS[record] if c not in returned]
+    optional = OPTIONAL_COLUMNS.get(record, ())
+    missing = [c for c in RECORDS[record] if c not in returned and c not in optional]
     if missing:
         raise ConfigError(
             f"app.{key}: the query does not return the canonical column(s) {', '.join(missing)} "
@@ -252,6 +253,9 @@ def extract_app_records(app: AppConfig, record: AppRecord, start: datetime, end:
         log.info("app.%s: ignoring non-canonical column(s) %s", qkey, ", ".join(extras))
     raw = pd.DataFrame([tuple(r) for r in rows], columns=returned, dtype=object)
     raw = raw.loc[:, ~raw.columns.duplicated()]
+    for col in OPTIONAL_COLUMNS.get(record, ()):
+        if col not in raw.columns:  # an optional column the query does not return lands null
+            raw[col] = None
     df, errors = coerce_frame(record, raw, naive_utc=True, empty_is_null=True)
 
     created = df["created_at"]

@@ -121,6 +121,8 @@ class ReconciliationConfig(_Strict):
     stuck_task_sla_minutes: float = Field(default=60, gt=0)
     cost_tolerance_usd: float = Field(default=0.000002, ge=0)
     cost_tolerance_ratio: float = Field(default=0.01, ge=0)
+    # scenes whose succeeded, charged jobs must deliver an asset; None = learned from the app's assets
+    asset_scenes: list[Literal["chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other"]] | None = None
 
 
 class ReconConfig(_Strict):
@@ -147,7 +149,7 @@ class ReconConfig(_Strict):
                 out[f"gateways[{i}].{k}"] = v
         return out
 
-    def dbt_vars(self) -> dict[str, float | int]:
+    def dbt_vars(self) -> dict[str, float | int | list[str] | None]:
         """The reconciliation thresholds as dbt vars (dbt_project.yml holds the defaults)."""
         return self.reconciliation.model_dump()
 

@@ -35,6 +35,9 @@ class AppJob(pa.DataFrameModel):
     billing_transaction_id: Series[Str] = pa.Field(nullable=True)
     expected_cost_usd: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=0)
     retry_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    token_name: Series[Str] = pa.Field(nullable=True)
+    prompt_tokens: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    completion_tokens: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
 
     @pa.check("job_id", "request_id", "task_id", "billing_transaction_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:

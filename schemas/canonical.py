@@ -73,6 +73,10 @@ APP_JOB: dict[str, pa.DataType] = {
     "billing_transaction_id": pa.string(),
     "expected_cost_usd": pa.float64(),
     "retry_count": pa.int64(),
+    # extensions (optional in the app's query: the fallback match for gateways without ids)
+    "token_name": pa.string(),  # the gateway token (key name) the job used
+    "prompt_tokens": pa.int64(),  # tokens the gateway's response reported
+    "completion_tokens": pa.int64(),
 }
 
 APP_ASSET: dict[str, pa.DataType] = {
@@ -100,8 +104,10 @@ ASSET_STATUSES = ("available", "deleted", "failed")
 MISMATCH_CODES = (
     "missing_usage", "charged_for_failure", "over_refunded", "missing_asset", "asset_without_success",
     "status_mismatch", "cost_mismatch", "model_mismatch", "duplicate_create", "orphan_usage",
-    "stuck_task", "quota_mismatch", "coverage_gap",
+    "stuck_task", "quota_mismatch", "coverage_gap", "ambiguous_match",
 )
+# app query columns that may be absent: a query without them lands them null
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"app_jobs": ("token_name", "prompt_tokens", "completion_tokens")}
 SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
 SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other")
 

@@ -20,11 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
-from orchestration.app_sources import bind_params, extract_app_records, sqlite_bound
+from orchestration.app_sources import bind_params, check_app_queries, extract_app_records, sqlite_bound
 from orchestration.config import AppConfig, ConfigError
 from orchestration.gateways.base import ExtractionError
 from orchestration.landing import land_validated, read_partition, read_quarantine
 from orchestration.pseudonymize import DEMO_KEY, pseudonymize_user_id
+from schemas.canonical import RECORDS
 from schemas.validate import canonical_dtypes, validate_frame
 
 DAY = date(2026, 11, 20)
@@ -144,7 +145,8 @@ def expected_assets() -> pd.DataFrame:
 def _frame(record: str, rows: list[tuple]) -> pd.DataFrame:
     dtypes = canonical_dtypes(record)
     cols = list(dtypes)
-    data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    # rows may stop before the optional columns (token_name, prompt/completion_tokens): null
+    data = {c: [r[i] if i < len(r) else None for r in rows] for i, c in enumerate(cols)}
     out = {}
     for c, t in dtypes.items():
         if isinstance(t, pd.DatetimeTZDtype):
@@ -229,6 +231,20 @@ def local_tz(monkeypatch: pytest.MonkeyPatch):
 
 def test_sqlite_mapping_lands_correct_canonical_records(sqlite_app: AppConfig, tmp_path: Path) -> None:
     run_and_check(sqlite_app, tmp_path / "landing", "sqlite")
+
+
+def test_optional_fallback_columns_land_when_the_query_returns_them(sqlite_app: AppConfig) -> None:
+    """token_name / prompt_tokens / completion_tokens are optional (the id-less fallback match):
+    a query without them lands them null (above); one with them lands what it returns."""
+    query = SQLITE_JOBS_QUERY.replace(
+        "o.internal_note as note", "o.internal_note as note, 'app-key' as token_name, 120 as prompt_tokens, "
+        "cast(null as integer) as completion_tokens")
+    app = app_config(jobs=query)
+    check_app_queries(app)
+    got = extract_app_records(app, "app_jobs", START, END)
+    assert list(got.columns) == list(RECORDS["app_jobs"])
+    assert set(got["token_name"]) == {"app-key"} and set(got["prompt_tokens"]) == {120}
+    assert got["completion_tokens"].isna().all()
 
 
 @pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Adak", "Asia/Kathmandu"])

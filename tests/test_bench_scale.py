@@ -24,7 +24,9 @@ def scale_run(tmp_path_factory):
 def test_generator_truth_covers_every_code_and_status(scale_run):
     _, result = scale_run
     gen = result["generator"]
-    assert set(gen["truth_findings"]) == set(MISMATCH_CODES)
+    # the generator's rows all carry ids: the id-less fallback match (ambiguous_match) is the
+    # sandbox's and the dbt unit tests' to cover, not the scale benchmark's
+    assert set(gen["truth_findings"]) == set(MISMATCH_CODES) - {"ambiguous_match"}
     assert set(gen["truth_settlements"]) == set(SETTLEMENT_STATUSES)
     assert gen["rows"]["app_jobs"] > 0.98 * JOBS
 

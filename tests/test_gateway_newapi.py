@@ -246,6 +246,8 @@ def test_older_builds_bare_lists_content_keys_deltas_and_system_refunds(zero_bas
     delta = got[got["task_id"] == "task_x"].iloc[0]
     assert delta["record_type"] == "consume" and delta["cost_usd"] == pytest.approx(-0.04)
     assert delta["pre_consumed_quota"] == 175000 and delta["actual_quota"] == 155000
-    system = got[got["quota"] == 0].iloc[0]
-    assert system["record_type"] == "other" and system["cost_usd"] == 0
-    assert got["cost_usd"].sum() == pytest.approx(sum(1500 + i for i in range(37)) / 500000 - 0.04)
+    # the old build's type-4 system refund: amount and task id read from the text (never landed)
+    system = got[got["task_id"] == "task_y"].iloc[0]
+    assert system["record_type"] == "refund" and system["cost_usd"] == pytest.approx(-0.35)
+    assert system["quota"] == 175000
+    assert got["cost_usd"].sum() == pytest.approx(sum(1500 + i for i in range(37)) / 500000 - 0.04 - 0.35)

@@ -92,7 +92,7 @@ def test_money_at_risk_passes_under_the_limit_and_errors_over_it(tmp_path: Path)
         },
     )
     assert not bad.passed and bad.severity == oc.ERROR
-    assert bad.failures[0] == "missing_usage: 6.500000 USD"
+    assert bad.failures[0] == "none: 10.500000 USD"  # the sample findings carry no direction
     lowered = run(
         tmp_path,
         "money_at_risk",
@@ -216,13 +216,15 @@ def errors_row(error_class: str, count: int, day: date = LAST, is_alert: bool = 
         ("402", oc.ERRORS_402_MIN, oc.ERROR),
         ("429", oc.ERRORS_429_MIN, oc.WARN),
         ("5xx", oc.ERRORS_5XX_MIN, oc.WARN),
+        ("400", oc.ERRORS_400_MIN, oc.WARN),
+        ("403", oc.ERRORS_403_MIN, oc.ERROR),
     ],
 )
 def test_each_gateway_error_class_is_its_own_check(
     tmp_path: Path, error_class: str, limit: int, severity: str
 ) -> None:
     name = f"gateway_errors_{error_class}"
-    others = [c for c in ("401", "402", "429", "5xx") if c != error_class]
+    others = [c for c in ("401", "402", "429", "5xx", "400", "403") if c != error_class]
     # Other classes failing hard does not fail this one; this one just under its limit passes.
     under = [errors_row(c, 500) for c in others] + ([errors_row(error_class, limit - 1)] if limit > 1 else [])
     wh = create_marts(tmp_path / "under.duckdb", {"fct_error_alerts_daily": under})
@@ -369,3 +371,25 @@ def test_usage_coverage_errors_when_a_day_the_run_needs_is_uncovered(tmp_path: P
     bad = run(tmp_path, "usage_coverage", {"fct_reconciliation_mismatches": [gap]})
     assert not bad.passed and bad.severity == oc.ERROR
     assert bad.failures == [f"{LAST} gateway main: gateway main holds no complete usage"]
+
+
+def test_money_at_risk_counts_each_jobs_dollars_once_per_direction(tmp_path: Path) -> None:
+    """One job charged 0.35 USD for a failure is also a 0.35 USD cost mismatch: 0.35 at risk, not
+    0.70; another job's owed money is its own direction, shown separately."""
+    out = run(
+        tmp_path,
+        "money_at_risk",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("charged_for_failure", "0.35", n=1, direction="recoverable"),
+                {**finding("cost_mismatch", "0.35", n=1, direction="recoverable"), "finding_id": "c-1"},
+                finding("missing_usage", "0.2", n=2, direction="owed"),
+                {**finding("cost_mismatch", "0.1", n=2, direction="owed"), "finding_id": "c-2"},
+            ]
+        },
+        oc.Thresholds(money_at_risk_error_usd=0.5),
+    )
+    assert out.metadata["money_at_risk_usd"] == pytest.approx(0.55)
+    assert out.metadata["recoverable_usd"] == pytest.approx(0.35)
+    assert out.metadata["owed_usd"] == pytest.approx(0.2)
+    assert not out.passed and out.failures == ["recoverable: 0.350000 USD", "owed: 0.200000 USD"]

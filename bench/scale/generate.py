@@ -36,7 +36,7 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.canonical import RECORDS
+from schemas.canonical import OPTIONAL_COLUMNS, RECORDS
 
 DEFAULT_DAY = date(2026, 11, 20)
 DEFECT_RATE = 0.08  # of the jobs created before 21:00
@@ -503,7 +503,7 @@ def generate(n: int, out: Path, day: date = DEFAULT_DAY, seed: int = 1, memory_l
                                           "usage_records", "created_at", landing),
             "gateway_tasks": _copy_by_day(con, _select("gateway_tasks", "tasks"), "gateway_tasks",
                                           "submitted_at", landing),
-            "app_jobs": _copy_by_day(con, _select("app_jobs", "jobs"), "app_jobs", "created_at", landing),
+            "app_jobs": _copy_by_day(con, _select("app_jobs", "jobs", {c: "null" for c in OPTIONAL_COLUMNS["app_jobs"]}), "app_jobs", "created_at", landing),
             "app_assets": _copy_by_day(con, _select("app_assets", "assets"), "app_assets", "created_at", landing),
         }
         con.execute(f"copy (select * from truth_findings order by all) to '{truth / 'findings.parquet'}' (format parquet)")

@@ -22,7 +22,8 @@
       'job_id': 'varchar', 'user_id': 'varchar', 'created_at': ts, 'scene': 'varchar',
       'model': 'varchar', 'request_id': 'varchar', 'task_id': 'varchar', 'status': 'varchar',
       'terminal_at': ts, 'billing_transaction_id': 'varchar', 'expected_cost_usd': 'double',
-      'retry_count': 'bigint'
+      'retry_count': 'bigint', 'token_name': 'varchar', 'prompt_tokens': 'bigint',
+      'completion_tokens': 'bigint'
     },
     'app_assets': {
       'asset_id': 'varchar', 'job_id': 'varchar', 'created_at': ts, 'kind': 'varchar',

@@ -32,6 +32,8 @@ ERRORS_401_MIN = 3
 ERRORS_402_MIN = 1
 ERRORS_429_MIN = 10
 ERRORS_5XX_MIN = 5
+ERRORS_400_MIN = 20  # a burst of bad requests: an app deploy sends something the gateway rejects
+ERRORS_403_MIN = 3
 SPEND_ANOMALY_DAYS_WARN = 1
 
 WARN, ERROR = "WARN", "ERROR"
@@ -42,8 +44,10 @@ ERROR_OWNERS = {
     "402": "finance: top up the gateway balance",
     "429": "capacity: raise the gateway limits or lower max_concurrency",
     "5xx": "gateway ops: upstream outage, open a ticket with the gateway",
+    "400": "app engineering: the gateway rejects what the app sends, fix the request",
+    "403": "whoever owns the gateway token: the key may not use that model or group",
 }
-ERROR_SEVERITY = {"401": ERROR, "402": ERROR, "429": WARN, "5xx": WARN}
+ERROR_SEVERITY = {"401": ERROR, "402": ERROR, "429": WARN, "5xx": WARN, "400": WARN, "403": ERROR}
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Thresholds:
     errors_402_min: int = ERRORS_402_MIN
     errors_429_min: int = ERRORS_429_MIN
     errors_5xx_min: int = ERRORS_5XX_MIN
+    errors_400_min: int = ERRORS_400_MIN
+    errors_403_min: int = ERRORS_403_MIN
     spend_anomaly_days_warn: int = SPEND_ANOMALY_DAYS_WARN
 
     def error_min(self, error_class: str) -> int:
@@ -135,21 +141,25 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
     if not marts.columns(con, marts.MISMATCHES):
         return _missing(name, marts.MISMATCHES, ERROR, owner)
     where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
-    by_code: dict[str, float] = {}
-    for r in marts.stream(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
-        by_code[r["mismatch_type"]] = by_code.get(r["mismatch_type"], 0.0) + float(r["amount_usd"] or 0)
-    total = sum(by_code.values())
+    from orchestration.reports import money
+
+    # streamed (a 2M-job day holds one batch at a time); each job's dollars once per direction (its
+    # largest amount), never the sum of its findings
+    by_direction = money.by_direction(marts.stream(con, marts.MISMATCHES, money.ROW_COLUMNS, where, params))
+    total = sum(by_direction.values())
     passed = total <= t.money_at_risk_error_usd
-    top = sorted(by_code.items(), key=lambda kv: -kv[1])
-    failures = [] if passed else [f"{code}: {usd:.6f} USD" for code, usd in top if usd > 0]
+    top = sorted(by_direction.items(), key=lambda kv: -kv[1])
+    failures = [] if passed else [f"{d}: {usd:.6f} USD" for d, usd in top if usd > 0]
+    split = ", ".join(f"{d} {usd:.6f}" for d, usd in by_direction.items() if usd > 0)
     return CheckOutcome(
         name,
         passed,
         ERROR,
-        f"money at risk {total:.6f} USD (limit {t.money_at_risk_error_usd:.2f})",
+        f"money at risk {total:.6f} USD (limit {t.money_at_risk_error_usd:.2f})" + (f": {split}" if split else ""),
         owner,
         failures,
-        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_error_usd)},
+        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_error_usd),
+         **{f"{d}_usd": float(round(usd, 6)) for d, usd in by_direction.items()}},
     )
 
 
@@ -386,6 +396,8 @@ CHECKS: dict[str, Callable] = {
     "gateway_errors_402": check_gateway_errors("402"),
     "gateway_errors_429": check_gateway_errors("429"),
     "gateway_errors_5xx": check_gateway_errors("5xx"),
+    "gateway_errors_400": check_gateway_errors("400"),
+    "gateway_errors_403": check_gateway_errors("403"),
     "spend_anomaly": check_spend_anomaly,
     "usage_coverage": check_usage_coverage,
 }
@@ -399,6 +411,8 @@ DESCRIPTIONS = {
     "gateway_errors_402": "ERROR on 402s: the gateway balance ran out.",
     "gateway_errors_429": "WARN on repeated 429s: rate limits; capacity must grow or concurrency drop.",
     "gateway_errors_5xx": "WARN on repeated 5xx: the gateway or its upstream is failing.",
+    "gateway_errors_400": "WARN on a burst of 400s: the gateway rejects what the app sends.",
+    "gateway_errors_403": "ERROR on repeated 403s: the key is not allowed that model or group.",
     "spend_anomaly": "WARN when a day's net spend is above its history's mean + sigma x stddev.",
     "usage_coverage": "ERROR when a day with app jobs holds no complete usage extraction (coverage_gap).",
 }

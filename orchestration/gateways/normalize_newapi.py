@@ -3,8 +3,10 @@
 Only public ids, money, tokens and the allowlisted keys of `other` survive; content, username,
 ip, channel, token_id, admin_info and upstream names are never read into a row. Type codes:
 1 topup, 2 consume, 5 error (one-api: "test" → other), 6 refund, anything else other. Older builds
-wrote refunds as type-4 system rows with quota 0 and the amount only in `content`: they map to
-`other` with zero money — we never parse money out of free text.
+wrote task refunds as type-4 system rows with quota 0 and the amount only in `content`: those
+texts (and only those: `system_rows.py` lists the wordings) become refund rows with the task id and
+amount read from the text; one whose amount cannot be read becomes a refund without an amount,
+which pandera quarantines. The text itself never lands.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.gateways.normalize import as_bool, as_float, as_int, as_str
+from orchestration.gateways.system_rows import parse as parse_system_row
 from schemas.record_key import served_row_key
 
 try:
@@ -162,6 +165,12 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
             raise RowError("created_at", row_id(item), "missing or zero created_at")
     quota = _i(g("quota"))
     cost = None if quota is None else quota / qpu
+    task_id = _s(og("task_id")) or _s(g("task_id"))
+    if rtype == "other" and (typ if type(typ) is int else as_int(typ)) == 4:
+        settled = parse_system_row(g("content"), qpu)
+        if settled is not None:  # an old build's task refund: the amount is only in the text
+            rtype, task_id, quota = "refund", task_id or settled.task_id, settled.quota
+            cost = None if settled.usd is None else settled.usd
     if cost is not None and rtype == "refund":
         cost = -abs(cost)
     ss = og("stream_status")
@@ -170,7 +179,6 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
     pre = og("pre_consumed_quota")
     if pre is None or pre == "":
         pre = og("pre_consumed")
-    task_id = _s(og("task_id")) or _s(g("task_id"))
     rid = _s(g("request_id"))
     is_stream = g("is_stream")
     is_task = og("is_task")

@@ -40,6 +40,7 @@ MISMATCH_COLUMNS = (
     "scene",
     "model",
     "amount_usd",
+    "direction",
     "partition_date",
     "detected_at",
     "detail",
@@ -367,6 +368,10 @@ def markdown_preview(summary: Summary) -> str:
     lines += [f"| {c} | {n} | {usd:,.6f} |" for c, (n, usd) in summary.mismatches.items() if n]
     lines += [
         f"| **total** | **{summary.total_findings}** | **{summary.money_at_risk:,.6f}** |",
+        "",
+        "| direction (each job's dollars once) | at risk USD |",
+        "|---|---:|",
+        *[f"| {d} | {usd:,.6f} |" for d, usd in summary.money_by_direction.items()],
         "",
         "| settlement | jobs |",
         "|---|---:|",

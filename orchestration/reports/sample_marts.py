@@ -11,6 +11,12 @@ from pathlib import Path
 
 import duckdb
 
+# the direction each sample code's findings get (the mart derives cost/quota from the sign)
+SAMPLE_DIRECTIONS = {
+    "charged_for_failure": "recoverable", "duplicate_create": "recoverable", "orphan_usage": "recoverable",
+    "cost_mismatch": "recoverable", "quota_mismatch": "recoverable", "missing_usage": "owed",
+    "over_refunded": "owed", "missing_asset": "customer",
+}
 MART_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "fct_reconciliation_mismatches": [
         ("finding_id", "varchar"),
@@ -28,6 +34,7 @@ MART_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("amount_usd", "decimal(20, 8)"),
         ("partition_date", "date"),
         ("detected_at", "timestamp with time zone"),
+        ("direction", "varchar"),
     ],
     "fct_settlements": [
         ("job_id", "varchar"),
@@ -186,6 +193,7 @@ def sample_rows(last_day: date, days: int = 7) -> dict[str, list[dict]]:
                     "amount_usd": Decimal(usd) * (k + 1),
                     "partition_date": day[n % days],
                     "detected_at": as_of,
+                    "direction": SAMPLE_DIRECTIONS.get(code, "none"),
                 }
             )
     lag = [

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 from orchestration.config import ReconConfig
 from orchestration.evidence import EVIDENCE_RECORDS, read_held
 from orchestration.landing import partition_file
-from orchestration.reports import marts
+from orchestration.reports import marts, money
 from schemas.canonical import MISMATCH_CODES, RECORDS, SETTLEMENT_STATUSES
 
-ERROR_CLASSES = ("401", "402", "429", "5xx")
+ERROR_CLASSES = ("401", "402", "429", "5xx", "400", "403")
 
 
 @dataclass
@@ -39,6 +39,8 @@ class Summary:
     # usage coverage per gateway and day that is not covered: (gateway, day, status, reason)
     uncovered: list[tuple[str, date, str, str]] = field(default_factory=list)
     covered_days: int = 0  # (gateway, day) pairs of usage held completely
+    # direction -> USD, each job's dollars once per direction (largest amount, not the sum)
+    money_by_direction: dict[str, float] = field(default_factory=lambda: dict.fromkeys(money.DIRECTIONS, 0.0))
 
     @property
     def total_findings(self) -> int:
@@ -46,7 +48,8 @@ class Summary:
 
     @property
     def money_at_risk(self) -> float:
-        return sum(usd for _, usd in self.mismatches.values())
+        """The headline: per-direction totals added up, no dollar counted twice."""
+        return sum(self.money_by_direction.values())
 
 
 def landed_counts(cfg: ReconConfig, days: list[date]) -> dict[str, int]:
@@ -89,17 +92,30 @@ def read_marts(
     warehouse: Path, days: list[date] | None = None
 ) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
     """Findings (count, USD at risk) per code and settlement status counts, for `days` if given."""
+    mismatches, settlements, _ = read_marts_by_direction(warehouse, days)
+    return mismatches, settlements
+
+
+def read_marts_by_direction(
+    warehouse: Path, days: list[date] | None = None
+) -> tuple[dict[str, tuple[int, float]], dict[str, int], dict[str, float]]:
+    """read_marts plus the money at risk per direction (each job's dollars once per direction)."""
     mismatches = {code: (0, 0.0) for code in MISMATCH_CODES}
     settlements = {s: 0 for s in SETTLEMENT_STATUSES}
     with marts.read_only(warehouse) as con:
         where, params = _in_days(con, marts.MISMATCHES, "partition_date", days)
-        for r in marts.stream(con, marts.MISMATCHES, ["mismatch_type", "amount_usd"], where, params):
-            n, usd = mismatches.get(r["mismatch_type"], (0, 0.0))
-            mismatches[r["mismatch_type"]] = (n + 1, usd + float(r["amount_usd"] or 0))
+
+        def counted():  # one pass, streamed: per-code counts here, each dollar once per direction there
+            for r in marts.stream(con, marts.MISMATCHES, money.ROW_COLUMNS, where, params):
+                n, usd = mismatches.get(r["mismatch_type"], (0, 0.0))
+                mismatches[r["mismatch_type"]] = (n + 1, usd + float(r["amount_usd"] or 0))
+                yield r
+
+        directions = money.by_direction(counted())
         where, params = _in_days(con, marts.SETTLEMENTS, "created_date", days)
         for r in marts.select(con, marts.SETTLEMENTS, ["settlement_status"], where, params):
             settlements[r["settlement_status"]] = settlements.get(r["settlement_status"], 0) + 1
-    return mismatches, settlements
+    return mismatches, settlements, directions
 
 
 def _spend_and_errors(s: Summary, warehouse: Path, days: list[date]) -> None:
@@ -133,8 +149,9 @@ def _spend_and_errors(s: Summary, warehouse: Path, days: list[date]) -> None:
 
 def summarize(warehouse: Path, days: list[date], records: dict[str, int] | None = None) -> Summary:
     """The summary of `days` from the marts alone (records landed, when known, passed in)."""
-    mismatches, settlements = read_marts(warehouse, days)
+    mismatches, settlements, directions = read_marts_by_direction(warehouse, days)
     s = Summary(days[0], days[-1], records or {}, mismatches, settlements)
+    s.money_by_direction = directions
     _spend_and_errors(s, warehouse, days)
     _coverage(s, warehouse, days)
     return s
@@ -154,7 +171,10 @@ def format_summary(s: Summary) -> str:
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.records.items()]
     lines += ["", f"{'mismatches':<32}{'count':>6}{'at risk USD':>14}"]
     lines += [f"  {code:<30}{n:>6}{usd:>14.6f}" for code, (n, usd) in s.mismatches.items()]
-    lines += [f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}", "", "settlement status"]
+    lines += [f"  {'total (each dollar once)':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}"]
+    lines += ["", "money at risk by direction (each job's largest amount once per direction)"]
+    lines += [f"  {d:<22}{usd:>18.6f}" for d, usd in s.money_by_direction.items()]
+    lines += ["", "settlement status"]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.settlements.items()]
     lines += ["", f"spend: {s.net_spend_usd:.6f} USD net, {s.spend_anomaly_days} anomalous day(s)"]
     if s.errors:

@@ -30,6 +30,9 @@ JOB_COLUMNS = (
     "billing_txn",
     "price_micros",
     "attempts",
+    "key_name",
+    "usage_prompt",
+    "usage_completion",
 )
 ASSET_COLUMNS = ("file_id", "job_ref", "uploaded_ts", "media_type", "size_bytes", "file_state")
 
@@ -47,7 +50,10 @@ create table generation_jobs (
     finished_ts text,
     billing_txn text,
     price_micros integer,
-    attempts integer not null default 1
+    attempts integer not null default 1,
+    key_name text,
+    usage_prompt integer,
+    usage_completion integer
 );
 create index generation_jobs_created on generation_jobs (created_ts);
 create table delivered_files (
@@ -76,7 +82,10 @@ select
     finished_ts as terminal_at,
     billing_txn as billing_transaction_id,
     price_micros / 1000000.0 as expected_cost_usd,
-    attempts - 1 as retry_count
+    attempts - 1 as retry_count,
+    key_name as token_name,
+    usage_prompt as prompt_tokens,
+    usage_completion as completion_tokens
 from generation_jobs
 where julianday(created_ts) >= julianday(:start) and julianday(created_ts) < julianday(:end)
 order by created_ts, id
@@ -111,7 +120,7 @@ def write_app_db(scenario: Scenario, path: str | Path) -> tuple[str, str]:
         con.executescript(DDL)
         con.executemany(
             f"insert into generation_jobs ({', '.join(JOB_COLUMNS)}) values ({', '.join('?' * len(JOB_COLUMNS))})",
-            [tuple(j[c] for c in JOB_COLUMNS) for j in scenario.app_jobs],
+            [tuple(j.get(c) for c in JOB_COLUMNS) for j in scenario.app_jobs],
         )
         con.executemany(
             f"insert into delivered_files ({', '.join(ASSET_COLUMNS)}) "

@@ -38,7 +38,12 @@ def add_clean_jobs(b: Builder) -> None:
                 elif roll < 0.15 and t <= late_limit:
                     outcome = "timeout"  # refunded a day late (TASK_TIMEOUT_MINUTES)
                 delta = "legacy" if b.rng.random() < 0.05 else "normal"
-                b.main_task(t, scene, outcome=outcome, delta=delta)
+                # ~half the pre-charges are current main's: request id, no task id
+                # ~a quarter of the refunds are old builds' type-4 system rows (amount in the text)
+                fmt = b.rng.choice(["type6", "type6", "type6", "type6", "type6", "system_usd", "system_points",
+                                    "system_en"])
+                b.main_task(t, scene, outcome=outcome, delta=delta, precharge_task_id=b.rng.random() < 0.5,
+                            refund_format=fmt)
             else:
                 outcome = "success"
                 if roll < 0.12:
@@ -50,6 +55,19 @@ def add_clean_jobs(b: Builder) -> None:
         for typ in (1, 7, 7, 3, 4):
             if b.rng.random() < 0.8:
                 b.admin_noise(b.at(day), typ)
+    add_old_build_rows(b)
+
+
+def add_old_build_rows(b: Builder) -> None:
+    """Clean jobs billed in the older formats, for sure in every demo: a fork's negative-quota
+    settlement row, and type-4 system refund rows (quota 0, amount only in the text) against a
+    current-main pre-charge. None is a finding."""
+    days = b.settled_days() or b.days()
+    for fmt in ("system_usd", "system_en", "system_points"):
+        b.main_task(b.at(b.rng.choice(days), 1, 20), "video", outcome="failure", refund_format=fmt,
+                    precharge_task_id=False)
+    for _ in range(2):
+        b.main_task(b.at(b.rng.choice(days), 1, 20), "image", delta="legacy_less")
 
 
 def add_failover_jobs(b: Builder) -> None:
@@ -82,7 +100,10 @@ def add_pending_jobs(b: Builder) -> None:
     """Jobs inside the settlement window at as_of whose money has not settled yet: no findings."""
     last = b.end
     prev = b.end - timedelta(days=1) if b.end > b.start else b.end
-    # succeeded video, its (larger) settlement difference lands after as_of
+    # succeeded video, its (larger) settlement difference lands after as_of: inside the window, but
+    # the task is terminal and late_after_minutes have passed, so its money is judged as held (the
+    # app expected the settled price): a cost_mismatch now, gone once the difference row lands
+    # (main_task records that finding itself, as for every task whose difference row is still out)
     b.main_task(
         b.at(last, 20, 21),
         "video",
@@ -155,8 +176,9 @@ def inject_defects(b: Builder) -> None:
     tf(i, ["charged_for_failure"], "lab", "cancelled (failed + cancelled:true), never refunded")
 
     # over_refunded (failed tasks, app agrees; net < 0)
-    i = b.main_task(d(), "video", outcome="failure", refund="double")
-    tf(i, ["over_refunded"], "main", "two identical refund rows (differ only in created_at)")
+    i = b.main_task(d(), "video", outcome="failure", refund="double", precharge_task_id=False)
+    tf(i, ["over_refunded"], "main", "two identical refund rows (differ only in created_at); current-main "
+       "pre-charge (request id only), so only the job's ledger weighs the refunds against it")
     i = b.main_task(d(), "image", outcome="failure", refund="excess")
     tf(i, ["over_refunded"], "main", "refund of twice the pre-charge")
     i = b.lab_task(d(), "music", outcome="failure", refund="double")
@@ -305,3 +327,11 @@ def inject_defects(b: Builder) -> None:
         )
     i = b.main_task(d(), "image", precharge_bump=3000, delta="none")
     tf(i, ["quota_mismatch"], "main", "fixed-price pre-charge above model_price x 500000 x group_ratio")
+
+    # id-less rows (a node that logs no request id; the app kept token + usage): one links by the
+    # fallback match (clean); two identical requests a moment apart fit each other's job:
+    # ambiguous_match on both, never a guess (the last day, so their money is not judged yet)
+    b.main_chat_idless(d())
+    for jid in b.main_chat_idless(b.at(b.end, 8, 9), twins=2):
+        b.find("ambiguous_match", job_id=jid, gateway="main",
+               note="identical id-less requests: each row fits both jobs")

@@ -8,6 +8,7 @@ dbt tests land it directly. Only public ids, money, tokens and allowlisted `othe
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,11 @@ APP_STATUS = {
 ASSET_KIND = {"image/png": "image", "video/mp4": "video", "audio/mpeg": "audio"}
 ASSET_STATUS = {"ready": "available", "removed": "deleted", "broken": "failed"}
 MS_THRESHOLD = 100_000_000_000
+# the sandbox's old-build system refund texts (world_newapi.system_refund_text)
+_SYSTEM_REFUND = re.compile(
+    r"(?:异步任务执行失败 |Video async task failed )(?P<task>task_\w+)(?:，补偿 |, refund )"
+    r"(?:＄(?P<usd>\d+\.\d+) 额度|(?P<points>\d+) 点额度)"
+)
 
 _PANDAS_TYPES = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -89,6 +95,12 @@ def newapi_usage(item: dict, gateway: str, qpu: float) -> dict:
     rtype = NEWAPI_TYPES.get(item["type"], "other")
     quota = item["quota"]
     cost = quota / qpu
+    text_task = None
+    m = _SYSTEM_REFUND.fullmatch(item.get("content") or "") if item["type"] == 4 else None
+    if m:  # an old build's task refund: system row, quota 0, task id and amount only in the text
+        rtype, text_task = "refund", m["task"]
+        quota = int(m["points"]) if m["points"] else round(float(m["usd"]) * qpu)
+        cost = quota / qpu
     if rtype == "refund":
         cost = -abs(cost)
     ss = other.get("stream_status")
@@ -99,7 +111,7 @@ def newapi_usage(item: dict, gateway: str, qpu: float) -> dict:
         "record_type": rtype,
         "created_at": unix_ts(item["created_at"]),
         "request_id": item.get("request_id") or None,
-        "task_id": other.get("task_id") or None,
+        "task_id": other.get("task_id") or text_task,
         "billing_transaction_id": None,
         "model": item.get("model_name") or None,
         "scene": None,  # new-api rows carry no scene
@@ -216,6 +228,9 @@ def app_job(j: dict) -> dict:
         "billing_transaction_id": j["billing_txn"],
         "expected_cost_usd": None if price is None else price / 1_000_000.0,
         "retry_count": j["attempts"] - 1,
+        "token_name": j.get("key_name"),
+        "prompt_tokens": j.get("usage_prompt"),
+        "completion_tokens": j.get("usage_completion"),
     }
 
 

@@ -25,6 +25,9 @@ def reconcile(
     sla_minutes: float = 60,
     tol_usd: float = 0.000002,
     tol_ratio: float = 0.01,
+    late_after_minutes: float = 15,
+    asset_scenes: list[str] | None = None,
+    fallback_minutes: float = 2,
 ) -> list[dict]:
     """Findings as dicts (mismatch_type, job_id, task_id, request_id) for the landed frames."""
     usage = frames["usage_records"].copy()
@@ -47,9 +50,15 @@ def reconcile(
 
     task_by_id = {r.task_id: r for r in tasks.itertuples()}
     available = set(assets.loc[assets["status"] == "available", "job_id"].dropna())
+    if asset_scenes is None:  # learned: the scenes for which the app's asset records hold any asset
+        asset_scenes = sorted(set(jobs.loc[jobs["job_id"].isin(set(assets["job_id"].dropna())), "scene"].dropna()))
+    late = timedelta(minutes=late_after_minutes)
     linked_keys: set[str] = set()
     linked_tasks_all: set[str] = set()
     task_of_job: dict[str, str] = {}
+    fallback_rows, ambiguous_keys = _fallback_match(money, jobs, fallback_minutes)
+    for job_id in sorted(ambiguous_keys):
+        add("ambiguous_match", job_id)
 
     for j in jobs.itertuples():
         rid, tid = _s(j.request_id), _s(j.task_id)
@@ -60,7 +69,7 @@ def reconcile(
         rows = (
             money[(money["request_id"] == rid) | money["task_id"].isin(task_ids)]
             if rid
-            else money[money["task_id"].isin(task_ids)]
+            else money[money["task_id"].isin(task_ids) | money["record_key"].isin(fallback_rows.get(j.job_id, ()))]
         )
         linked_keys |= set(rows["record_key"])
         linked_tasks_all |= task_ids
@@ -86,35 +95,47 @@ def reconcile(
             and terminal_at + window <= as_of
             and eff in ("succeeded", "failed", "cancelled")
         )
+        # money final: a sync job once its row exists, a task once the gateway (where it has the
+        # task) is terminal and late_after_minutes passed, any job once the window passed
+        terminal = terminal_at is not None and eff in ("succeeded", "failed", "cancelled")
+        if tid:
+            final = terminal and (gt is None or gstatus is not None) and terminal_at + late <= as_of
+        else:
+            final = terminal and len(rows) > 0
+        final = final or past
         if past and eff == "succeeded" and net <= tol_usd:
             add("missing_usage", j.job_id)
         if past and eff in ("failed", "cancelled") and net > tol_usd:
             add("charged_for_failure", j.job_id)
-        per_task = rows[rows["task_id"].notna()].groupby("task_id")["cost_usd"].sum()
-        if (per_task < -tol_usd).any():
+        # a row without a task id (the current-main pre-charge) belongs to the job's own task
+        ledger_task = rows["task_id"].astype(object).where(rows["task_id"].notna(), tid)
+        per_task = rows["cost_usd"].groupby(ledger_task.to_numpy()).sum() if len(rows) else rows["cost_usd"]
+        if net < -tol_usd:  # the job's whole ledger, whichever id linked each row
             add("over_refunded", j.job_id)
-        if gstatus == "succeeded" and net > tol_usd and j.job_id not in available:
+        if final and eff == "succeeded" and j.scene in asset_scenes and net > tol_usd and j.job_id not in available:
             add("missing_asset", j.job_id)
         if j.job_id in available and eff != "succeeded":
             add("asset_without_success", j.job_id)
         if gstatus is not None and gstatus != j.status:
             add("status_mismatch", j.job_id)
         exp = j.expected_cost_usd
-        if past and not pd.isna(exp) and abs(net - exp) > max(tol_usd, tol_ratio * abs(exp)):
+        if final and not pd.isna(exp) and abs(net - exp) > max(tol_usd, tol_ratio * abs(exp)):
             add("cost_mismatch", j.job_id)
         consumes = rows[rows["record_type"] == "consume"]
-        if (consumes["model"].dropna() != j.model).any():
+        if final and (consumes["model"].dropna() != j.model).any():
             add("model_mismatch", j.job_id)
         charged = [t for t, v in per_task.items() if v > tol_usd]
         if len(charged) > 1:
             add("duplicate_create", j.job_id)
         for r in rows.itertuples():
-            if _quota_off(r):
+            if final and _quota_off(r):
                 add("quota_mismatch", j.job_id)
 
+    ambiguous_rows = {k for keys in ambiguous_keys.values() for k in keys}
     orphans = money[
         (money["record_type"] == "consume")
         & ~money["record_key"].isin(linked_keys)
+        & ~money["record_key"].isin(ambiguous_rows)
         & ~money["task_id"].isin(linked_tasks_all)
     ]
     for r in orphans.itertuples():
@@ -126,6 +147,45 @@ def reconcile(
         ):
             add("stuck_task", task_of_job.get(t.task_id), t.task_id)
     return out
+
+
+def _fallback_match(
+    money: pd.DataFrame, jobs: pd.DataFrame, minutes: float
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """DESIGN's fallback for id-less rows: a consume row without ids fits an id-less job of the same
+    model whose token name and token counts (where the app kept them) agree, created between the
+    job's creation and `minutes` after its end. ({job: [linked row keys]}, {job: [ambiguous row keys]}):
+    a row fitting one job links to it (a job with several takes the nearest to its end), a row
+    fitting several links to none and is ambiguous for each."""
+    rows = money[(money["record_type"] == "consume") & money["request_id"].isna() & money["task_id"].isna()
+                 & money["billing_transaction_id"].isna()]
+    idless = jobs[jobs["request_id"].isna() & jobs["task_id"].isna() & jobs["billing_transaction_id"].isna()]
+    fits: dict[str, list[tuple[str, float]]] = {}
+    for r in rows.itertuples():
+        for j in idless.itertuples():
+            end = j.terminal_at if not pd.isna(j.terminal_at) else j.created_at
+            ok = (
+                _s(r.model) is not None and _s(j.model) is not None and str(r.model).lower() == str(j.model).lower()
+                and j.created_at <= r.created_at <= end + timedelta(minutes=minutes)
+                and all(pd.isna(getattr(j, c)) or getattr(r, c) == getattr(j, c)
+                        for c in ("token_name", "prompt_tokens", "completion_tokens"))
+            )
+            if ok:
+                fits.setdefault(r.record_key, []).append((j.job_id, abs((r.created_at - end).total_seconds())))
+    linked: dict[str, list[str]] = {}
+    ambiguous: dict[str, list[str]] = {}
+    nearest: dict[str, tuple[float, str]] = {}
+    for key, cands in fits.items():
+        if len(cands) > 1:
+            for job_id, _ in cands:
+                ambiguous.setdefault(job_id, []).append(key)
+        else:
+            job_id, dist = cands[0]
+            if job_id not in nearest or (dist, key) < nearest[job_id]:
+                nearest[job_id] = (dist, key)
+    for job_id, (_, key) in nearest.items():
+        linked[job_id] = [key]
+    return linked, ambiguous
 
 
 def _quota_off(r: object) -> bool:

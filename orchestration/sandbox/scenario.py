@@ -138,6 +138,15 @@ def _truth(sc: Scenario, findings: list[dict]) -> dict:
     usage = frames["usage_records"]
     with_task = usage[usage["task_id"].notna()]
     net = with_task.groupby("task_id")["cost_usd"].sum()
+    # per ledger task: a consume/refund row without a task id (the current-main pre-charge) counts
+    # for the task of the job whose request id it carries
+    jobs = frames["app_jobs"]
+    task_of_request = dict(zip(jobs["request_id"].dropna(), jobs.loc[jobs["request_id"].notna(), "task_id"]))
+    money = usage[usage["record_type"].isin(["consume", "refund"])]
+    ledger_task = money["task_id"].astype(object).where(
+        money["task_id"].notna(), money["request_id"].map(lambda r: task_of_request.get(r))
+    )
+    ledger_net = money["cost_usd"].groupby(ledger_task.to_numpy()).sum()
     counts = {name: len(df) for name, df in frames.items()}
     counts["usage_records_by_gateway"] = {
         str(k): int(v) for k, v in usage["gateway"].value_counts().sort_index().items()
@@ -157,6 +166,9 @@ def _truth(sc: Scenario, findings: list[dict]) -> dict:
         "findings": ordered,
         "record_counts": counts,
         "net_cost_by_task": {str(k): round(float(v), 6) for k, v in sorted(net.items())},
+        "net_cost_by_ledger_task": {
+            str(k): round(float(v), 6) for k, v in sorted(ledger_net.items()) if not pd.isna(k)
+        },
     }
 
 

@@ -14,7 +14,9 @@ QUOTA_PER_UNIT = 500_000
 SETTLEMENT_WINDOW_HOURS = 48  # truth is computed with the ReconciliationConfig defaults
 STUCK_TASK_SLA_MINUTES = 60
 MAX_AS_OF_HOURS = 12  # as_of must fall in [end+1d 00:00, end+1d 12:00] for the truth to be exact
-WINDOWED_CODES = ("missing_usage", "charged_for_failure", "cost_mismatch")
+LATE_AFTER_MINUTES = 15
+WINDOWED_CODES = ("missing_usage", "charged_for_failure")  # money that never came: wait for the window
+FINAL_CODES = ("cost_mismatch", "model_mismatch", "quota_mismatch", "missing_asset")  # once the money is final
 
 # new-api pricing (ratio-priced chat models; fixed-price task models in USD per task)
 CHAT_MODELS: dict[str, dict[str, float]] = {
@@ -141,6 +143,9 @@ class BaseBuilder:
         attempts: int = 1,
         billing_txn: str | None = None,
         user: str | None = None,
+        token_name: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
     ) -> str:
         jid = "gen_" + self._hex(16)
         self.jobs.append(
@@ -158,6 +163,10 @@ class BaseBuilder:
                 "billing_txn": billing_txn,
                 "price_micros": price_micros,
                 "attempts": attempts,
+                # what the app saw in the gateway's response (kept only where it has no ids)
+                "key_name": token_name,
+                "usage_prompt": prompt_tokens,
+                "usage_completion": completion_tokens,
             }
         )
         return jid
@@ -194,6 +203,9 @@ class BaseBuilder:
         window = timedelta(hours=SETTLEMENT_WINDOW_HOURS)
         if code in WINDOWED_CODES and (terminal is None or terminal + window > self.as_of):
             return  # still pending at as_of: not a finding yet
+        late = timedelta(minutes=LATE_AFTER_MINUTES)
+        if code in FINAL_CODES and terminal is not None and terminal + late > self.as_of:
+            return  # settlement rows may still arrive: the amount is not final yet
         sla = timedelta(minutes=STUCK_TASK_SLA_MINUTES)
         if code == "stuck_task" and submitted is not None and submitted + sla > self.as_of:
             return

@@ -20,6 +20,16 @@ from orchestration.sandbox.world import (
 )
 
 
+def system_refund_text(fmt: str, task_id: str, quota: int) -> str:
+    """The text an old build's type-4 refund row carries (LogQuota: USD or quota points)."""
+    if fmt == "system_points":
+        return f"异步任务执行失败 {task_id}，补偿 {quota} 点额度"
+    usd = f"{quota / QUOTA_PER_UNIT:.6f}"
+    if fmt == "system_en":
+        return f"Video async task failed {task_id}, refund ＄{usd} 额度"
+    return f"异步任务执行失败 {task_id}，补偿 ＄{usd} 额度"
+
+
 class NewApiBuilder(BaseBuilder):
     """Rows of gateway `main`; each method also writes the app's job row unless told not to."""
 
@@ -278,6 +288,31 @@ class NewApiBuilder(BaseBuilder):
             attempts=attempts,
         )
 
+    def main_chat_idless(self, t: datetime, *, twins: int = 1) -> list[str]:
+        """`twins` identical chat requests (same token, model, tokens, within a second) through a
+        node that logs no request id; the app stored no ids, only the token name and the usage the
+        response reported. One request links by the fallback match; two are each other's ambiguous
+        candidates. Returns the job ids."""
+        model = "gpt-4o-mini"
+        r = CHAT_MODELS[model]
+        prompt, completion = self.rng.randint(200, 3000), self.rng.randint(40, 900)
+        quota = round((prompt + completion * r["completion_ratio"]) * r["model_ratio"])
+        jids = []
+        for k in range(twins):
+            t_req = t + timedelta(milliseconds=150 * k)
+            use_time = 3
+            t_row = t_req + timedelta(seconds=use_time)
+            other = {"model_ratio": r["model_ratio"], "group_ratio": 1.0, "completion_ratio": r["completion_ratio"],
+                     "model_price": -1}
+            self.nlog(t_row, 2, model=model, quota=quota, prompt=prompt, completion=completion,
+                      use_time=use_time, token="legacy-app", other=other, request_id=None,
+                      content=f"model ratio {r['model_ratio']}")
+            jids.append(self.job(t=t_req, scene="chat", model=model, gateway="main", request_id=None,
+                                 task_id=None, state="done", finished=trunc_ms(t_row + timedelta(milliseconds=80)),
+                                 price_micros=quota * 2, token_name="legacy-app", prompt_tokens=prompt,
+                                 completion_tokens=completion))
+        return jids
+
     # ---- new-api async task ------------------------------------------------------------------
     def main_task(
         self,
@@ -298,11 +333,15 @@ class NewApiBuilder(BaseBuilder):
         model_pick: int | None = None,
         refund_lag: tuple[float, float] | None = None,
         delta_lag: tuple[float, float] | None = None,
+        precharge_task_id: bool = True,
+        refund_format: str = "type6",
     ) -> dict:
         """One async task on `main` with the new-api billing sequence; knobs shape the defects.
 
         outcome: success | failure | timeout | stuck_running | stuck_queued | stuck_not_start.
-        refund: normal | none | double | excess. delta: normal | none | legacy | bump.
+        refund: normal | none | double | excess. delta: normal | none | legacy | legacy_less | bump.
+        precharge_task_id False: the current-main pre-charge, with the request id and no task id.
+        refund_format: type6 | system_usd | system_points | system_en (old builds' type-4 rows).
         Returns a dict of the ids and times for the truth notes."""
         opts = MAIN_TASK_MODELS[scene]
         platform, action, model, price = opts[
@@ -310,7 +349,7 @@ class NewApiBuilder(BaseBuilder):
         ]
         billed = billed_model or model
         group = self.rng.choice(["default", "default", "vip"])
-        pre = round(price * QUOTA_PER_UNIT * GROUPS[group])
+        pre = int(price * QUOTA_PER_UNIT * GROUPS[group])  # new-api truncates a pre-charge (int()), never rounds
         logged_pre = pre + precharge_bump
         attempts = 1
         first_charge = 0
@@ -341,10 +380,12 @@ class NewApiBuilder(BaseBuilder):
         rid = self.newapi_request_id(t_sub)
         tid = self.newapi_task_id()
         if precharge:
-            self._precharge(t_sub, billed, logged_pre, group, rid, tid, price, platform)
+            self._precharge(t_sub, billed, logged_pre, group, rid, tid if precharge_task_id else None,
+                            price, platform)
         start = t_sub + self.secs(2, 20)
         finish: datetime | None = start + self.secs(*TASK_SECONDS[scene])
         actual = logged_pre
+        settles_at: datetime | None = None  # when the settlement difference row is stamped
         status, fail_reason, progress = "SUCCESS", "", "100%"
         net = logged_pre if precharge else 0
         if outcome == "timeout":
@@ -365,15 +406,19 @@ class NewApiBuilder(BaseBuilder):
                 amount = logged_pre * (2 if refund == "excess" else 1)
                 t_ref = finish + self.secs(*lag)
                 other = {"task_id": tid, "reason": fail_reason}
-                self.nlog(
-                    t_ref,
-                    6,
-                    model=billed,
-                    quota=amount,
-                    group=group,
-                    other=other,
-                    content="task failed, quota refunded",
-                )
+                if refund_format == "type6":
+                    self.nlog(
+                        t_ref,
+                        6,
+                        model=billed,
+                        quota=amount,
+                        group=group,
+                        other=other,
+                        content="task failed, quota refunded",
+                    )
+                else:  # a pre-2026-02 build: a system row, quota 0, the amount only in the text
+                    self.nlog(t_ref, 4, token="", group="", other="", content=system_refund_text(
+                        refund_format, tid, amount))
                 net -= amount
                 if refund == "double":
                     self.nlog(
@@ -399,13 +444,15 @@ class NewApiBuilder(BaseBuilder):
         else:  # success: maybe a settlement difference row
             if delta == "bump":
                 actual = round(logged_pre * 1.6)
+            elif delta == "legacy_less":  # a fork's negative-quota settlement, for sure
+                actual = round(logged_pre * 0.6)
             elif delta in ("normal", "legacy") and self.rng.random() < 0.5:
                 actual = round(logged_pre * self.rng.choice([0.5, 0.6, 0.8, 1.2, 1.4, 1.5]))
             if actual != logged_pre and precharge:
                 lag = delta_lag or self.rng.choice([(15, 60), (15, 60), (60, 1200), (3600, 6 * 3600)])
                 t_set = finish + self.secs(*lag)
                 diff = actual - logged_pre
-                if delta == "legacy":
+                if delta in ("legacy", "legacy_less"):
                     other = {
                         "task_id": tid,
                         "pre_consumed": logged_pre,
@@ -433,6 +480,7 @@ class NewApiBuilder(BaseBuilder):
                         other=other,
                         content="task settlement difference",
                     )
+                settles_at = t_set
                 if t_set <= self.as_of:
                     net += diff
         task_quota = actual if status == "SUCCESS" else logged_pre
@@ -450,6 +498,7 @@ class NewApiBuilder(BaseBuilder):
             group=group,
         )
         info = {
+            "settles_at": settles_at,
             "task_id": tid,
             "request_id": rid,
             "submit": t_sub,
@@ -491,6 +540,15 @@ class NewApiBuilder(BaseBuilder):
             attempts=attempts,
         )
         info["job_id"] = jid
+        if (status == "SUCCESS" and precharge and actual != logged_pre and info.get("settles_at")
+                and (info["settles_at"] > self.as_of or info["settles_at"] >= self.range_end)  # not landed
+                and state == "done" and micros == actual * 2
+                and seen is not None):
+            # the difference row is not landed (after as_of, or after the run's last day), but the task is terminal: once
+            # late_after_minutes have passed its money is judged as held (DESIGN "Judge as soon as
+            # the money is final"), so the app's settled price is a cost_mismatch until it lands
+            self.find("cost_mismatch", job_id=jid, task_id=tid, request_id=rid1 if duplicate else rid,
+                      gateway="main", note="settlement difference row not arrived by as_of", terminal=seen)
         if asset == "auto":
             asset = "ready" if state == "done" else None
         if asset and seen is not None:
@@ -501,11 +559,12 @@ class NewApiBuilder(BaseBuilder):
         return info
 
     def _precharge(
-        self, t: datetime, model: str, quota: int, group: str, rid: str, tid: str, price: float, platform: str
+        self, t: datetime, model: str, quota: int, group: str, rid: str, tid: str | None, price: float,
+        platform: str,
     ) -> None:
-        other = {
+        other: dict[str, Any] = {
             "is_task": True,
-            "task_id": tid,
+            **({"task_id": tid} if tid else {}),  # current main: the request id only
             "model_price": price,
             "group_ratio": GROUPS[group],
             **self.noise_other(model, f"/{platform}/submit"),

@@ -13,8 +13,8 @@ app_jobs as not materialized (
 
 linked_usage as not materialized (
     -- only the columns used here: this CTE has several consumers and is materialized
-    select job_id, gateway, record_key, record_type, request_id, task_id, model, cost_usd, created_at,
-        link_method
+    select job_id, gateway, record_key, record_type, request_id, task_id, ledger_task_id, model, cost_usd,
+        created_at, link_method
     from {{ ref('int_usage_records_linked') }}
     where job_id is not null
 ),
@@ -29,6 +29,23 @@ task_ledgers as (
 
 assets as (
     select * from {{ ref('int_assets_rolled_up') }}
+),
+
+-- Scenes that deliver assets: the configured list, else every scene for which the app's asset
+-- records hold any asset (an app that stores chat answers as text assets gets chat jobs checked).
+asset_scenes as (
+    {%- set scenes = var('asset_scenes', none) %}
+    {%- if scenes is none or scenes == '' %}
+    select distinct j.scene
+    from app_jobs as j
+    inner join assets as a on j.job_id = a.job_id
+    where a.asset_count > 0 and j.scene is not null
+    {%- else %}
+    select cast(scene as varchar) as scene
+    from (values {% for s in scenes %}('{{ s }}'){% if not loop.last %}, {% endif %}{% endfor %}
+        {%- if scenes | length == 0 %}(null){% endif %}) as configured(scene)
+    where scene is not null
+    {%- endif %}
 ),
 
 job_task_ids as (
@@ -73,11 +90,12 @@ money as (
         min(created_at) filter (where record_type = 'consume' and cost_usd > 0) as first_charged_at,
         max(created_at) as last_ledger_at,
         -- count(distinct ...) filter (...) as the length of a deduplicated list (cheaper in DuckDB)
-        coalesce(len(list_distinct(list(task_id) filter (
-            where record_type = 'consume' and cost_usd > 0 and task_id is not null
+        -- by ledger task: a pre-charge linked by request id without a task id is its job's task
+        coalesce(len(list_distinct(list(ledger_task_id) filter (
+            where record_type = 'consume' and cost_usd > 0 and ledger_task_id is not null
         ))), 0) as charged_task_count,
         coalesce(len(list_distinct(list(coalesce(request_id, record_key)) filter (
-            where record_type = 'consume' and cost_usd > 0 and task_id is null
+            where record_type = 'consume' and cost_usd > 0 and ledger_task_id is null
         ))), 0) as charged_request_count
     from ledger_rows
     group by job_id
@@ -141,6 +159,7 @@ joined as (
         coalesce(m.charged_task_count, 0) as charged_task_count,
         coalesce(m.charged_request_count, 0) as charged_request_count,
         j.retry_count,
+        j.scene in (select scene from asset_scenes) as is_asset_scene,
         coalesce(a.asset_count, 0) as asset_count,
         coalesce(a.available_asset_count, 0) as available_asset_count,
         j.created_at,
@@ -192,6 +211,16 @@ final as (
         *,
         terminal_at + {{ settlement_window() }} as settlement_window_ends_at,
         coalesce(terminal_at + {{ settlement_window() }} <= {{ as_of() }}, false) as is_window_passed,
+        -- the money is final (amount rules may judge it): a synchronous job once its charge row
+        -- exists; a task once the gateway (where it has the task) reports it terminal and its
+        -- settlement rows have had late_after_minutes to arrive; any job once the window passed
+        coalesce(
+            (not is_async and is_terminal and last_ledger_at is not null)
+            or (is_async and is_terminal and (is_gateway_terminal or not has_gateway_task)
+                and terminal_at + {{ interval_minutes('late_after_minutes') }} <= {{ as_of() }})
+            or terminal_at + {{ settlement_window() }} <= {{ as_of() }},
+            false
+        ) as is_money_final,
         coalesce({{ as_of() }} - stuck_since_at > {{ interval_minutes('stuck_task_sla_minutes') }}, false)
             as is_stuck,
         case

@@ -4,6 +4,8 @@
 -- (consume rows after the first, and difference rows carrying pre_consumed/actual quota), the
 -- refunds, the net cost (cost_usd is signed, so net = Σ consume − Σ refund), when it was first
 -- charged and when its last ledger row landed. Topups, errors and other rows are not ledger rows.
+-- A task's rows are those with its ledger_task_id: its own task id, or a row linked to the job of
+-- that task by request id (the current new-api pre-charge carries no task id).
 with
 
 linked_usage as (
@@ -16,7 +18,7 @@ ledger_rows as (
         record_type = 'refund'
             and not (pre_consumed_quota is not null and actual_quota is not null) as is_refund
     from linked_usage
-    where task_id is not null
+    where ledger_task_id is not null
       and record_type in ('consume', 'refund')
 ),
 
@@ -25,7 +27,7 @@ final as (
     -- aggregate (arg_min) instead of numbering every ledger row with a window
     select
         gateway,
-        task_id,
+        ledger_task_id as task_id,
         max(job_id) as job_id,
         -- = count(distinct job_id), without a DISTINCT aggregate
         coalesce(len(list_distinct(list(job_id))), 0) as linked_job_count,
@@ -45,7 +47,7 @@ final as (
         max(created_at) as settled_at,
         min(created_at) as first_ledger_at
     from ledger_rows
-    group by gateway, task_id
+    group by gateway, ledger_task_id
 )
 
 select * from final

@@ -5,10 +5,15 @@
 -- reached through a row linked by request/transaction id brings that task's other rows (settlement
 -- deltas and refunds carry only the task id). A row that several jobs could claim goes to the
 -- strongest link, then the earliest job.
+-- ledger_task_id: the task whose ledger the row belongs to. A linked row without a task id (on
+-- current new-api the task pre-charge carries only the request id) belongs to its job's task, so
+-- the pre-charge and the refund that carries only the task id end up in one ledger.
 -- Older gateways log no request_id: a job with no id at all may link to a consume row with no id
--- by model and time (created between the job's creation and fallback_match_minutes after it ended)
--- only when each side has exactly one candidate; link_method records it. An ambiguous candidate is
--- not guessed: it stays unlinked and surfaces as orphan_usage / missing_usage.
+-- by model, the token name and token counts the app recorded (optional app columns), and time: the
+-- row created between the job's creation and fallback_match_minutes after it ended (the bound;
+-- default 2 min). A row that fits exactly one job links to it (a job several rows fit takes the
+-- nearest); link_method records how. A row that fits several jobs is not guessed: it stays unlinked
+-- with ambiguous_job_ids and surfaces as ambiguous_match on each candidate job.
 with
 
 usage_records as not materialized (
@@ -57,21 +62,44 @@ id_less_rows as (
 ),
 
 fallback_candidates as (
-    select u.gateway, u.record_key, j.job_id, j.created_at as job_created_at
+    -- same model, and the same token name and token counts wherever the app recorded them; the row
+    -- created between the job's creation and fallback_match_minutes after it ended
+    select u.gateway, u.record_key, u.created_at as row_created_at, j.job_id, j.created_at as job_created_at,
+        j.token_name is not null or j.prompt_tokens is not null or j.completion_tokens is not null
+            as is_token_match,
+        abs(epoch(u.created_at) - epoch(coalesce(j.terminal_at, j.created_at))) as distance_seconds
     from id_less_rows as u
     inner join id_less_jobs as j
         on lower(u.model) = lower(j.model)
         and u.created_at >= j.created_at
         and u.created_at <= coalesce(j.terminal_at, j.created_at)
             + {{ interval_minutes('fallback_match_minutes') }}
+        and (j.token_name is null or u.token_name = j.token_name)
+        and (j.prompt_tokens is null or u.prompt_tokens = j.prompt_tokens)
+        and (j.completion_tokens is null or u.completion_tokens = j.completion_tokens)
+),
+
+row_fits as (
+    select gateway, record_key, count(*) as fit_count,
+        string_agg(job_id, ',' order by job_id) as fit_job_ids
+    from fallback_candidates
+    group by gateway, record_key
 ),
 
 fallback_links as (
-    select gateway, record_key, job_id, job_created_at,
-        'fallback_model_time' as link_method, 5 as link_rank
-    from fallback_candidates
-    qualify count(*) over (partition by gateway, record_key) = 1
-        and count(*) over (partition by job_id) = 1
+    -- a row that fits exactly one job links to it; a job that several such rows fit takes the one
+    -- nearest its end (the others stay unlinked). A row that fits several jobs links to none of
+    -- them: it is an ambiguous_match, never a guess.
+    select c.gateway, c.record_key, c.job_id, c.job_created_at,
+        case when c.is_token_match then 'fallback_token_model_time' else 'fallback_model_time' end
+            as link_method,
+        5 as link_rank
+    from fallback_candidates as c
+    inner join row_fits as f on c.gateway = f.gateway and c.record_key = f.record_key
+    where f.fit_count = 1
+    qualify row_number() over (
+        partition by c.job_id order by c.distance_seconds, c.row_created_at, c.record_key
+    ) = 1
 ),
 
 task_links as (
@@ -101,10 +129,17 @@ final as (
         u.*,
         b.best.job_id as job_id,
         b.best.link_method as link_method,
-        b.best.job_id is not null as is_linked
+        b.best.job_id is not null as is_linked,
+        coalesce(u.task_id, j.task_id) as ledger_task_id,
+        -- the jobs an id-less row fits when it fits more than one (comma-separated, sorted)
+        case when f.fit_count > 1 and b.best.job_id is null then f.fit_job_ids end as ambiguous_job_ids
     from usage_records as u
     left join best_link as b
         on u.gateway = b.gateway and u.record_key = b.record_key
+    left join app_jobs as j
+        on b.best.job_id = j.job_id
+    left join row_fits as f
+        on u.gateway = f.gateway and u.record_key = f.record_key
 )
 
 select * from final

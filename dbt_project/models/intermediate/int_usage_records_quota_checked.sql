@@ -3,7 +3,8 @@
 -- Recompute each billable row's quota from the pricing fields the gateway logged in `other`.
 --   text rows (model_price -1 or absent, ratios present):
 --     round((prompt - cache + cache * cache_ratio + completion * completion_ratio) * model_ratio * group_ratio)
---   fixed-price rows (model_price >= 0): model_price * quota_per_unit * group_ratio
+--   fixed-price rows (model_price >= 0): model_price * quota_per_unit * group_ratio, rounded or
+--     truncated (new-api truncates a task pre-charge with int(): 27999.99... logs as 27999)
 --   settlement delta rows (pre_consumed_quota and actual_quota present): |quota| = |actual - pre|
 -- Refunds, errors, topups are not formula rows. A difference beyond quota_tolerance_units is a finding.
 with
@@ -29,8 +30,13 @@ computed as (
         *,
         case quota_formula
             when 'settlement_delta' then abs(actual_quota - pre_consumed_quota)
-            when 'fixed_price' then cast(round(
-                model_price * coalesce(quota_per_unit, 500000) * coalesce(group_ratio, 1)) as bigint)
+            when 'fixed_price' then case
+                when quota = cast(floor(model_price * coalesce(quota_per_unit, 500000) * coalesce(group_ratio, 1))
+                    as bigint)
+                    then quota  -- truncated, as the pre-charge is: exact
+                else cast(round(
+                    model_price * coalesce(quota_per_unit, 500000) * coalesce(group_ratio, 1)) as bigint)
+            end
             when 'ratio' then cast(round(
                 (coalesce(prompt_tokens, 0) - coalesce(cache_tokens, 0)
                     + coalesce(cache_tokens, 0) * coalesce(cache_ratio, 1)

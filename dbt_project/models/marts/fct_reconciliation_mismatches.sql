@@ -6,7 +6,9 @@
     pre_hook="{{ delete_touched_days('partition_date') }}",
   )
 }}
--- One row per finding (DESIGN.md mismatch codes). A finding carries job_id whenever its records
+-- One row per finding (DESIGN.md mismatch codes). Amount rules (cost, model, quota, missing asset)
+-- judge a job once its money is final (int_jobs_reconciled.is_money_final); rules about money that
+-- never came (missing_usage, charged_for_failure) wait for the settlement window. A finding carries job_id whenever its records
 -- link to an app job, else the gateway task id, else the request id. partition_date is the UTC day
 -- the finding belongs to (the job's created day, else the row's / task's day); an incremental run
 -- rewrites only the days it touches plus the lookback window.
@@ -75,13 +77,15 @@ charged_for_failure as (
 ),
 
 over_refunded_jobs as (
+    -- judged on the job's whole ledger (every row linked by request id or task id): a refund that
+    -- carries only the task id is weighed against the pre-charge that carries only the request id
     select
         'over_refunded', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        greatest(-least(net_cost_usd, coalesce(min_task_net_usd, net_cost_usd)), 0), created_date,
+        -net_cost_usd, created_date,
         'refunds exceed charges: charged ' || printf('%.6f', charged_usd) || ' USD, credited '
             || printf('%.6f', credited_usd) || ' USD (' || refund_count || ' refund rows)'
     from jobs, tolerances
-    where net_cost_usd < -tol_usd or coalesce(min_task_net_usd, 0) < -tol_usd
+    where net_cost_usd < -tol_usd
 ),
 
 over_refunded_tasks as (
@@ -104,7 +108,8 @@ missing_asset as (
             || ' USD but the user has no available asset (' || asset_count || ' asset rows): redeliver or refund'
     from jobs, tolerances
     where effective_status = 'succeeded'
-      and is_async
+      and is_asset_scene
+      and is_money_final
       and net_cost_usd > tol_usd
       and available_asset_count = 0
 ),
@@ -139,7 +144,7 @@ cost_mismatch as (
             || printf('%.6f', expected_cost_usd) || ' USD (diff ' || printf('%.6f', net_cost_usd - expected_cost_usd)
             || ' USD beyond tolerance)'
     from jobs, tolerances
-    where is_window_passed
+    where is_money_final
       and expected_cost_usd is not null
       and abs(net_cost_usd - expected_cost_usd) > greatest(tol_usd, tol_ratio * abs(expected_cost_usd))
 ),
@@ -151,6 +156,7 @@ model_mismatch as (
         'requested ' || model || ', billed ' || mismatched_models
     from jobs
     where mismatched_models is not null
+      and is_money_final
 ),
 
 duplicate_create as (
@@ -175,6 +181,28 @@ orphan_usage as (
     from linked_usage
     where record_type = 'consume'
       and not is_linked
+      and ambiguous_job_ids is null  -- fits several jobs: an ambiguous_match, not an orphan
+),
+
+ambiguous_pairs as (
+    select unnest(string_split(ambiguous_job_ids, ',')) as candidate_job_id, gateway, record_key,
+        cost_usd, ambiguous_job_ids
+    from linked_usage
+    where ambiguous_job_ids is not null
+),
+
+ambiguous_match as (
+    -- one finding per candidate job: the id-less rows that fit it and other jobs are linked to none
+    select
+        'ambiguous_match', j.job_id, j.gateway_task_id, j.request_id, min(p.gateway), j.scene, j.model, j.job_id,
+        0.0, j.created_date,
+        count(*) || ' id-less usage row(s) of ' || printf('%.6f', sum(coalesce(p.cost_usd, 0)))
+            || ' USD fit this job and others (candidates ' || replace(min(p.ambiguous_job_ids), ',', ', ')
+            || '; rows ' || string_agg(p.record_key, ', ' order by p.record_key)
+            || '): not linked to any of them, match them by hand'
+    from ambiguous_pairs as p
+    inner join jobs as j on p.candidate_job_id = j.job_id
+    group by j.job_id, j.gateway_task_id, j.request_id, j.scene, j.model, j.created_date
 ),
 
 stuck_jobs as (
@@ -214,6 +242,8 @@ quota_mismatch as (
             || ' (' || quota_diff || ' units off)'
     from quota_checked
     where is_quota_mismatch
+      -- a linked row is judged once its job's money is final; a row no job links to at once
+      and (job_id is null or job_id in (select job_id from jobs where is_money_final))
 ),
 
 -- coverage (issue 14): a gateway day with app jobs and no complete usage extraction is one finding;
@@ -248,6 +278,42 @@ unioned as (
     union all select * from stuck_tasks
     union all select * from quota_mismatch
     union all select * from coverage_gaps
+    union all select * from ambiguous_match
+),
+
+-- direction: who owes whom (recoverable: the gateway owes you; owed: you may owe the gateway;
+-- customer: a user is owed; none). cost and quota findings take it from the sign of the difference.
+cost_signs as (
+    select job_id as signed_job_id, net_cost_usd > expected_cost_usd as is_billed_above
+    from jobs
+    where expected_cost_usd is not null
+),
+
+quota_signs as (
+    select gateway as signed_gateway, record_key as signed_record_key, quota_diff > 0 as is_logged_above
+    from quota_checked
+    where is_quota_mismatch
+),
+
+directed as (
+    select
+        u.*,
+        case
+            when u.mismatch_type in ('charged_for_failure', 'duplicate_create', 'orphan_usage') then 'recoverable'
+            when u.mismatch_type in ('missing_usage', 'over_refunded') then 'owed'
+            when u.mismatch_type = 'missing_asset' then 'customer'
+            when u.mismatch_type = 'cost_mismatch' then
+                case when c.is_billed_above then 'recoverable' else 'owed' end
+            when u.mismatch_type = 'quota_mismatch' then
+                case when q.is_logged_above then 'recoverable' else 'owed' end
+            else 'none'
+        end as direction
+    from unioned as u
+    left join cost_signs as c
+        on u.mismatch_type = 'cost_mismatch' and u.job_id = c.signed_job_id
+    left join quota_signs as q
+        on u.mismatch_type = 'quota_mismatch' and u.gateway = q.signed_gateway
+        and u.subject_key = q.signed_record_key
 ),
 
 final as (
@@ -272,8 +338,9 @@ final as (
         cast(detail as varchar) as detail,
         cast(round(greatest(coalesce(amount_usd, 0), 0), 8) as decimal(20, 8)) as amount_usd,
         cast(partition_date as date) as partition_date,
-        cast({{ as_of() }} as timestamp with time zone) as detected_at
-    from unioned
+        cast({{ as_of() }} as timestamp with time zone) as detected_at,
+        cast(direction as varchar) as direction
+    from directed
     where {{ incremental_day_filter('partition_date') }}
       and not (mismatch_type in ('missing_usage', 'charged_for_failure', 'over_refunded', 'cost_mismatch')
                and job_id is not null and partition_date in (select day from withheld_days))

@@ -20,6 +20,9 @@ renamed as not materialized (
         lower(cast(status as varchar)) as status,
         cast(expected_cost_usd as decimal(20, 10)) as expected_cost_usd,
         coalesce(cast(retry_count as bigint), 0) as retry_count,
+        nullif(cast(token_name as varchar), '') as token_name,
+        cast(prompt_tokens as bigint) as prompt_tokens,
+        cast(completion_tokens as bigint) as completion_tokens,
         cast(created_at as timestamp with time zone) as created_at,
         cast(terminal_at as timestamp with time zone) as terminal_at
     from source
