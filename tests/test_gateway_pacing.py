@@ -7,6 +7,7 @@ sliding window per client IP, then 429 with an empty body and no Retry-After). W
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pandas as pd
@@ -92,6 +93,10 @@ def test_unpaced_client_waits_out_a_new_api_limiter_and_extracts_exactly(scenari
     # the progress line says so too, with pages done / known, pace and ETA
     final = [line for line in logs if "pages/min" in line][-1]
     assert "rate limited" in final and "pages/min" in final and "ETA" in final, final
+    # the pause is wall time: concurrent 429s overlap and are counted once, never more than the run took
+    waited = float(re.search(r"waited (\d+)s", final)[1])
+    elapsed = float(re.search(r", (\d+\.\d)s$", final)[1])
+    assert WINDOW_S <= waited <= elapsed + 1, final
 
 
 def test_paced_client_never_exceeds_its_pace_and_is_never_limited(scenario) -> None:

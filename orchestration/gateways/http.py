@@ -105,7 +105,7 @@ class Stats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0  # 429s answered without Retry-After (the gateway's limiter)
-    waited_seconds: float = 0.0  # time spent waiting for a limiter window to refill
+    waited_seconds: float = 0.0  # wall time the extraction paused for a limiter window to refill
     bytes: int = 0  # decoded body bytes
     started: float = field(default_factory=time.monotonic)
 
@@ -308,7 +308,11 @@ class HttpFetcher:
         if isinstance(exc, _Transient) and exc.limiter and self.s.rate_limit_wait_seconds > 0:
             wait = self.s.rate_limit_wait_seconds
             delay = wait + random.uniform(0, wait * 0.1)
-            self._paused_until = max(self._paused_until, time.monotonic() + delay)
+            now = time.monotonic()
+            until = now + delay
+            # wall time the extraction is paused (concurrent 429s overlap: counted once)
+            self.stats.waited_seconds += max(0.0, until - max(self._paused_until, now))
+            self._paused_until = max(self._paused_until, until)
             return delay
         return jitter
 
@@ -332,7 +336,6 @@ class HttpFetcher:
             self.stats.retries += 1
             if isinstance(exc, _Transient) and exc.limiter and self.s.rate_limit_wait_seconds > 0:
                 self.stats.rate_limited += 1
-                self.stats.waited_seconds += delay
                 self.log(f"{self.gateway}: rate limited at {loc} ({what}); waiting {delay:.1f}s for the "
                          f"gateway's limiter window to refill (rate_limit_wait_seconds="
                          f"{self.s.rate_limit_wait_seconds:g}), retry {rs.attempt_number}")

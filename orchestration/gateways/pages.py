@@ -1,7 +1,7 @@
 """Reading one list page of a gateway answer: the envelope (`success`, `data`, `total`) and its items.
 
-Shared by the pager (in process) and the page worker, so both read a page with the same code and
-raise the same errors.
+Used by the pager for every list page, so every dialect path reads a page with the same code and
+raises the same errors.
 """
 
 from __future__ import annotations
