@@ -239,3 +239,27 @@ def test_gateway_tasks_versions_follow_status(tmp_path: Path) -> None:
     assert held.loc[key, "status"] == moved.loc[moved.index[0], "status"]
     assert canonical_frame([], "gateway_tasks").columns.tolist() == [c for c in held.reset_index().columns
                                                                       if not c.startswith("_")]
+
+
+def test_dbt_reads_a_day_that_is_only_migrated_batches(tmp_path: Path, usage) -> None:
+    """After the upgrade a re-run with the same answers adds no batch: the landing holds only migrated
+    day files (batch 0, no batch columns), and staging must still build from them."""
+    import subprocess
+
+    write_partition(usage, tmp_path / "landing", "usage_records", END)
+    land_extraction(usage, tmp_path / "landing", "usage_records", END, reads("main", "lab"), at(6))
+    assert batches(tmp_path / "landing") == ["batch-000000.parquet"]
+    env = {**os.environ, "RECON_LANDING_DIR": str(tmp_path / "landing"),
+           "RECON_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
+    dbt = Path(sys.executable).with_name("dbt")
+    p = subprocess.run([str(dbt), "run", "--select", "stg_raw__usage_records", "stg_raw__gateway_tasks",
+                        "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                       cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stdout[-2000:]
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    try:
+        got = con.execute("select count(*), count(*) filter (where is_gone), max(version_seq) "
+                          "from stg_raw__usage_records").fetchone()
+    finally:
+        con.close()
+    assert got == (len(usage), 0, 0)

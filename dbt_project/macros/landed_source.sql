@@ -39,6 +39,15 @@
   {{ return(result.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
+{#- True when some file of the glob carries `column` (a migrated day file, batch 0, has no batch columns). -#}
+{% macro glob_has_column(pattern, column) -%}
+  {%- set sql -%}
+    select count(*) as n from parquet_schema('{{ pattern | replace("'", "''") }}') where name = '{{ column }}'
+  {%- endset -%}
+  {%- set result = run_query(sql) -%}
+  {{ return(result.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
 {% macro has_landed_files(table) -%}
   {{ return(glob_matches(landing_glob(table))) }}
 {%- endmacro %}
@@ -68,7 +77,7 @@
 
 {% macro evidence_relation(table) -%}
   {%- set globs = [] -%}
-  {%- set batched = glob_matches(landing_glob(table)) -%}
+  {%- set batched = glob_matches(landing_glob(table)) and glob_has_column(landing_glob(table), '_extracted_at') -%}
   {%- for g in [landing_glob(table), legacy_glob(table)] -%}
     {%- if glob_matches(g) -%}{%- do globs.append("'" ~ (g | replace("'", "''")) ~ "'") -%}{%- endif -%}
   {%- endfor -%}
