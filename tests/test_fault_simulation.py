@@ -181,6 +181,10 @@ def _canonical(df: pd.DataFrame, record: str) -> pd.DataFrame:
     return df[cols].astype(str).sort_values(_key(record)).reset_index(drop=True)
 
 
+# the sandbox's old-build system refund texts (type 4, quota 0): task id, then USD or quota points
+_SYSTEM_REFUND = re.compile(r"(task_\w+)(?:，补偿 |, refund )(?:＄([\d.]+) 额度|(\d+) 点额度)")
+
+
 def ledger_truth(sc: Scenario) -> dict[tuple[str, str], Decimal | int]:
     """Per (gateway, task): charges − refunds from the scenario's raw rows of the day, exactly —
     new-api in integer quota (type 2 signed as logged, type 6 refunds subtracted), TokenLab in the
@@ -191,6 +195,11 @@ def ledger_truth(sc: Scenario) -> dict[tuple[str, str], Decimal | int]:
         other = json.loads(row["other"]) if row.get("other") else {}
         tid = other.get("task_id")
         when = datetime.fromtimestamp(row["created_at"], UTC)
+        system = _SYSTEM_REFUND.search(row.get("content") or "") if row["type"] == 4 else None
+        if system and lo <= when < hi:  # an old build's refund: task id and amount only in the text
+            q = -(int(system[3]) if system[3] else round(float(system[2]) * sc.quota_per_unit))
+            net[("main", system[1])] = net.get(("main", system[1]), 0) + q
+            continue
         if not tid or not lo <= when < hi or row["type"] not in (2, 6):
             continue
         q = row["quota"] if row["type"] == 2 else -abs(row["quota"])

@@ -41,8 +41,8 @@ def jobs(n: int, status: str = "succeeded", offset: int = 0) -> pd.DataFrame:
                      "model": "flux", "request_id": f"req-{i}", "task_id": None, "status": status,
                      "terminal_at": t0 + pd.Timedelta(seconds=40), "billing_transaction_id": None,
                      "expected_cost_usd": 0.04 + i / 1000, "retry_count": i % 3})
-    dtypes = canonical_dtypes("app_jobs")
-    return pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=t) for c, t in dtypes.items()})
+    dtypes = canonical_dtypes("app_jobs")  # the optional fallback-match columns stay null
+    return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=t) for c, t in dtypes.items()})
 
 
 def sha(p: Path) -> str:

@@ -118,7 +118,7 @@ def test_summary_counts_and_money_come_from_the_runs_days(warehouse: Path) -> No
     assert s.settlements == {"on_time": 30, "late": 5, "pending": 2, "unsettled": 3}
     assert s.spend_anomaly_days == 1 and s.error_alerts == 1 and s.errors["429"] == 12
     table = format_summary(s)
-    assert f"  {'total (each dollar once)':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}" in table
+    assert f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}" in table
     assert s.money_at_risk == pytest.approx(sum(s.money_by_direction.values()))
     for direction, usd in s.money_by_direction.items():
         assert re.search(rf"^  {direction}\s+{usd:.6f}$", table, re.MULTILINE), direction

@@ -171,7 +171,7 @@ def format_summary(s: Summary) -> str:
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.records.items()]
     lines += ["", f"{'mismatches':<32}{'count':>6}{'at risk USD':>14}"]
     lines += [f"  {code:<30}{n:>6}{usd:>14.6f}" for code, (n, usd) in s.mismatches.items()]
-    lines += [f"  {'total (each dollar once)':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}"]
+    lines += [f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}"]  # each dollar once
     lines += ["", "money at risk by direction (each job's largest amount once per direction)"]
     lines += [f"  {d:<22}{usd:>18.6f}" for d, usd in s.money_by_direction.items()]
     lines += ["", "settlement status"]

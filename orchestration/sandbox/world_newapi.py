@@ -299,7 +299,9 @@ class NewApiBuilder(BaseBuilder):
         quota = round((prompt + completion * r["completion_ratio"]) * r["model_ratio"])
         jids = []
         for k in range(twins):
-            t_req = t + timedelta(milliseconds=150 * k)
+            # 1.2 s apart: rows stamped in whole seconds that are identical in every field would be
+            # one row (new-api rows have no identity but their content)
+            t_req = t + timedelta(milliseconds=1200 * k)
             use_time = 3
             t_row = t_req + timedelta(seconds=use_time)
             other = {"model_ratio": r["model_ratio"], "group_ratio": 1.0, "completion_ratio": r["completion_ratio"],
