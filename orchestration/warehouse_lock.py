@@ -83,9 +83,13 @@ def write_build_stamp(warehouse: Path, run_id: str, first: str, last: str, as_of
     """Record which run built the marts (called by the dbt step while it holds the lock)."""
     path = stamp_path(Path(warehouse))
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"run_id": run_id, "first_day": first, "last_day": last, "as_of": as_of}),
-                   encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps({"run_id": run_id, "first_day": first, "last_day": last, "as_of": as_of}),
+                       encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk: leave no half stamp behind, and fail the step
+        raise
 
 
 def read_build_stamp(warehouse: Path) -> dict[str, str] | None:

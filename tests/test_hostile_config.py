@@ -217,3 +217,30 @@ def test_a_second_command_on_a_data_dir_in_use_refuses_and_touches_nothing(tmp_p
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_under_the_warehouse_says_no_space_left_on_device(tmp_path: Path) -> None:
+    """The warehouse on a 256 KiB tmpfs (needs the right to mount: skipped elsewhere)."""
+    import shutil
+
+    from recon_pipeline import pipeline
+
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if not shutil.which("mount") or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                                                   capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root / CAP_SYS_ADMIN)")
+    try:
+        with pipeline(tmp_path / "data", end=datetime(2026, 11, 20).date(), days=2, jobs_per_day=10) as e:
+            cfg = yaml.safe_load(e.config_path.read_text())
+            cfg["warehouse"]["path"] = str(mnt / "warehouse.duckdb")
+            e.config_path.write_text(yaml.safe_dump(cfg))
+            p = subprocess.run(e.cmd(), cwd=REPO, env=e.env, capture_output=True, text=True, timeout=900,
+                               check=False)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    assert p.returncode == 1, p.stderr[-2000:]
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("recon: run failed (2026-11-19..2026-11-20): step recon_dbt_models failed: ")
+    assert "no space left on device" in last.lower()
