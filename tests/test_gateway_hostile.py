@@ -101,7 +101,7 @@ def test_gzip_bomb_endless_body_and_lying_total_end_with_one_line_under_1_gib() 
 @pytest.mark.parametrize(("kind", "expect"), [
     ("badstatus", "malformed HTTP response"),
     ("badchunk", "malformed HTTP response"),
-    ("badtotal", "malformed page envelope (field total='12x' is not an integer); not retried"),
+    ("badtotal", "field=data.total is '12x', not a count"),
     ("hugenum", "page=1: field quota holds a number out of range; not retried"),
 ])
 def test_malformed_framing_and_envelopes_are_one_line_and_not_retried(kind: str, expect: str) -> None:

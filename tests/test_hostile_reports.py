@@ -50,7 +50,8 @@ def _many_findings(path: Path, n: int) -> Path:
             select 'f' || i, 'k' || i, case when i % 2 = 0 then 'orphan_usage' else 'missing_usage' end,
                    'error', 'job_' || i, 'task_' || i, 'req_' || i, 'main', 'image', 'mj', 's' || i,
                    'a finding detail long enough to be realistic, number ' || i,
-                   (i % 1000) / 100.0, DATE '{LAST.isoformat()}', TIMESTAMPTZ '2026-03-11 06:00:00+00'
+                   (i % 1000) / 100.0, DATE '{LAST.isoformat()}', TIMESTAMPTZ '2026-03-11 06:00:00+00',
+                   case when i % 2 = 0 then 'recoverable' else 'owed' end
             from range({n}) t(i)""")
     finally:
         con.close()

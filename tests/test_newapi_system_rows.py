@@ -55,7 +55,7 @@ def test_normalizer_lands_the_system_refund_as_a_task_refund_without_its_text() 
     row = dict(zip(USAGE_COLS, usage_row(system_row("异步任务执行失败 task_abc，补偿 ＄0.040000 额度"), "main", QPU)))
     assert row["record_type"] == "refund" and row["task_id"] == "task_abc"
     assert row["quota"] == 20000 and row["cost_usd"] == pytest.approx(-0.04)
-    assert row["request_id"] is None and row["record_key"].startswith("h:")
+    assert row["request_id"] is None and row["record_key"].startswith("n:")
     assert "异步" not in json.dumps(row, default=str)  # the text itself never lands
     notice = dict(zip(USAGE_COLS, usage_row(system_row("system notice", 1), "main", QPU)))
     assert notice["record_type"] == "other" and notice["cost_usd"] == 0
