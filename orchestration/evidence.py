@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -36,9 +35,9 @@ import pyarrow.parquet as pq
 from orchestration.landing import (
     _PANDAS_TYPES,
     _fsync_dir,
-    _remove_stale_temps,
     partition_dir,
     partition_file,
+    write_synced_temp,
 )
 from schemas.canonical import arrow_schema
 from schemas.validate import KEYS, canonical_dtypes
@@ -117,14 +116,8 @@ def _name(kind: str, seq: int) -> str:
 
 def write_new(table: pa.Table, target: Path) -> Path:
     """Write `table` as a new immutable file: temp + fsync + hard link (never replaces a file)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(target)  # what a writer killed while writing this name left behind, once stale
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = write_synced_temp(table, target)  # also clears what a killed writer of this name left, once stale
     try:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
         os.link(tmp, target)  # FileExistsError instead of overwriting
     finally:
         Path(tmp).unlink(missing_ok=True)

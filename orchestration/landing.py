@@ -125,8 +125,9 @@ def _remove_stale_temps(target: Path) -> None:
             pass
 
 
-def write_atomic(table: pa.Table, target: Path) -> Path:
-    """Write `table` to `target` via temp file + fsync + rename. Deterministic bytes for equal input."""
+def write_synced_temp(table: pa.Table, target: Path) -> str:
+    """`table` written and fsynced to a hidden temp file beside `target` (no `.parquet` suffix, so no
+    glob reads it); the caller renames or links it into place. Removed again if writing fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -135,6 +136,16 @@ def write_atomic(table: pa.Table, target: Path) -> Path:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_atomic(table: pa.Table, target: Path) -> Path:
+    """Write `table` to `target` via temp file + fsync + rename. Deterministic bytes for equal input."""
+    tmp = write_synced_temp(table, target)
+    try:
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -38,6 +38,19 @@ def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
     )
 
 
+def schema_check_result(failure_lines: list[str], quarantined: int) -> dg.AssetCheckResult:
+    """The raw asset's `schema_valid` result: warns, naming each quarantine line, when rows failed."""
+    return dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        passed=not failure_lines,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined_rows": quarantined,
+            "failures": dg.MetadataValue.md("\n".join(f"- {ln}" for ln in failure_lines) or "none"),
+        },
+    )
+
+
 def land_days(
     context: dg.AssetExecutionContext,
     record: str,
@@ -64,15 +77,7 @@ def land_days(
         )
     for line in failure_lines:
         context.log.warning(line)
-    check = dg.AssetCheckResult(
-        check_name=SCHEMA_CHECK,
-        passed=not failure_lines,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "quarantined_rows": quarantined,
-            "failures": dg.MetadataValue.md("\n".join(f"- {ln}" for ln in failure_lines) or "none"),
-        },
-    )
+    check = schema_check_result(failure_lines, quarantined)
     return dg.MaterializeResult(
         metadata={
             "rows_landed": landed,
@@ -131,15 +136,7 @@ def land_evidence_days(
         context.log.warning(line)
     for line in partial:
         context.log.warning(f"{record} coverage: {line}")
-    check = dg.AssetCheckResult(
-        check_name=SCHEMA_CHECK,
-        passed=not failure_lines,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "quarantined_rows": quarantined,
-            "failures": dg.MetadataValue.md("\n".join(f"- {ln}" for ln in failure_lines) or "none"),
-        },
-    )
+    check = schema_check_result(failure_lines, quarantined)
     return dg.MaterializeResult(
         metadata={
             "rows_served": landed,
