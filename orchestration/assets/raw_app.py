@@ -9,6 +9,7 @@ import pandas as pd
 from orchestration.app_sources import extract_app_records
 from orchestration.assets.landing_step import land_days, schema_check_spec
 from orchestration.assets.retry import no_retry_for_permanent_errors
+from orchestration.gateways.interrupts import stop_on_signals
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import ReconResource
 
@@ -28,7 +29,7 @@ def _app_asset(record: str, key: dg.AssetKey, description: str) -> dg.AssetsDefi
         description=description,
     )
     def _asset(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
-        with no_retry_for_permanent_errors():
+        with no_retry_for_permanent_errors(), stop_on_signals():
             cfg = recon.load()
 
             def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:

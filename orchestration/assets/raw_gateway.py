@@ -15,6 +15,7 @@ from orchestration.config import ReconConfig
 from orchestration.evidence import GatewayRead, read_held
 from orchestration.gateways import client_for
 from orchestration.gateways.base import GatewayClient
+from orchestration.gateways.interrupts import stop_on_signals
 from orchestration.landing import read_partition
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import ReconResource
@@ -93,7 +94,7 @@ def read_each(clients: list[GatewayClient], day: date, start: datetime, end: dat
     "a batch of what changed against what recon holds plus a manifest row per gateway (never overwritten).",
 )
 def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
-    with no_retry_for_permanent_errors():
+    with no_retry_for_permanent_errors(), stop_on_signals():
         cfg = recon.load()
         with gateway_clients(cfg, context.log.info) as clients:
             now = recon.now()
@@ -118,7 +119,7 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
     "can only look tasks up by id use the task ids of the app jobs and the usage records landed for the day.",
 )
 def gateway_tasks(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
-    with no_retry_for_permanent_errors():
+    with no_retry_for_permanent_errors(), stop_on_signals():
         cfg = recon.load()
         with gateway_clients(cfg, context.log.info) as clients:
             def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -58,3 +59,24 @@ def run_interruptibly(factory: Callable[[], Awaitable[T]]) -> T:
         if received:
             raise ExtractionInterrupted(f"extraction stopped by {received[0].name}") from None
         raise
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM / SIGINT raise :class:`ExtractionInterrupted` anywhere in the block, not only while the
+    event loop of :func:`run_interruptibly` runs: a signal that lands between two reads (building a
+    day's frame, validating, landing it) must stop the run too, not be swallowed. Landing writes are
+    temp + fsync + rename/link and clean their temp file on any exception, so nothing lands half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise ExtractionInterrupted(f"extraction stopped by {signal.Signals(signum).name}")
+
+    previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
