@@ -47,6 +47,21 @@ def columns(con: duckdb.DuckDBPyConnection | None, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _select_sql(have: set[str], table: str, wanted: Sequence[str], where: str,
+                order_by: Sequence[str], qualify: str = "") -> str:
+    """The SELECT both readers run: absent wanted columns as null, order entries on absent columns dropped."""
+    exprs = [f'"{c}"' if c in have else f'null as "{c}"' for c in wanted]
+    sql = f"select {', '.join(exprs)} from {table}"
+    if where:
+        sql += f" where {where}"
+    if qualify:
+        sql += f" qualify {qualify}"
+    order = [o for o in order_by if o.split()[0].strip('"') in have]
+    if order:
+        sql += " order by " + ", ".join(order)
+    return sql
+
+
 def select(
     con: duckdb.DuckDBPyConnection | None,
     table: str,
@@ -63,14 +78,7 @@ def select(
     have = set(columns(con, table))
     if not have:
         return []
-    exprs = [f'"{c}"' if c in have else f'null as "{c}"' for c in wanted]
-    sql = f"select {', '.join(exprs)} from {table}"
-    if where:
-        sql += f" where {where}"
-    order = [o for o in order_by if o.split()[0].strip('"') in have]
-    if order:
-        sql += " order by " + ", ".join(order)
-    cur = con.execute(sql, list(params))
+    cur = con.execute(_select_sql(have, table, wanted, where, order_by), list(params))
     return [dict(zip(wanted, r)) for r in cur.fetchall()]
 
 
@@ -90,15 +98,7 @@ def stream(
     have = set(columns(con, table))
     if not have:
         return
-    exprs = [f'"{c}"' if c in have else f'null as "{c}"' for c in wanted]
-    sql = f"select {', '.join(exprs)} from {table}"
-    if where:
-        sql += f" where {where}"
-    if qualify:
-        sql += f" qualify {qualify}"
-    order = [o for o in order_by if o.split()[0].strip('"') in have]
-    if order:
-        sql += " order by " + ", ".join(order)
+    sql = _select_sql(have, table, wanted, where, order_by, qualify)
     cur = con.cursor()  # its own result set; settings are per cursor, so UTC again
     try:
         cur.execute("set TimeZone = 'UTC'")
