@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 
@@ -47,6 +49,7 @@ def _yesterday() -> date:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="recon", prog_name="recon")
 def main() -> None:
     """Daily reconciliation of AI gateway usage against your app's jobs and assets."""
 
@@ -57,8 +60,11 @@ def main() -> None:
 @click.option("--end", type=DateParam(), help="last UTC day, inclusive (default: --start)")
 @click.option("--as-of", "as_of", type=TimestampParam(), help="fix 'now' (UTC) for a reproducible report")
 @click.option("--full-refresh", is_flag=True, help="rebuild the incremental marts from scratch")
-def run(config_path: str, start: date, end: date | None, as_of: datetime | None, full_refresh: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="show Dagster's log and dbt's whole log")
+def run(config_path: str, start: date, end: date | None, as_of: datetime | None, full_refresh: bool,
+        verbose: bool) -> None:
     """Materialize every asset for the UTC days START..END with CONFIG."""
+    from orchestration import terminal
     from orchestration.preflight import check_days
     from orchestration.reports.summary import format_summary
     from orchestration.runner import RunFailed, run_range
@@ -71,13 +77,15 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
     except ConfigError as exc:
         _fail(str(exc), 2)
     try:
-        outcome = run_range(config_path, start, end, as_of or parse_as_of(None), full_refresh=full_refresh)
+        terminal.enable(verbose)
+        outcome = run_range(config_path, start, end, as_of or parse_as_of(None), full_refresh=full_refresh,
+                            quiet=not verbose)
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
     except RunFailed as exc:
         _fail(f"run failed ({start.isoformat()}..{end.isoformat()}): {exc}", 1)
-    for line in outcome.check_failures:
-        click.echo(f"warning: {line}", err=True)
+    _echo_check_failures(outcome.check_failures)
+    click.echo(f"dbt log: {outcome.dbt_log}\n")
     click.echo(format_summary(outcome.summary))
 
 
@@ -114,39 +122,82 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
 
 
 @main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "packet"]), default="text", show_default=True)
+@click.argument("ident", metavar="ID")
+def trace(config_path: str, fmt: str, ident: str) -> None:
+    """Everything recon holds about one job, request, task or billing-transaction ID."""
+    import duckdb
+
+    from orchestration.trace import TraceAmbiguous, TraceNotFound, build_trace, to_json, to_packet, to_text
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}", 2)
+    try:
+        t = build_trace(cfg.warehouse.path, ident)
+    except TraceNotFound as exc:
+        _fail(f"trace: {exc}", 1)
+    except TraceAmbiguous as exc:
+        _fail(f"trace: {exc}", 3)
+    except duckdb.Error as exc:  # e.g. a run holds the file: one line, not a traceback
+        _fail(f"trace: cannot read the warehouse {cfg.warehouse.path}: {str(exc).splitlines()[0]}", 1)
+    click.echo({"text": to_text, "json": to_json, "packet": to_packet}[fmt](t))
+
+
+@main.command()
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
-def demo(days: int, seed: int, data_dir: str) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="show Dagster's log and dbt's whole log")
+def demo(days: int, seed: int, data_dir: str, verbose: bool) -> None:
     """Run the whole job on the embedded default: sandbox gateway + SQLite + DuckDB."""
+    from orchestration import terminal
     from orchestration.data_dir_lock import DataDirBusy
     from orchestration.demo import demo_environment, score_against_truth
     from orchestration.reports.summary import format_summary
     from orchestration.runner import RunFailed, run_range
 
     t0 = time.monotonic()
+    terminal.enable(verbose)
     try:
         with demo_environment(Path(data_dir), days, seed) as setup:
-            outcome = _demo_run(setup, run_range)
+            outcome = _demo_run(setup, run_range, quiet=not verbose)
     except DataDirBusy as exc:
         _fail(str(exc), 2)
     except (ConfigError, RunFailed) as exc:
         _fail(f"demo failed: {exc}", 1)
-    for line in outcome.check_failures:
-        click.echo(f"warning: {line}", err=True)
-    click.echo(format_summary(outcome.summary))
+    _echo_check_failures(outcome.check_failures)
     sc = score_against_truth(outcome.cfg.warehouse.path, setup.truth_path)
-    click.echo(f"\nagainst the scenario's truth ({setup.truth_path}): {len(sc.true_positive)} of "
+    click.echo(f"against the scenario's truth ({setup.truth_path}): {len(sc.true_positive)} of "
                f"{len(sc.true_positive) + len(sc.false_negative)} injected findings found, "
                f"{len(sc.false_positive)} unexpected (precision {sc.precision:.2f}, recall {sc.recall:.2f})")
-    click.echo(f"config: {setup.config_path}\ndone in {time.monotonic() - t0:.1f}s")
+    # The sandbox lives only while `recon demo`/`recon ui` runs: say what can be run again, and how.
+    click.echo(f"config: {setup.config_path} (dummy secrets: {setup.env_path})\n"
+               f"  report again: . {setup.env_path} && recon report --config {setup.config_path} "
+               f"--date {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
+               f"  run again: recon demo --data-dir {data_dir} (its sandbox gateway is served only meanwhile); "
+               f"your own setup: recon ui --config YOUR.yaml\n"
+               f"dbt log: {outcome.dbt_log}; done in {time.monotonic() - t0:.1f}s\n")
+    click.echo(format_summary(outcome.summary))
 
 
-def _demo_run(setup, run_range):
+def _echo_check_failures(lines: list[str]) -> None:
+    """One line per failed operator check (its first failure and how many more): the report lists all."""
+    by_check: dict[str, list[str]] = {}
+    for line in lines:
+        by_check.setdefault(line.split(": ", 1)[0], []).append(line)
+    for group in by_check.values():
+        more = f" (+{len(group) - 1} more in the report)" if len(group) > 1 else ""
+        click.echo(f"warning: {group[0]}{more}", err=True)
+
+
+def _demo_run(setup, run_range, quiet: bool = True):
     """The demo's run, inside its environment (sandbox up, data dir locked)."""
     click.echo(f"sandbox gateway up; reconciling {setup.first.isoformat()} .. {setup.last.isoformat()} "
                f"as of {setup.as_of.isoformat()}", err=True)
-    return run_range(setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=True)
+    return run_range(setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=quiet)
 
 
 @main.command()
@@ -174,12 +225,21 @@ def sandbox(port: int, seed: int, days: int, limit: str | None) -> None:
 @main.command()
 @click.option("--port", default=3000, show_default=True, type=int, help="Dagster UI port")
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
-def ui(port: int, data_dir: str) -> None:
-    """Start `dagster dev` on the demo setup (sandbox gateway served while the UI runs)."""
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+              help="your own recon YAML (default: the demo setup with its sandbox gateway)")
+def ui(port: int, data_dir: str, config_path: str | None) -> None:
+    """Start `dagster dev` on the demo setup (sandbox gateway served while the UI runs), or on --config."""
     from orchestration.data_dir_lock import DataDirBusy
     from orchestration.demo import demo_environment
 
     home = os.environ.get("DAGSTER_HOME") or str(Path(".dagster_home").resolve())
+    if config_path:
+        try:
+            load_config(config_path)
+        except ConfigError as exc:
+            _fail(f"config error: {exc}", 2)
+        _ui(nullcontext(SimpleNamespace(env={}, config_path=Path(config_path).resolve())), home, port)
+        return
     try:
         _ui(demo_environment(Path(data_dir), 7, 7, command="ui"), home, port)
     except DataDirBusy as exc:

@@ -44,6 +44,7 @@ class GatewayConfig(_Strict):
     # Extensions (DESIGN.md lets us extend): where the logs come from and how hard to try.
     log_endpoint: Literal["self", "admin", "token"] = "self"
     key_env: str | None = None  # newapi `log_endpoint: token` only: the API key, sent as key=
+    api_key_env: str | None = None  # tokenlab: the sk- key that created the tasks, for GET /v1/tasks/{id}
     path: Path | None = None  # files dialect: the folder of console exports
     page_size: int = Field(default=100, ge=1, le=100)
     window_minutes: int = Field(default=60, ge=1, le=1440)
@@ -77,12 +78,32 @@ class GatewayConfig(_Strict):
             raise ValueError(f"{info.field_name} has a non-ASCII path; percent-encode it")
         return v
     retention_days: int | None = Field(default=None, ge=1)  # logs older than this are gone: never re-read
+    # files dialect (issue 18, docs/gateways.md): how a console writes its export.
+    preset: Literal["laozhang", "tokenopen", "routescope"] | None = None  # built-in header mapping
+    columns: dict[str, str] = Field(default_factory=dict)  # export header -> recon field, beats the preset
+    duration_unit: Literal["ms", "s"] | None = None  # a Duration header without a unit; default s
+    time_zone: str = "UTC"  # zone of export times written without an offset
+    amount_to_usd: float = Field(default=1.0, gt=0)  # export money (any symbol) x this = USD
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        """An unknown zone is a config error, not a day of shifted rows."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {v[:40]!r} is not an IANA zone (e.g. UTC, Asia/Shanghai)") from None
+        return v
 
     @model_validator(mode="after")
     def _dialect_fields(self) -> GatewayConfig:
         need: list[str] = []
         if self.dialect in ("newapi", "tokenlab"):
             need += ["base_url", "token_env"]
+        if self.dialect == "newapi" and self.log_endpoint == "token":
+            need.remove("token_env")  # the key alone reads /api/log/token (issue 18); tasks need the token
         if self.dialect == "newapi" and self.log_endpoint != "token":
             need.append("user_id_env")
         if self.dialect == "newapi" and self.log_endpoint == "token":
@@ -102,7 +123,7 @@ class GatewayConfig(_Strict):
         if self.dialect == "files":
             return {}
         if self.dialect == "tokenlab":
-            keys = {"token_env": self.token_env}
+            keys = {"token_env": self.token_env, "api_key_env": self.api_key_env}
         return {k: v for k, v in keys.items() if v}
 
 
@@ -125,11 +146,57 @@ class ReconciliationConfig(_Strict):
     asset_scenes: list[Literal["chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other"]] | None = None
 
 
+class AlertsConfig(_Strict):
+    """Every operator threshold, named once: the checks read them here and dbt gets them as vars
+    (:meth:`ReconConfig.dbt_vars`). Defaults follow the consoles' advice (spend mean + 2 sd, 10 %
+    errors); see docs/operating.md for what each one fires on."""
+
+    money_at_risk_usd: float = Field(default=10.0, ge=0)  # ERROR above this much money at risk in the run
+    stuck_tasks_warn: int = Field(default=1, ge=1)  # stuck tasks past the SLA: WARN from this many
+    stuck_tasks_error: int = Field(default=10, ge=1)  # ... and ERROR from this many
+    settlement_p95_seconds: float = Field(default=12 * 3600.0, gt=0)  # WARN when a day's settlement p95 is above
+    error_rate: float = Field(default=0.10, gt=0, le=1)  # a gateway day's share of errors of one class
+    error_min_volume: int = Field(default=20, ge=1)  # the error-rate flag needs at least this many requests
+    errors_400_min: int = Field(default=20, ge=1)  # per class: this many errors a day per gateway alert
+    errors_401_min: int = Field(default=3, ge=1)
+    errors_402_min: int = Field(default=1, ge=1)
+    errors_403_min: int = Field(default=3, ge=1)
+    errors_429_min: int = Field(default=10, ge=1)
+    errors_5xx_min: int = Field(default=5, ge=1)
+    spend_sigma: float = Field(default=2.0, gt=0)  # a day's spend above mean + sigma x sd of recent days
+    spend_history_days: int = Field(default=28, ge=2, le=366)  # how many previous days make "recent"
+    spend_min_history_days: int = Field(default=14, ge=2, le=366)  # no spend flag before this much history
+    spend_anomaly_days_warn: int = Field(default=1, ge=1)  # WARN from this many anomalous days in the run
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AlertsConfig:
+        if self.stuck_tasks_error < self.stuck_tasks_warn:
+            raise ValueError("stuck_tasks_error must be >= stuck_tasks_warn")
+        if self.spend_min_history_days > self.spend_history_days:
+            raise ValueError("spend_min_history_days must be <= spend_history_days")
+        return self
+
+    def error_min(self, error_class: str) -> int:
+        """The per-day count that alerts for one error class (400, 401, 402, 403, 429, 5xx)."""
+        return int(getattr(self, f"errors_{error_class.lower()}_min"))
+
+    def dbt_vars(self) -> dict[str, float | int]:
+        """The thresholds the marts apply, under the var names dbt_project.yml declares."""
+        return {
+            "spend_anomaly_sigma": self.spend_sigma,
+            "spend_anomaly_history_days": self.spend_history_days,
+            "spend_anomaly_min_history_days": self.spend_min_history_days,
+            "error_rate_threshold": self.error_rate,
+            "error_min_volume": self.error_min_volume,
+        }
+
+
 class ReconConfig(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
     gateways: list[GatewayConfig] = Field(min_length=1)
     app: AppConfig
     reconciliation: ReconciliationConfig = ReconciliationConfig()
+    alerts: AlertsConfig = AlertsConfig()
     source_file: Path | None = None
 
     @field_validator("gateways")
@@ -150,8 +217,8 @@ class ReconConfig(_Strict):
         return out
 
     def dbt_vars(self) -> dict[str, float | int | list[str] | None]:
-        """The reconciliation thresholds as dbt vars (dbt_project.yml holds the defaults)."""
-        return self.reconciliation.model_dump()
+        """The reconciliation and alert thresholds as dbt vars (dbt_project.yml mirrors the defaults)."""
+        return {**self.reconciliation.model_dump(), **self.alerts.dbt_vars()}
 
 
 def _key_path(loc: tuple) -> str:

@@ -3,7 +3,8 @@
 Builds the seeded sandbox scenario, serves it on a free loopback port, writes the demo SQLite app
 database and a config that points at both, runs the last N days through Dagster and dbt into
 data/, and prints the summary (plus how the findings score against the scenario's truth).
-Secrets for the sandbox go into this process's environment only, never into a file.
+The sandbox's dummy secrets (public test values, never real ones) go into this process's
+environment and into data/recon.env, so `recon report --config data/recon.yaml` works afterwards.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class DemoSetup:
     last: date
     as_of: datetime
     env: dict[str, str]
+    env_path: Path | None = None
 
 
 def demo_config(base_url: str, data_dir: Path, jobs_query: str, assets_query: str) -> dict:
@@ -88,8 +90,11 @@ def _demo_environment(data_dir: Path, days: int, seed: int, port: int, end: date
             cfg_path = data_dir / "recon.yaml"
             cfg_path.write_text(yaml.safe_dump(demo_config(base_url, data_dir, jobs_query, assets_query),
                                                sort_keys=False), encoding="utf-8")
+            env_path = data_dir / "recon.env"
+            env_path.write_text("# the sandbox's public dummy secrets (recon demo); never put real ones here\n"
+                                + "".join(f"export {k}={v}\n" for k, v in env.items()), encoding="utf-8")
             first = end - timedelta(days=days - 1)
-            yield DemoSetup(cfg_path, truth_path, first, end, scenario.as_of, env)
+            yield DemoSetup(cfg_path, truth_path, first, end, scenario.as_of, env, env_path)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ class RunOutcome:
     summary: Summary
     check_failures: list[str] = field(default_factory=list)
     run_id: str = ""
+    dbt_log: Path | None = None
 
 
 def _instance() -> dg.DagsterInstance:
@@ -103,6 +105,11 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
     return lines
 
 
+def quiet_library_warnings() -> None:
+    """Hide warnings nobody running recon can act on (dagster's BetaWarning for backfill_policy)."""
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
 def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
               full_refresh: bool = False, quiet: bool = False) -> RunOutcome:
     config_path = str(Path(config_path).resolve())
@@ -113,6 +120,7 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     check_warehouse_file(cfg.warehouse.path)
     check_app(cfg)  # the mapping queries on an empty window: columns, :start/:end, driver, connection
 
+    quiet_library_warnings()
     from orchestration.definitions import build_defs  # heavy import (parses dbt manifest): only when run
     from orchestration.resources import ReconResource
 
@@ -139,4 +147,6 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
         path = ev.materialization.metadata.get("report_path")
         if path is not None:
             summary.report_path = Path(path.value)
-    return RunOutcome(cfg, days, as_of, summary, _check_lines(result), result.run_id)
+    from orchestration.terminal import dbt_log_path
+    return RunOutcome(cfg, days, as_of, summary, _check_lines(result), result.run_id,
+                      dbt_log_path(cfg.warehouse.path))

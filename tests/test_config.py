@@ -81,3 +81,56 @@ def test_secrets_are_never_values_in_the_file(tmp_path):
     """A token pasted where an env var name belongs is not read as a token: it's just a (missing) name."""
     cfg = load_config(EXAMPLE)
     assert all(v.isupper() for v in cfg.env_keys().values())
+
+
+def test_alerts_block_defaults_follow_the_consoles_and_reach_dbt(tmp_path):
+    data = _base()
+    data.pop("alerts", None)
+    cfg = load_config(_write(tmp_path, data))
+    a = cfg.alerts
+    assert (a.spend_sigma, a.error_rate, a.money_at_risk_usd) == (2.0, 0.10, 10.0)
+    v = cfg.dbt_vars()
+    assert v["spend_anomaly_sigma"] == 2.0 and v["error_rate_threshold"] == 0.10
+    assert v["lookback_days"] == 3  # the reconciliation vars are still there
+
+
+def test_alerts_block_values_are_read_and_passed_on(tmp_path):
+    data = _base()
+    data["alerts"] = {"spend_sigma": 3, "error_rate": 0.2, "money_at_risk_usd": 25, "errors_401_min": 7,
+                      "spend_min_history_days": 5}
+    cfg = load_config(_write(tmp_path, data))
+    assert cfg.alerts.money_at_risk_usd == 25 and cfg.alerts.error_min("401") == 7
+    v = cfg.dbt_vars()
+    assert (v["spend_anomaly_sigma"], v["error_rate_threshold"], v["spend_anomaly_min_history_days"]) == (3, 0.2, 5)
+
+
+def test_alerts_unknown_key_is_named(tmp_path):
+    data = _base()
+    data["alerts"] = {"spend_sigmaa": 2}
+    with pytest.raises(ConfigError, match=r"alerts\.spend_sigmaa: unknown key"):
+        load_config(_write(tmp_path, data))
+
+
+@pytest.mark.parametrize(("key", "value"), [("error_rate", "ten percent"), ("error_rate", 1.5),
+                                            ("errors_402_min", 0), ("money_at_risk_usd", [1])])
+def test_alerts_wrong_type_or_range_names_the_key(tmp_path, key, value):
+    data = _base()
+    data["alerts"] = {key: value}
+    with pytest.raises(ConfigError, match=rf"alerts\.{key}:"):
+        load_config(_write(tmp_path, data))
+
+
+def test_alerts_inconsistent_pair_is_an_error(tmp_path):
+    data = _base()
+    data["alerts"] = {"stuck_tasks_warn": 5, "stuck_tasks_error": 2}
+    with pytest.raises(ConfigError, match=r"alerts: stuck_tasks_error must be >= stuck_tasks_warn"):
+        load_config(_write(tmp_path, data))
+
+
+def test_dbt_project_var_defaults_match_the_alerts_defaults():
+    """A dbt run by hand (no --vars) applies the same thresholds as an orchestrated one."""
+    from orchestration.config import AlertsConfig
+
+    project = yaml.safe_load((EXAMPLE.parent / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    for name, value in AlertsConfig().dbt_vars().items():
+        assert project[name] == value, name

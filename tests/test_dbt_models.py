@@ -40,6 +40,7 @@ INCREMENTAL_MARTS = {
     "fct_settlement_lag_daily": ["terminal_date", "scene", "model"],
     "fct_spend_daily": ["spend_date", "gateway"],
     "fct_error_alerts_daily": ["error_date", "gateway", "error_class"],
+    "fct_error_rate_daily": ["error_date", "gateway"],
 }
 SCENARIO_END = date(2026, 11, 15)
 

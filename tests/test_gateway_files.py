@@ -102,12 +102,16 @@ def test_export_rows_are_keyed_by_content_so_repeats_land_once_and_differences_s
     assert (got["request_id"] == "req-3").sum() == 2 and got["record_key"].str.startswith("h:").all()
 
 
-def test_unreadable_timestamp_names_file_line_and_field(exports: Path) -> None:
+def test_unreadable_timestamp_is_quarantined_with_file_line_and_field(exports: Path) -> None:
     row = _usage_row(20, DAY)
     row[0] = "yesterday-ish"
     _write_csv(exports / "broken.csv", [row])
-    with pytest.raises(ExtractionError, match=r"file=broken.csv line=2: invalid row: field=created_at"):
-        client_for(_cfg(exports)).usage(DAY, DAY + timedelta(days=1))
+    client = client_for(_cfg(exports))
+    df = client.usage(DAY, DAY + timedelta(days=1))
+    assert len(df) == 13  # one bad row never aborts the day
+    q = client.last_quarantine
+    assert q is not None and len(q) == 1
+    assert q["quarantine_reason"].iloc[0].startswith("file=broken.csv line=2 field=created_at")
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

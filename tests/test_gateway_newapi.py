@@ -123,6 +123,33 @@ def test_token_endpoint_lands_what_it_can_reach_and_refuses_what_it_cannot(scena
     assert all("sk-sandbox-key" not in line for line in logs)
 
 
+def test_token_endpoint_with_the_api_key_alone(scenario, monkeypatch) -> None:
+    """No system token, no user id: `/api/log/token` with `key_env` reads the key's rows over real HTTP,
+    the key is in no log line, and tasks are marked unavailable in coverage instead of failing."""
+    monkeypatch.delenv("T_MAIN_TOKEN")
+    monkeypatch.delenv("T_MAIN_USER")
+    mine = sorted((r for r in scenario.newapi_logs if r["token_name"] == "prod-app"),
+                  key=lambda r: r["created_at"], reverse=True)
+    start = datetime.fromtimestamp(mine[99]["created_at"], tz=scenario.range_end.tzinfo).replace(
+        minute=0, second=0) + timedelta(hours=1)
+    tok = GatewayConfig(name="main", dialect="newapi", base_url="http://placeholder", log_endpoint="token",
+                        key_env="T_MAIN_KEY", window_minutes=60, max_attempts=4)
+    assert tok.token_env is None and tok.user_id_env is None
+    logs: list[str] = []
+    with serve(scenario) as url:
+        cl = client(tok.model_copy(update={"base_url": url}), scenario, logs)
+        got = cl.usage(start, scenario.range_end)
+        tasks = cl.tasks(start, scenario.range_end)
+    exp = expected(scenario, "usage_records")
+    exp = exp[(exp["token_name"] == "prod-app") & (exp["created_at"] >= start)]
+    assert len(exp) > 3
+    assert_same_usage(got, exp)
+    assert tasks.empty
+    assert cl.last_read is not None and not cl.last_read.complete and not cl.last_read.whole_day
+    assert "task status unavailable" in cl.last_read.reason
+    assert logs and all(SANDBOX_API_KEY not in line for line in logs)
+
+
 def test_rows_on_day_edges_land_exactly_once(scenario) -> None:
     exp = expected(scenario, "usage_records")
     with serve(scenario) as url:

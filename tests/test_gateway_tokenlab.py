@@ -9,9 +9,9 @@ import pytest
 
 from orchestration.config import GatewayConfig
 from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
-from orchestration.gateways.normalize_tokenlab import find_records
+from orchestration.gateways.normalize_tokenlab import find_records, task_row
 from orchestration.gateways.tokenlab import TokenLabClient
-from orchestration.sandbox import TOKENLAB_KEY_ID, TOKENLAB_TOKEN
+from orchestration.sandbox import TOKENLAB_API_KEY, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
 
@@ -89,6 +89,33 @@ def test_tasks_by_known_id_land_per_submit_day(scenario) -> None:
     assert got["task_id"].is_unique and len(got) > 5
     assert set(got["status"]) <= {"queued", "running", "succeeded", "failed", "unknown"}
     assert any("404" in line for line in logs)
+
+
+def test_tasks_are_polled_with_the_api_key_and_404_is_coverage(scenario, monkeypatch) -> None:
+    """`GET /v1/tasks/{id}` with the sk- key that created the tasks (api_key_env), not the management
+    token (here wrong: it is never sent); an unknown task is 404 async_task_not_found, in coverage."""
+    monkeypatch.setenv("T_LAB_TOKEN", "mt-wrong")
+    monkeypatch.setenv("T_LAB_KEY", TOKENLAB_API_KEY)
+    logs: list[str] = []
+    ids = known_task_ids(scenario)
+    with serve(scenario) as url:
+        cl = client(cfg(url, api_key_env="T_LAB_KEY"), scenario, logs)
+        got = pd.concat([cl.tasks(d, d + timedelta(days=1), ids) for d in days(scenario)], ignore_index=True)
+        reasons = cl.last_read.reason
+    assert len(got) > 5
+    assert "unknown to the gateway (404 async_task_not_found)" in reasons
+    assert all(TOKENLAB_API_KEY not in line for line in logs)
+
+
+def test_documented_task_fields_created_updated_error_string_cancellation() -> None:
+    t = task_row({"id": "tsk_1", "status": "failed", "cancelled": False, "cancellation_status": "cancelled",
+                  "error": "cancelled by user", "created": 1773482400, "updated": 1773483000,
+                  "poll_url": "/v1/tasks/tsk_1"}, "lab", 500000, "tsk_1")
+    assert t[1] == "tsk_1" and t[2] == "failed" and t[8] is True and t[5] == "cancelled by user"
+    assert t[3] == 1773482400 * 1_000_000 and t[4] == 1773483000 * 1_000_000
+    running = task_row({"id": "tsk_2", "status": "processing", "created": 1773482400, "updated": 1773482500},
+                       "lab", 500000, "tsk_2")
+    assert running[2] == "running" and running[4] is None  # updated is not an end while it runs
 
 
 def test_wrong_management_token_is_an_auth_error_naming_the_env_var(scenario, monkeypatch) -> None:

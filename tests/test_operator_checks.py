@@ -3,7 +3,6 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -97,7 +96,7 @@ def test_money_at_risk_passes_under_the_limit_and_errors_over_it(tmp_path: Path)
         tmp_path,
         "money_at_risk",
         {"fct_reconciliation_mismatches": [finding("orphan_usage", "0.5")]},
-        oc.Thresholds(money_at_risk_error_usd=0.25),
+        oc.Thresholds(money_at_risk_usd=0.25),
     )
     assert not lowered.passed
 
@@ -156,10 +155,10 @@ def test_stuck_tasks_warn_then_error_by_count(tmp_path: Path) -> None:
     many = run(
         tmp_path,
         "stuck_tasks",
-        {"fct_reconciliation_mismatches": [finding("stuck_task", n=i) for i in range(oc.STUCK_TASKS_ERROR)]},
+        {"fct_reconciliation_mismatches": [finding("stuck_task", n=i) for i in range(oc.Thresholds().stuck_tasks_error)]},
     )
     assert (
-        not many.passed and many.severity == oc.ERROR and many.metadata["stuck_tasks"] == oc.STUCK_TASKS_ERROR
+        not many.passed and many.severity == oc.ERROR and many.metadata["stuck_tasks"] == oc.Thresholds().stuck_tasks_error
     )
 
 
@@ -180,7 +179,7 @@ def lag(day: date, p95: float, scene: str = "video", model: str = "kling-v2") ->
 
 
 def test_settlement_p95_warns_over_the_threshold_in_the_runs_days(tmp_path: Path) -> None:
-    limit = oc.SETTLEMENT_P95_WARN_SECONDS
+    limit = oc.Thresholds().settlement_p95_seconds
     ok = run(
         tmp_path,
         "settlement_p95",
@@ -212,12 +211,12 @@ def errors_row(error_class: str, count: int, day: date = LAST, is_alert: bool = 
 @pytest.mark.parametrize(
     ("error_class", "limit", "severity"),
     [
-        ("401", oc.ERRORS_401_MIN, oc.ERROR),
-        ("402", oc.ERRORS_402_MIN, oc.ERROR),
-        ("429", oc.ERRORS_429_MIN, oc.WARN),
-        ("5xx", oc.ERRORS_5XX_MIN, oc.WARN),
-        ("400", oc.ERRORS_400_MIN, oc.WARN),
-        ("403", oc.ERRORS_403_MIN, oc.ERROR),
+        ("401", oc.Thresholds().errors_401_min, oc.ERROR),
+        ("402", oc.Thresholds().errors_402_min, oc.ERROR),
+        ("429", oc.Thresholds().errors_429_min, oc.WARN),
+        ("5xx", oc.Thresholds().errors_5xx_min, oc.WARN),
+        ("400", oc.Thresholds().errors_400_min, oc.WARN),
+        ("403", oc.Thresholds().errors_403_min, oc.ERROR),
     ],
 )
 def test_each_gateway_error_class_is_its_own_check(
@@ -249,6 +248,23 @@ def test_gateway_error_owners_default_when_the_mart_has_none(tmp_path: Path) -> 
     row = {**errors_row("402", 5), "owner": None}
     out = run(tmp_path, "gateway_errors_402", {"fct_error_alerts_daily": [row]})
     assert out.owner == oc.ERROR_OWNERS["402"]
+
+
+def rate_row(errors: int, requests: int, is_alert: bool, day: date = LAST) -> dict:
+    return {"error_date": day, "gateway": "main", "request_count": requests, "error_count": errors,
+            "error_rate": errors / requests, "is_alert": is_alert}
+
+
+def test_gateway_error_rate_fails_on_the_marts_flag_in_the_runs_days(tmp_path: Path) -> None:
+    ok = run(tmp_path, "gateway_error_rate", {"fct_error_rate_daily": [rate_row(2, 20, False)]})
+    assert ok.passed and ok.metadata["alert_days"] == 0
+    bad = run(tmp_path, "gateway_error_rate", {"fct_error_rate_daily": [rate_row(3, 20, True)]},
+              oc.Thresholds(error_rate=0.12))
+    assert not bad.passed and bad.severity == oc.WARN
+    assert bad.failures == [f"{LAST} gateway main: 3 error(s) of 20 requests (15.0%, limit 12.0%)"]
+    old = run(tmp_path, "gateway_error_rate",
+              {"fct_error_rate_daily": [rate_row(9, 20, True, day=FIRST - timedelta(days=1))]})
+    assert old.passed
 
 
 def spend(day: date, anomaly: bool) -> dict:
@@ -286,17 +302,14 @@ def test_a_missing_mart_fails_the_check_instead_of_crashing(tmp_path: Path) -> N
     assert all(not o.passed for o in oc.evaluate(tmp_path / "nowhere.duckdb", WINDOW))
 
 
-def test_thresholds_come_from_an_optional_alerts_block() -> None:
-    class Cfg:
-        alerts: ClassVar[dict] = {"money_at_risk_error_usd": "2.5", "errors_429_min": 40, "unknown_key": 1}
+def test_thresholds_come_from_the_configs_alerts_block() -> None:
+    """The checks read the config's alerts block itself: one source of truth, no second mapping."""
+    from orchestration.config import AlertsConfig
 
-    t = oc.thresholds_from_config(Cfg())
-    assert (
-        t.money_at_risk_error_usd == 2.5
-        and t.errors_429_min == 40
-        and t.stuck_tasks_warn == oc.STUCK_TASKS_WARN
-    )
-    assert oc.thresholds_from_config(object()) == oc.Thresholds()
+    assert oc.Thresholds is AlertsConfig
+    t = AlertsConfig(money_at_risk_usd=2.5, errors_429_min=40)
+    assert t.money_at_risk_usd == 2.5 and t.error_min("429") == 40 and t.error_min("5xx") == 5
+    assert not hasattr(oc, "thresholds_from_config")
 
 
 def write_config(tmp_path: Path, wh: Path) -> Path:
@@ -387,7 +400,7 @@ def test_money_at_risk_counts_each_jobs_dollars_once_per_direction(tmp_path: Pat
                 {**finding("cost_mismatch", "0.1", n=2, direction="owed"), "finding_id": "c-2"},
             ]
         },
-        oc.Thresholds(money_at_risk_error_usd=0.5),
+        oc.Thresholds(money_at_risk_usd=0.5),
     )
     assert out.metadata["money_at_risk_usd"] == pytest.approx(0.55)
     assert out.metadata["recoverable_usd"] == pytest.approx(0.35)

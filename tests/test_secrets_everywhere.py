@@ -199,6 +199,18 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
         p = run("recon report", [*recon, "report", "--config", str(cfg_path), "--date", str(sc.end),
                                  "--as-of", sc.as_of.isoformat()])
         assert p.returncode == 0, p.stderr[-3000:]
+        # every job's trail in every format, and one through the CLI, are scanned with the rest
+        from orchestration.trace import build_trace, to_json, to_packet, to_text
+        wh = cfg["warehouse"]["path"]
+        con = duckdb.connect(wh, read_only=True)
+        job_ids = [r[0] for r in con.execute("select job_id from stg_raw__app_jobs order by 1").fetchall()]
+        con.close()
+        assert len(job_ids) >= 10
+        for i, job_id in enumerate(job_ids):
+            t = build_trace(wh, job_id)
+            captured[f"trace {i}"] = [to_text(t), to_json(t), to_packet(t)]
+        p = run("recon trace", [*recon, "trace", "--config", str(cfg_path), "--format", "packet", job_ids[0]])
+        assert p.returncode == 0 and "Support packet" in p.stdout, p.stderr[-3000:]
         p = run("dagster materialize",
                 [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
                  "orchestration.definitions", "--select", "*", "--partition", str(sc.end)],

@@ -9,8 +9,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration import terminal
 from orchestration.config import ReconConfig
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.resources import ReconResource
@@ -79,6 +80,22 @@ def dbt_env(cfg: ReconConfig) -> dict[str, str]:
     }
 
 
+LAYERS = ("staging", "intermediate", "marts")
+OWNER = "team:recon"
+
+
+class ReconDbtTranslator(DagsterDbtTranslator):
+    """dbt models grouped by layer (the folder under models/) in the UI, each owned by the recon team."""
+
+    def get_group_name(self, dbt_resource_props):
+        fqn = dbt_resource_props.get("fqn") or []
+        layer = fqn[1] if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2 else None
+        return layer if layer in LAYERS else super().get_group_name(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props):
+        return [OWNER]
+
+
 class DbtConfig(dg.Config):
     full_refresh: bool = False
 
@@ -86,6 +103,7 @@ class DbtConfig(dg.Config):
 @dbt_assets(
     manifest=ensure_manifest(),
     project=dbt_project,
+    dagster_dbt_translator=ReconDbtTranslator(),
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
     pool=DUCKDB_POOL,
@@ -105,7 +123,9 @@ def recon_dbt_models(
         args.append("--full-refresh")
     context.log.info(f"dbt build for {variables['start_date']}..{variables['end_date']} as of {variables['as_of']}")
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
-        yield from dbt.cli(args, context=context).stream()
+        # dagster-dbt echoes dbt's whole log to stdout: it goes to a file, the terminal gets n/N
+        with terminal.dbt_log(terminal.dbt_log_path(cfg.warehouse.path)):
+            yield from dbt.cli(args, context=context).stream()
         # which run's build the marts now hold: the report (and `recon run`'s summary) check it
         write_build_stamp(cfg.warehouse.path, context.run.run_id, variables["start_date"],
                           variables["end_date"], variables["as_of"])

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from orchestration import terminal
 from orchestration.evidence import GatewayRead, land_extraction, write_new
 from orchestration.landing import land_validated, partition_dir, quarantine_to_arrow, write_quarantine
 from orchestration.partitions import days_in_window, iter_day_bounds
@@ -75,6 +76,7 @@ def land_days(
             f"{record} {day.isoformat()} ({i}/{len(days)}): landed {len(result.valid)} rows"
             + (f", quarantined {len(result.quarantine)}" if len(result.quarantine) else "")
         )
+    terminal.step(f"landed {record}: {len(days)} day(s), {landed} rows" + (f", {quarantined} quarantined" if quarantined else ""))
     for line in failure_lines:
         context.log.warning(line)
     check = schema_check_result(failure_lines, quarantined)
@@ -132,6 +134,8 @@ def land_evidence_days(
             f"{out.gone} gone of {len(result.valid)} rows served (extraction {out.seq})"
             + (f", quarantined {len(quarantine)}" if len(quarantine) else "")
         )
+    terminal.step(f"landed {record}: {len(days)} day(s), {new} new, {changed} changed, {gone} gone"
+                  + (f", {quarantined} quarantined" if quarantined else "") + (f", {len(partial)} not complete" if partial else ""))
     for line in failure_lines:
         context.log.warning(line)
     for line in partial:

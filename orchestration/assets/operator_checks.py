@@ -6,35 +6,23 @@ returns a :class:`CheckOutcome`; the report asset turns them into Dagster asset 
 (`orchestration.alerts`) posts the failing ones. Findings are data: a failing check warns or
 errors in the UI, it never fails the run.
 
-Thresholds default to the constants below; a config `alerts:` block with the same keys as
-:class:`Thresholds` overrides them (read defensively: the block is optional).
+Thresholds are the config's `alerts:` block (:class:`orchestration.config.AlertsConfig`, the one
+place their names and defaults live; dbt gets the same values as vars).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import dagster as dg
 
+from orchestration.config import AlertsConfig as Thresholds
 from orchestration.reports import marts
 
 REPORT_KEY = dg.AssetKey(["reports", "daily_report"])
-
-# Defaults (USD, counts, seconds). Override with `alerts:` keys of the same names.
-MONEY_AT_RISK_ERROR_USD = 10.0
-STUCK_TASKS_WARN = 1
-STUCK_TASKS_ERROR = 10
-SETTLEMENT_P95_WARN_SECONDS = 12 * 3600.0
-ERRORS_401_MIN = 3
-ERRORS_402_MIN = 1
-ERRORS_429_MIN = 10
-ERRORS_5XX_MIN = 5
-ERRORS_400_MIN = 20  # a burst of bad requests: an app deploy sends something the gateway rejects
-ERRORS_403_MIN = 3
-SPEND_ANOMALY_DAYS_WARN = 1
 
 WARN, ERROR = "WARN", "ERROR"
 
@@ -48,39 +36,6 @@ ERROR_OWNERS = {
     "403": "whoever owns the gateway token: the key may not use that model or group",
 }
 ERROR_SEVERITY = {"401": ERROR, "402": ERROR, "429": WARN, "5xx": WARN, "400": WARN, "403": ERROR}
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    money_at_risk_error_usd: float = MONEY_AT_RISK_ERROR_USD
-    stuck_tasks_warn: int = STUCK_TASKS_WARN
-    stuck_tasks_error: int = STUCK_TASKS_ERROR
-    settlement_p95_warn_seconds: float = SETTLEMENT_P95_WARN_SECONDS
-    errors_401_min: int = ERRORS_401_MIN
-    errors_402_min: int = ERRORS_402_MIN
-    errors_429_min: int = ERRORS_429_MIN
-    errors_5xx_min: int = ERRORS_5XX_MIN
-    errors_400_min: int = ERRORS_400_MIN
-    errors_403_min: int = ERRORS_403_MIN
-    spend_anomaly_days_warn: int = SPEND_ANOMALY_DAYS_WARN
-
-    def error_min(self, error_class: str) -> int:
-        return int(getattr(self, f"errors_{error_class.lower()}_min"))
-
-
-def thresholds_from_config(cfg: object | None) -> Thresholds:
-    """Defaults, overridden by the keys of an optional `alerts` block (mapping or pydantic model)."""
-    block = getattr(cfg, "alerts", None) if cfg is not None else None
-    if block is None:
-        return Thresholds()
-    data = block.model_dump() if hasattr(block, "model_dump") else dict(block)
-    known = {f.name: f.type for f in fields(Thresholds)}
-    updates = {
-        k: (float(v) if "float" in str(known[k]) else int(v))
-        for k, v in data.items()
-        if k in known and v is not None
-    }
-    return replace(Thresholds(), **updates)
 
 
 @dataclass
@@ -147,7 +102,7 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
     # largest amount), never the sum of its findings
     by_direction = money.by_direction(marts.stream(con, marts.MISMATCHES, money.ROW_COLUMNS, where, params))
     total = sum(by_direction.values())
-    passed = total <= t.money_at_risk_error_usd
+    passed = total <= t.money_at_risk_usd
     top = sorted(by_direction.items(), key=lambda kv: -kv[1])
     failures = [] if passed else [f"{d}: {usd:.6f} USD" for d, usd in top if usd > 0]
     split = ", ".join(f"{d} {usd:.6f}" for d, usd in by_direction.items() if usd > 0)
@@ -155,10 +110,10 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
         name,
         passed,
         ERROR,
-        f"money at risk {total:.6f} USD (limit {t.money_at_risk_error_usd:.2f})" + (f": {split}" if split else ""),
+        f"money at risk {total:.6f} USD (limit {t.money_at_risk_usd:.2f})" + (f": {split}" if split else ""),
         owner,
         failures,
-        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_error_usd),
+        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_usd),
          **{f"{d}_usd": float(round(usd, 6)) for d, usd in by_direction.items()}},
     )
 
@@ -267,7 +222,7 @@ def check_settlement_p95(con, w: Window, t: Thresholds) -> CheckOutcome:
     slow = [
         r
         for r in rows
-        if r["p95_lag_seconds"] is not None and float(r["p95_lag_seconds"]) > t.settlement_p95_warn_seconds
+        if r["p95_lag_seconds"] is not None and float(r["p95_lag_seconds"]) > t.settlement_p95_seconds
     ]
     failures = [
         f"{r['terminal_date']} {r['scene']}/{r['model']}: p95 {float(r['p95_lag_seconds']):.0f}s"
@@ -278,7 +233,7 @@ def check_settlement_p95(con, w: Window, t: Thresholds) -> CheckOutcome:
         name,
         not slow,
         WARN,
-        f"worst settlement p95 {shown} (limit {t.settlement_p95_warn_seconds:.0f}s)",
+        f"worst settlement p95 {shown} (limit {t.settlement_p95_seconds:.0f}s)",
         owner,
         failures,
         {"worst_p95_seconds": worst if worst is not None else -1.0},
@@ -332,6 +287,28 @@ def check_gateway_errors(error_class: str) -> Callable:
 
     _check.__name__ = f"check_gateway_errors_{error_class.lower()}"
     return _check
+
+
+def check_gateway_error_rate(con, w: Window, t: Thresholds) -> CheckOutcome:
+    """WARN when a gateway day's errors of every class together exceed alerts.error_rate (the
+    consoles' 10 %), even if no class crosses its own count: the gateway as a whole is failing."""
+    name, owner = "gateway_error_rate", "gateway ops: a large share of the day's requests failed, see the classes"
+    if not marts.columns(con, marts.ERROR_RATE):
+        return _missing(name, marts.ERROR_RATE, WARN, owner)
+    where, params = _days_where(con, marts.ERROR_RATE, "error_date", w)
+    rows = marts.select(con, marts.ERROR_RATE,
+                        ["error_date", "gateway", "error_count", "request_count", "error_rate", "is_alert"],
+                        where, params, ["error_date", "gateway"])
+    bad = [r for r in rows if r["is_alert"]]
+    failures = [f"{r['error_date']} gateway {r['gateway']}: {r['error_count']} error(s) of {r['request_count']} "
+                f"requests ({float(r['error_rate'] or 0):.1%}, limit {t.error_rate:.1%})" for r in bad]
+    worst = max((float(r["error_rate"] or 0) for r in rows), default=0.0)
+    return CheckOutcome(
+        name, not bad, WARN,
+        f"{len(bad)} gateway day(s) above the {t.error_rate:.1%} error rate (from {t.error_min_volume} requests); "
+        f"worst {worst:.1%}",
+        owner, failures, {"alert_days": len(bad), "worst_error_rate": worst},
+    )
 
 
 def check_spend_anomaly(con, w: Window, t: Thresholds) -> CheckOutcome:
@@ -398,22 +375,24 @@ CHECKS: dict[str, Callable] = {
     "gateway_errors_5xx": check_gateway_errors("5xx"),
     "gateway_errors_400": check_gateway_errors("400"),
     "gateway_errors_403": check_gateway_errors("403"),
+    "gateway_error_rate": check_gateway_error_rate,
     "spend_anomaly": check_spend_anomaly,
     "usage_coverage": check_usage_coverage,
 }
 
 DESCRIPTIONS = {
-    "money_at_risk": "ERROR when the money at risk of the run's findings exceeds money_at_risk_error_usd.",
+    "money_at_risk": "ERROR when the money at risk of the run's findings exceeds alerts.money_at_risk_usd.",
     "new_mismatch_code": "WARN when a mismatch code has findings today and none was open yesterday.",
-    "stuck_tasks": "WARN from stuck_tasks_warn stuck tasks past the SLA, ERROR from stuck_tasks_error.",
-    "settlement_p95": "WARN when a day's settlement p95 (any scene/model) exceeds settlement_p95_warn_seconds.",
+    "stuck_tasks": "WARN from alerts.stuck_tasks_warn stuck tasks past the SLA, ERROR from alerts.stuck_tasks_error.",
+    "settlement_p95": "WARN when a day's settlement p95 (any scene/model) exceeds alerts.settlement_p95_seconds.",
     "gateway_errors_401": "ERROR on repeated 401s: the gateway token is wrong or revoked.",
     "gateway_errors_402": "ERROR on 402s: the gateway balance ran out.",
     "gateway_errors_429": "WARN on repeated 429s: rate limits; capacity must grow or concurrency drop.",
     "gateway_errors_5xx": "WARN on repeated 5xx: the gateway or its upstream is failing.",
     "gateway_errors_400": "WARN on a burst of 400s: the gateway rejects what the app sends.",
     "gateway_errors_403": "ERROR on repeated 403s: the key is not allowed that model or group.",
-    "spend_anomaly": "WARN when a day's net spend is above its history's mean + sigma x stddev.",
+    "gateway_error_rate": "WARN when a gateway day's errors of all classes exceed alerts.error_rate of its requests.",
+    "spend_anomaly": "WARN when a day's net spend is above mean + alerts.spend_sigma x stddev of recent days.",
     "usage_coverage": "ERROR when a day with app jobs holds no complete usage extraction (coverage_gap).",
 }
 

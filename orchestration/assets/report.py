@@ -13,7 +13,6 @@ from orchestration.assets.operator_checks import (
     Window,
     evaluate,
     quarantine_outcome,
-    thresholds_from_config,
 )
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.reports.render import markdown_preview, render_report
@@ -68,7 +67,7 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
                 raise dg.Failure(description=changed)
         summary = collect_summary(cfg, days)
         path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
-        outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), thresholds_from_config(cfg))
+        outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), cfg.alerts)
     summary.report_path = path
     context.log.info(f"report written: {path}")
 

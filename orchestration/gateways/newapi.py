@@ -146,6 +146,13 @@ class NewApiClient(GatewayClient):
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
         c = self.cfg
         self.last_quarantine = None
+        if c.log_endpoint == "token" and not c.token_env:
+            # key-only access: new-api serves task status only with the system token, so the tasks of
+            # this gateway are unavailable, said in coverage (the manifest), never an empty complete day
+            self.last_read = ReadCoverage(False, False, "task status unavailable: log_endpoint token with the "
+                                          "API key alone (no token_env)", utc(start), utc(end), "endpoint=token")
+            self.log(f"{c.name} tasks: unavailable with the API key alone (set token_env to read /api/task/self)")
+            return empty_frame("gateway_tasks")
         windows = self._windows(start, end, "tasks")
         if not windows:
             return empty_frame("gateway_tasks")

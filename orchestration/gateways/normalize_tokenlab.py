@@ -178,13 +178,17 @@ def task_row(body: dict, gateway: str, qpu: float, asked_id: str) -> tuple:
     raw = str(_g(t, "status") or "").strip().lower()
     status = TASK_STATUS.get(raw, "unknown")
     cancelled = bool(as_bool(_g(t, "cancelled", "canceled", "is_cancelled")))
-    if raw in ("cancelled", "canceled"):
+    if raw in ("cancelled", "canceled") or str(_g(t, "cancellation_status") or "").lower() in ("cancelled", "canceled"):
         cancelled = True
-    submitted = parse_time(_g(t, "submitted_at", "created_at", "createdAt", "submit_time"), "submitted_at", tid)
+    # TokenLab documents `created` / `updated` integer epochs; `updated` is the end of a terminal task
+    submitted = parse_time(_g(t, "submitted_at", "created_at", "createdAt", "submit_time", "created"),
+                           "submitted_at", tid)
     if submitted is None:
         raise RowError("submitted_at", f"task_id={tid}", "task without a submit time")
     finished = parse_time(_g(t, "finished_at", "completed_at", "completedAt", "finish_time", "failed_at"),
                           "finished_at", tid)
+    if finished is None and status in ("succeeded", "failed"):
+        finished = parse_time(_g(t, "updated", "updated_at"), "finished_at", tid)
     err = t.get("error")
     reason = _g(t, "fail_reason", "failure_reason", "failReason")
     if reason is None and isinstance(err, dict):

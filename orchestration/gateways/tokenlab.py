@@ -70,14 +70,17 @@ class TokenLabClient(GatewayClient):
         self.max_window_records = max_window_records or min(cfg.page_size, 100) * 100
         self.stats = Stats()
 
-    def _fetcher(self) -> HttpFetcher:
+    def _fetcher(self, tasks: bool = False) -> HttpFetcher:
+        """Usage: the management token. Tasks (`/v1/tasks/{id}`, an inference endpoint): the API key
+        that created them (`api_key_env`) where configured, as TokenLab documents."""
         c = self.cfg
-        token = require_env(c.token_env or "", f"gateways.{c.name}.token_env")
+        env, key = ("api_key_env", c.api_key_env) if tasks and c.api_key_env else ("token_env", c.token_env)
+        token = require_env(key or "", f"gateways.{c.name}.{env}")
         return HttpFetcher(
             gateway=c.name, base_url=c.base_url or "",
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             log=self.log, stats=self.stats, settings=HttpSettings.from_config(c, self.backoff_base),
-            auth_hint=f"check the environment variable {c.token_env} (token_env) and key_id {c.key_id}",
+            auth_hint=f"check the environment variable {key} ({env}) and key_id {c.key_id}",
         )
 
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
@@ -142,7 +145,7 @@ class TokenLabClient(GatewayClient):
         endpoint = "/v1/tasks/{id}"
 
         async def go() -> list[tuple | None]:
-            async with self._fetcher() as f:
+            async with self._fetcher(tasks=True) as f:
                 async def one(tid: str) -> tuple | None:
                     resp = await f.get(f"/v1/tasks/{quote(tid, safe='')}", {}, endpoint=endpoint,
                                        window=f"task_id={tid}", page=None, ok_statuses=frozenset({200, 404}))
@@ -163,6 +166,9 @@ class TokenLabClient(GatewayClient):
         missing = sum(r is None for r in got)
         rows = [r for r in got if r is not None]
         inside = [r for r in rows if lo.timestamp() * 1e6 <= r[3] < hi.timestamp() * 1e6]
+        if missing:  # 404 async_task_not_found (expired or unknown): coverage says so, not a failure
+            self.last_read = ReadCoverage(True, False, f"{missing} task(s) unknown to the gateway (404 "
+                                          "async_task_not_found)", utc(start), utc(end), "task ids known to recon")
         self.log(f"{gw} tasks {partition}: {len(ids)} asked, {len(rows)} found, {missing} unknown to the "
                  f"gateway (404), {len(rows) - len(inside)} submitted outside the day (left to their own day)")
         table = table_from_rows(inside, "gateway_tasks").sort_by([("submitted_at", "ascending"),

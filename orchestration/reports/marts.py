@@ -18,6 +18,7 @@ SETTLEMENTS = "fct_settlements"
 LAG_DAILY = "fct_settlement_lag_daily"
 SPEND_DAILY = "fct_spend_daily"
 ERROR_ALERTS = "fct_error_alerts_daily"
+ERROR_RATE = "fct_error_rate_daily"
 HISTORY = "fct_mismatch_history"
 COVERAGE = "fct_source_coverage"
 

@@ -95,6 +95,14 @@ MART_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("error_rate", "double"),
         ("is_alert", "boolean"),
     ],
+    "fct_error_rate_daily": [
+        ("error_date", "date"),
+        ("gateway", "varchar"),
+        ("request_count", "bigint"),
+        ("error_count", "bigint"),
+        ("error_rate", "double"),
+        ("is_alert", "boolean"),
+    ],
     "fct_mismatch_history": [
         ("finding_key", "varchar"),
         ("mismatch_type", "varchar"),

@@ -13,7 +13,7 @@ import itertools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
-from orchestration.sandbox import TOKENLAB_KEY_ID, TOKENLAB_TOKEN
+from orchestration.sandbox import TOKENLAB_API_KEY, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
 from orchestration.sandbox.http_types import Context, Request, Response, json_response
 from orchestration.sandbox.stores import UsageFilter
 
@@ -154,12 +154,16 @@ def usage(req: Request, ctx: Context, key_id: str) -> Response:
 
 
 def task(req: Request, ctx: Context, task_id: str) -> Response:
-    denied = check_auth(req)
-    if denied:
-        return denied
+    """An inference endpoint: the API key that created the task (as documented); the management
+    token is still accepted here so configs without api_key_env keep working against the sandbox."""
+    auth = req.headers.get("Authorization") or ""
+    if auth[7:].strip() != TOKENLAB_API_KEY:
+        denied = check_auth(req)
+        if denied:
+            return denied
     t = ctx.stores.lab_task(task_id)
     if t is None:
-        return error(404, f"No task with id {task_id[:40]}.", "task_not_found", "id")
+        return error(404, "async task cannot be found (expired or unknown).", "async_task_not_found", "id")
     headers = {"X-Task-ID": t["id"], "X-Request-ID": _request_id()}
     if t.get("billing_transaction_id"):
         headers["X-Billing-Transaction-ID"] = t["billing_transaction_id"]
