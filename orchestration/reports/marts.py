@@ -21,6 +21,8 @@ ERROR_ALERTS = "fct_error_alerts_daily"
 ERROR_RATE = "fct_error_rate_daily"
 HISTORY = "fct_mismatch_history"
 COVERAGE = "fct_source_coverage"
+HIGH_TOKENS = "fct_high_token_requests"
+GATEWAY_TOTALS = "fct_gateway_totals_daily"
 
 
 @contextmanager
