@@ -174,7 +174,7 @@ class AlertsConfig(_Strict):
     request_tokens_min_history: int = Field(default=20, ge=2)  # no sigma flag before this many earlier requests
     request_tokens_max: dict[str, int] = Field(default_factory=dict)  # model -> absolute cap on one request
     high_token_requests_warn: int = Field(default=1, ge=1)  # WARN from this many high-token requests in the run
-    gateway_totals_tolerance_quota: int = Field(default=1, ge=0)  # stat vs detail rows: units off per row summed
+    gateway_totals_tolerance_quota: int = Field(default=1, ge=0)  # gateway's stat vs detail rows: quota units apart
 
     @model_validator(mode="after")
     def _ordered(self) -> AlertsConfig:
@@ -204,6 +204,7 @@ class AlertsConfig(_Strict):
             "request_tokens_history_days": self.request_tokens_history_days,
             "request_tokens_min_history": self.request_tokens_min_history,
             "request_tokens_max": dict(self.request_tokens_max),
+            "gateway_totals_tolerance_quota": self.gateway_totals_tolerance_quota,
         }
 
 

@@ -82,6 +82,11 @@ def held_content(data_dir: Path) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     for d in sorted(root.glob("*/date=*")):
         record, day = d.parent.name, date.fromisoformat(d.name.removeprefix("date="))
+        if record == "gateway_totals":  # the gateways' own totals: every one ever read, read time aside
+            from orchestration.gateway_totals import held_totals
+
+            out[f"{record}/{d.name}"] = [tuple(map(str, t)) for t in held_totals(root, day)]
+            continue
         if record in EVIDENCE_RECORDS:
             df = read_held(root, record, day)
             if df is not None:

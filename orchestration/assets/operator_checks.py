@@ -382,6 +382,32 @@ def check_high_token_requests(con, w: Window, t: Thresholds) -> CheckOutcome:
     )
 
 
+def check_gateway_totals(con, w: Window, t: Thresholds) -> CheckOutcome:
+    """ERROR when a gateway's own total for a day (new-api's stat endpoint) and the consume rows recon
+    holds for that day differ by more than alerts.gateway_totals_tolerance_quota: rows are missing
+    from the log or the summary is wrong (new-api #7105), either way the bill is not the rows."""
+    name = "gateway_totals"
+    owner = "gateway ops + finance: the gateway's summary and its log rows disagree, ask the gateway which is right"
+    if not marts.columns(con, marts.GATEWAY_TOTALS):
+        return _missing(name, marts.GATEWAY_TOTALS, ERROR, owner)
+    where, params = _days_where(con, marts.GATEWAY_TOTALS, "total_date", w)
+    rows = marts.select(con, marts.GATEWAY_TOTALS,
+                        ["total_date", "gateway", "gateway_quota", "detail_quota", "quota_difference", "gateway_usd",
+                         "detail_usd", "detail_rows", "endpoint", "is_disagreement"],
+                        where, params, ["total_date", "gateway"])
+    bad = [r for r in rows if r["is_disagreement"]]
+    failures = [f"{r['total_date']} gateway {r['gateway']}: {r['endpoint']} reports quota {r['gateway_quota']} "
+                f"({float(r['gateway_usd'] or 0):.6f} USD), the {r['detail_rows']} consume row(s) recon holds sum to "
+                f"{r['detail_quota']} ({float(r['detail_usd'] or 0):.6f} USD): {r['quota_difference']:+d} units "
+                f"(tolerance {t.gateway_totals_tolerance_quota})" for r in bad]
+    return CheckOutcome(
+        name, not bad, ERROR,
+        f"{len(bad)} of {len(rows)} gateway day(s) whose own total disagrees with the detail rows"
+        + ("" if rows else " (no gateway total in the run's days: none offered, or not read yet)"),
+        owner, failures, {"disagreeing_days": len(bad), "compared_days": len(rows)},
+    )
+
+
 def check_usage_coverage(con, w: Window, t: Thresholds) -> CheckOutcome:
     """ERROR when a gateway day the run needs (it has app jobs) holds no complete usage extraction:
     its jobs are not judged on money (coverage_gap findings)."""
@@ -420,6 +446,7 @@ CHECKS: dict[str, Callable] = {
     "spend_anomaly": check_spend_anomaly,
     "usage_coverage": check_usage_coverage,
     "high_token_requests": check_high_token_requests,
+    "gateway_totals": check_gateway_totals,
 }
 
 DESCRIPTIONS = {
@@ -438,6 +465,8 @@ DESCRIPTIONS = {
     "usage_coverage": "ERROR when a day with app jobs holds no complete usage extraction (coverage_gap).",
     "high_token_requests": "WARN when a request's tokens exceed its model's mean + alerts.request_tokens_sigma x sd "
     "(or alerts.request_tokens_max).",
+    "gateway_totals": "ERROR when a gateway's own daily total (new-api stat) and the detail rows recon holds differ by "
+    "more than alerts.gateway_totals_tolerance_quota.",
 }
 
 OPERATOR_CHECK_SPECS = [

@@ -33,6 +33,13 @@ MART_KEYS = [
         "fct_spend_daily",
         "fct_error_alerts_daily",
         "fct_mismatch_history",
+        "fct_high_token_requests",
+        "fct_gateway_totals_daily",
+        "fct_usage_daily",
+        "fct_usage_by_user_daily",
+        "fct_throughput_daily",
+        "fct_latency_daily",
+        "fct_soft_failures_daily",
     )
 ]
 

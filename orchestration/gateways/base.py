@@ -78,6 +78,11 @@ class GatewayClient(ABC):
         """Gateway tasks submitted in [start, end) (plus `known_task_ids` where the dialect can only
         look tasks up one by one), canonical columns."""
 
+    def totals(self, start: datetime, end: datetime) -> object | None:
+        """The gateway's own billing total for [start, end) (`gateways.totals.GatewayTotals`), or None
+        where the dialect offers no aggregate or the day is not closed yet."""
+        return None
+
     def close(self) -> None:  # pragma: no cover - default no-op
         pass
 

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
 from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
+from orchestration.gateways.errors import where
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, run_sync
 from orchestration.gateways.normalize import (
     UIDX,
@@ -45,6 +46,7 @@ from orchestration.gateways.normalize import (
 )
 from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
 from orchestration.gateways.pager import Pager, Source
+from orchestration.gateways.totals import CONSUME_TYPE, STAT_PATHS, GatewayTotals, parse_stat_body
 from orchestration.gateways.windows import Window, closed, cut, utc
 from schemas.validate import QUARANTINE_REASON
 
@@ -175,6 +177,33 @@ class NewApiClient(GatewayClient):
         table = table_from_rows(list(rows.values()), "gateway_tasks")
         table = table.sort_by([("submitted_at", "ascending"), ("task_id", "ascending")])
         return to_frame(table)
+
+    # -- the gateway's own total -----------------------------------------------------------------
+    def totals(self, start: datetime, end: datetime) -> GatewayTotals | None:
+        """The day's `quota` from /api/log/self/stat (/api/log/stat for admin): the sum the console
+        shows, compared later with the detail rows. None with the API key alone (the stat needs the
+        system token) and while the day is not closed (a moving total would disagree by design)."""
+        c = self.cfg
+        if c.log_endpoint not in STAT_PATHS:
+            self.log(f"{c.name} totals: no stat endpoint with log_endpoint {c.log_endpoint}; not compared")
+            return None
+        now = utc(self.now) if self.now else now_utc()
+        if (now - utc(end)).total_seconds() < c.close_lag_seconds:
+            return None
+        lo, hi = Window(utc(start), utc(end)).inclusive_seconds()
+        endpoint = STAT_PATHS[c.log_endpoint]
+        params = {"type": CONSUME_TYPE, "start_timestamp": lo, "end_timestamp": hi}
+        label = Window(utc(start), utc(end)).label
+
+        async def go() -> tuple[int, int | None, int | None]:
+            async with self._fetcher() as f:
+                resp = await f.get(endpoint, params, endpoint=endpoint, window=label, page=None)
+                return parse_stat_body(resp.body, where(c.name, endpoint, label, None), self._auth_hint(False))
+
+        quota, rpm, tpm = run_sync(go)
+        self.log(f"{c.name} totals {utc(start).date().isoformat()}: the gateway reports quota {quota} for its consume rows")
+        return GatewayTotals(c.name, quota, rpm, tpm, endpoint, f"type={CONSUME_TYPE}", utc(start), utc(end),
+                             c.quota_per_unit)
 
     def _run(self, src: Source, windows: list[Window], sink, what: str, partition: str) -> None:
         c = self.cfg
