@@ -14,6 +14,7 @@ from orchestration.assets.operator_checks import (
     evaluate,
     quarantine_outcome,
 )
+from orchestration.assets.partition_metadata import record_day, report_day_figures
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
@@ -75,6 +76,9 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
         summary = collect_summary(cfg, days)
         path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
         outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), cfg.alerts)
+        per_day = report_day_figures(cfg.warehouse.path, days)
+    for day, figures in per_day.items():
+        record_day(context, day, figures)
     summary.report_path = path
     context.log.info(f"report written: {path}")
 
