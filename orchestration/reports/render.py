@@ -17,7 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from orchestration.reports import charts, marts
+from orchestration.reports import analytics, charts, marts
 from orchestration.reports.summary import MISMATCH_CODES, Summary
 
 _env = Environment(
@@ -306,6 +306,7 @@ def render_html(
     spend: list[dict],
     errors: list[dict],
     as_of: datetime,
+    analytics_html: str = "",
 ) -> str:
     by_severity = sorted(rows, key=lambda r: SEVERITY_RANK.get(r["severity"], 3))
     severity_of = {}
@@ -329,6 +330,7 @@ def render_html(
             key=lambda t: (-t[2], -t[1], t[0]),
         ),
         codes_without=[c for c, (n, _usd) in summary.mismatches.items() if not n],
+        analytics_section=Markup(analytics_html),
     )
 
 
@@ -346,6 +348,7 @@ def render_report(summary: Summary, warehouse: Path, reports_dir: Path, as_of: d
         spend_by_day(warehouse, summary.last_day),
         error_alerts(warehouse, summary.last_day),
         as_of,
+        analytics.render(warehouse, days),
     )
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
