@@ -155,3 +155,19 @@ def test_alerts_request_tokens_cap_must_be_positive(tmp_path):
     data["alerts"] = {"request_tokens_max": {"gpt-4o": 0}}
     with pytest.raises(ConfigError, match=r"alerts: request_tokens_max: a model name and a cap >= 1 are needed, bad: gpt-4o"):
         load_config(_write(tmp_path, data))
+
+
+def test_the_example_config_and_the_readme_document_every_alert_key_and_check():
+    """recon.example.yaml sets every `alerts:` key at its default; the README's operator-check table
+    has a row per check and names every key."""
+    from orchestration.assets.operator_checks import CHECKS
+    from orchestration.config import AlertsConfig
+
+    example = yaml.safe_load(EXAMPLE.read_text())["alerts"]
+    defaults = AlertsConfig().model_dump()
+    assert example == defaults
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    table = readme.split("### Operator checks", 1)[1].split("\n\n", 1)[0]
+    rows = {line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")}
+    assert rows == set(CHECKS)
+    assert [k for k in defaults if f"`{k}" not in table] == []
