@@ -113,3 +113,44 @@ def test_a_real_run_compares_the_days_totals_and_the_check_fails_on_a_skewed_sta
         assert "/api/log/self/stat reports quota " in bad.failures[0] and ": +5 units (tolerance 1)" in bad.failures[0]
         files = sorted((e.data_dir / "landing" / "gateway_totals").glob("date=*/totals-*.parquet"))
         assert len(files) == 4  # each day's first total and its skewed re-read: nothing replaced
+
+
+def test_a_build_without_the_stat_route_offers_no_total(scenario, monkeypatch) -> None:
+    """A fork or old build answers the stat path with 404 (the sandbox answers it so here)."""
+    from orchestration.sandbox import newapi_routes
+    from orchestration.sandbox.http_types import json_response
+
+    monkeypatch.setattr(newapi_routes, "stat", lambda req, ctx, admin: json_response(404, {"message": "not found"}))
+    logs: list[str] = []
+    day = scenario.range_start
+    with serve(scenario) as url:
+        cl = client(url, scenario)
+        cl.log = logs.append
+        assert cl.totals(day, day + timedelta(days=1)) is None
+    assert any("/api/log/self/stat answered 404" in ln for ln in logs), logs
+
+
+def test_a_failing_stat_never_fails_the_days_usage_landing(tmp_path: Path, monkeypatch) -> None:
+    """The detail rows are the evidence: a stat answering 400 is a warning, the day's rows land and
+    no total is landed for it (a real Dagster run of raw/usage_records over real HTTP)."""
+    import dagster as dg
+
+    from orchestration.assets.raw_gateway import usage_records
+    from orchestration.resources import ReconResource
+    from orchestration.sandbox import newapi_routes
+    from orchestration.sandbox.http_types import json_response
+
+    monkeypatch.setattr(newapi_routes, "stat", lambda req, ctx, admin: json_response(400, {"message": "bad"}))
+    with pipeline(tmp_path / "data", end=date(2026, 11, 20), days=1, jobs_per_day=10) as e:
+        for k, v in e.env.items():
+            monkeypatch.setenv(k, v)
+        recon = ReconResource(config_path=str(e.config_path), as_of=e.as_of.isoformat())
+        instance = dg.DagsterInstance.ephemeral()
+        result = dg.materialize([usage_records], resources={"recon": recon}, partition_key=e.last.isoformat(),
+                                instance=instance)
+        assert result.success
+        warned = [r.user_message for r in instance.all_logs(result.run_id) if "own total was not read" in r.user_message]
+        assert warned and "partition=2026-11-20" in warned[0] and "HTTP 400" in warned[0]
+        landing = e.data_dir / "landing"
+        assert list((landing / "usage_records" / "date=2026-11-20").glob("batch-*.parquet"))
+        assert not (landing / "gateway_totals").exists()

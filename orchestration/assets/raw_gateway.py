@@ -15,7 +15,7 @@ from orchestration.config import ReconConfig
 from orchestration.evidence import GatewayRead, read_held
 from orchestration.gateway_totals import land_totals
 from orchestration.gateways import client_for
-from orchestration.gateways.base import GatewayClient
+from orchestration.gateways.base import ExtractionError, GatewayClient
 from orchestration.gateways.interrupts import stop_on_signals
 from orchestration.landing import read_partition
 from orchestration.partitions import DAILY, SINGLE_RUN
@@ -84,15 +84,24 @@ def read_each(clients: list[GatewayClient], day: date, start: datetime, end: dat
 
 
 def land_gateway_totals(clients: list[GatewayClient], reads: list[tuple[GatewayRead, pd.DataFrame | None]],
-                        landing_dir: Path, day: date, start: datetime, end: datetime) -> None:
+                        landing_dir: Path, day: date, start: datetime, end: datetime,
+                        warn: Callable[[str], None]) -> None:
     """The day's own totals of every gateway whose detail rows were just read in full (a partial read
-    would disagree by construction), landed as their own append-only evidence."""
+    would disagree by construction), landed as their own append-only evidence. A total that cannot be
+    read is a warning, never a failed day: the detail rows are the evidence, the total a cross-check
+    (the gateway_totals check then compares fewer days)."""
     got = []
     for c, (read, _) in zip(clients, reads, strict=True):
-        if read.extracted and read.complete:
+        if not (read.extracted and read.complete):
+            continue
+        try:
             t = c.totals(start, end)
-            if t is not None:
-                got.append(t)
+        except ExtractionError as exc:
+            warn(f"gateway={c.cfg.name} partition={day.isoformat()}: the gateway's own total was not read, "
+                 f"not compared: {exc}")
+            continue
+        if t is not None:
+            got.append(t)
     land_totals(landing_dir, day, got, datetime.now(UTC))
 
 
@@ -115,7 +124,7 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
 
             def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
                 reads = read_each(clients, day, start, end, now, lambda c: c.usage(start, end))
-                land_gateway_totals(clients, reads, cfg.warehouse.landing_dir, day, start, end)
+                land_gateway_totals(clients, reads, cfg.warehouse.landing_dir, day, start, end, context.log.warning)
                 return reads
 
             return land_evidence_days(context, "usage_records", cfg.warehouse.landing_dir, extract,

@@ -195,12 +195,19 @@ class NewApiClient(GatewayClient):
         params = {"type": CONSUME_TYPE, "start_timestamp": lo, "end_timestamp": hi}
         label = Window(utc(start), utc(end)).label
 
-        async def go() -> tuple[int, int | None, int | None]:
+        async def go() -> tuple[int, int | None, int | None] | None:
             async with self._fetcher() as f:
-                resp = await f.get(endpoint, params, endpoint=endpoint, window=label, page=None)
+                resp = await f.get(endpoint, params, endpoint=endpoint, window=label, page=None,
+                                   ok_statuses=frozenset({200, 404}))
+                if resp.status == 404:  # a build or fork without the stat route: nothing to compare
+                    return None
                 return parse_stat_body(resp.body, where(c.name, endpoint, label, None), self._auth_hint(False))
 
-        quota, rpm, tpm = run_sync(go)
+        got = run_sync(go)
+        if got is None:
+            self.log(f"WARNING {c.name} totals: {endpoint} answered 404; this gateway offers no total to compare")
+            return None
+        quota, rpm, tpm = got
         self.log(f"{c.name} totals {utc(start).date().isoformat()}: the gateway reports quota {quota} for its consume rows")
         return GatewayTotals(c.name, quota, rpm, tpm, endpoint, f"type={CONSUME_TYPE}", utc(start), utc(end),
                              c.quota_per_unit)

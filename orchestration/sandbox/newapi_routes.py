@@ -162,7 +162,7 @@ def stat(req: Request, ctx: Context, admin: bool) -> Response:
         start_ts=_opt_int(q.get("start_timestamp")),
         end_ts=_opt_int(q.get("end_timestamp")),
     )
-    rows = ctx.stores.newapi_logs(f)
+    rows = [r for r in ctx.stores.newapi_logs(f) if r["type"] == 2]  # bulk stores filter on time only
     cut = ctx.faults.faults.deleted_before
     if cut is not None:
         rows = [r for r in rows if r["created_at"] >= cut]
