@@ -19,7 +19,10 @@ from orchestration.reports import marts, money
 
 
 def record_day(context: dg.AssetExecutionContext, day: date, figures: Mapping[str, object]) -> None:
-    """Attach `figures` to the materialization of `day` alone (no-op for an unpartitioned run)."""
+    """Attach `figures` to the materialization of `day` alone (no-op for an unpartitioned run, or a
+    stand-in context that only carries the partition window)."""
+    if not hasattr(context, "add_asset_metadata"):
+        return
     if context.has_partition_key or context.has_partition_key_range:
         context.add_asset_metadata(dict(figures), partition_key=day.isoformat())
 
