@@ -38,17 +38,22 @@ def land_totals(landing_dir: Path, day: date, totals: list[GatewayTotals], extra
         return None
     d = totals_dir(landing_dir, day)
     d.mkdir(parents=True, exist_ok=True)
-    files = sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _FILE.match(p.name)))
     rows = [{"gateway": t.gateway, "day": day, "quota": t.quota, "rpm": None, "tpm": None,
              "quota_per_unit": t.quota_per_unit, "endpoint": t.endpoint, "filter": t.filter,
              "window_start": t.window_start, "window_end": t.window_end, "extracted_at": extracted_at}
             for t in totals]
-    # rpm/tpm are the last 60 s at read time, not the day: kept out, so a re-read of a closed day
-    # with the same totals adds no file (as an unchanged usage re-read adds no batch)
-    if files and _facts(pq.read_table(files[-1][1]).to_pylist()) == _facts(rows):
-        return None
-    seq = (files[-1][0] if files else 0) + 1
-    return write_new(pa.Table.from_pylist(rows, schema=SCHEMA), d / f"totals-{seq:06d}.parquet")
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    while True:  # a concurrent run of the same day may take a sequence number first: look again
+        files = sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _FILE.match(p.name)))
+        # rpm/tpm are the last 60 s at read time, not the day: kept out, so a re-read of a closed day
+        # with the same totals adds no file (as an unchanged usage re-read adds no batch)
+        if files and _facts(pq.read_table(files[-1][1]).to_pylist()) == _facts(rows):
+            return None
+        seq = (files[-1][0] if files else 0) + 1
+        try:
+            return write_new(table, d / f"totals-{seq:06d}.parquet")
+        except FileExistsError:
+            continue
 
 
 def _facts(rows: list[dict]) -> list[tuple]:

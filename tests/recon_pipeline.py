@@ -23,6 +23,8 @@ from orchestration.sandbox.server import serve
 
 REPO = Path(__file__).resolve().parents[1]
 MARTS = ("fct_reconciliation_mismatches", "fct_settlements")
+# landing folders a day of the demo config holds: the four records and the new-api gateway's own total
+FOLDERS_PER_DAY = 5
 
 
 @dataclass

@@ -154,3 +154,36 @@ def test_a_failing_stat_never_fails_the_days_usage_landing(tmp_path: Path, monke
         landing = e.data_dir / "landing"
         assert list((landing / "usage_records" / "date=2026-11-20").glob("batch-*.parquet"))
         assert not (landing / "gateway_totals").exists()
+
+
+def test_a_concurrent_writer_of_the_same_day_takes_the_next_number(tmp_path: Path, scenario, monkeypatch) -> None:
+    """Two runs of one day land at once: the one that finds its number taken looks again. The other
+    run landed the same total: nothing is added; it landed another total: this one takes the next number."""
+    from dataclasses import replace
+
+    import orchestration.gateway_totals as gt
+
+    day = scenario.range_start
+    with serve(scenario) as url:
+        t = client(url, scenario).totals(day, day + timedelta(days=1))
+    real = gt.write_new
+    other: list[object] = []
+
+    def racing(table, target: Path) -> Path:
+        if other:  # the other run lands its total under this name first
+            real(other.pop(), target)
+            raise FileExistsError(target)
+        return real(table, target)
+
+    monkeypatch.setattr(gt, "write_new", racing)
+    as_table = lambda x: gt.pa.Table.from_pylist(
+        [{"gateway": x.gateway, "day": day.date(), "quota": x.quota, "quota_per_unit": x.quota_per_unit,
+          "endpoint": x.endpoint, "filter": x.filter, "window_start": x.window_start, "window_end": x.window_end,
+          "extracted_at": datetime(2026, 12, 1, tzinfo=UTC)}], schema=gt.SCHEMA)
+    other.append(as_table(t))
+    assert land_totals(tmp_path, day.date(), [t], datetime(2026, 12, 1, tzinfo=UTC)) is None
+    other.append(as_table(replace(t, quota=t.quota + 9)))
+    got = land_totals(tmp_path, day.date(), [replace(t, quota=t.quota + 3)], datetime(2026, 12, 2, tzinfo=UTC))
+    assert got is not None and got.name == "totals-000003.parquet"
+    quotas = [pq.read_table(p).column("quota")[0].as_py() for p in sorted(totals_dir(tmp_path, day.date()).iterdir())]
+    assert quotas == [t.quota, t.quota + 9, t.quota + 3]
