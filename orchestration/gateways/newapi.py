@@ -16,7 +16,9 @@ Variants handled (detected from the answers, nothing to configure):
   the answer alone, so it lands as `error` (no money either way) — a known limitation;
 - `/api/log/token` (latest 100 rows, unpaged, unfiltered): a window it does not reach back past is
   an ExtractionError, never a silent gap;
-- `known_task_ids` is not needed here: `/api/task/self` lists tasks by submit time.
+- `known_task_ids` is not needed here: `/api/task/self` lists tasks by submit time;
+- a shared account (`token_names:` / `groups:`) is read with one query per token name x group
+  (`token_name=`, `group=`); the tasks list has no such filter (it is read whole).
 """
 
 from __future__ import annotations
@@ -136,11 +138,27 @@ class NewApiClient(GatewayClient):
             keys.add(rows)
             tables.append((w.start_us, await sorted_table_async(rows)))
 
-        self._run(src, windows, sink, "usage", partition)
+        scopes = self._scope_params()
+        for scope in scopes:  # a shared account: one query per token name / group (the API takes one)
+            self._run(dataclasses.replace(src, params={**params, **scope}) if scope else src, windows, sink,
+                      "usage", partition)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()  # the frame below may then free each Arrow column as it converts it
+        if len(scopes) > 1:
+            table = table.sort_by([("created_at", "ascending"), ("record_key", "ascending")])
         table = check_cross_window(table, keys, gw, partition, src.endpoint, self.log)
         return to_frame(table)
+
+    def _scope_params(self) -> list[dict[str, str]]:
+        """The query params of each read: the configured token_names x groups (`token_name`, `group`:
+        new-api filters by one value each), or one unfiltered read. `/api/log/token` serves one key's
+        rows and takes no filter: staging applies it there (is_in_scope)."""
+        c = self.cfg
+        if c.log_endpoint == "token" or not (c.token_names or c.groups):
+            return [{}]
+        tokens: list[str | None] = list(c.token_names) or [None]
+        groups: list[str | None] = list(c.groups) or [None]
+        return [{k: v for k, v in (("token_name", t), ("group", g)) if v is not None} for t in tokens for g in groups]
 
     # -- tasks ----------------------------------------------------------------------------------
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
