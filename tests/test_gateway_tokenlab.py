@@ -24,11 +24,12 @@ def scenario():
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_LAB_TOKEN", TOKENLAB_TOKEN)
+    monkeypatch.setenv("T_LAB_KEY", TOKENLAB_API_KEY)
 
 
 def cfg(url: str, **kw) -> GatewayConfig:
     base = {"name": "lab", "dialect": "tokenlab", "base_url": url, "token_env": "T_LAB_TOKEN", "key_id": TOKENLAB_KEY_ID,
-                "max_concurrency": 4, "window_minutes": 360, "max_attempts": 4, "page_size": 50}
+                "api_key_env": "T_LAB_KEY", "max_concurrency": 4, "window_minutes": 360, "max_attempts": 4, "page_size": 50}
     base.update(kw)
     return GatewayConfig(**base)
 

@@ -158,13 +158,13 @@ def usage(req: Request, ctx: Context, key_id: str) -> Response:
 
 
 def task(req: Request, ctx: Context, task_id: str) -> Response:
-    """An inference endpoint: the API key that created the task (as documented); the management
-    token is still accepted here so configs without api_key_env keep working against the sandbox."""
+    """An inference endpoint: called with the API key (sk-) that created the task, as documented. Any
+    other bearer (the management token included) cannot see the task: 404 async_task_not_found."""
     auth = req.headers.get("Authorization") or ""
+    if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+        return error(401, "Missing bearer token.", "missing_token")
     if auth[7:].strip() != TOKENLAB_API_KEY:
-        denied = check_auth(req)
-        if denied:
-            return denied
+        return error(404, "async task cannot be found: wrong API key.", "async_task_not_found", "id")
     t = ctx.stores.lab_task(task_id)
     if t is None or t["updated"] < ctx.stores.as_of.timestamp() - TASK_TTL_DAYS * 86_400:
         return error(404, "async task cannot be found (expired or unknown).", "async_task_not_found", "id")
