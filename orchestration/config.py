@@ -84,6 +84,27 @@ class GatewayConfig(_Strict):
     duration_unit: Literal["ms", "s"] | None = None  # a Duration header without a unit; default s
     time_zone: str = "UTC"  # zone of export times written without an offset
     amount_to_usd: float = Field(default=1.0, gt=0)  # export money (any symbol) x this = USD
+    # Shared accounts (issue 18, docs/gateways.md): this app's token names / groups on the account;
+    # another app's rows outside them are not this app's spend and never orphan_usage.
+    token_names: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+    @field_validator("token_names", "groups")
+    @classmethod
+    def _scope_values(cls, v: list[str], info: Any) -> list[str]:
+        """Names sent as query values and compared in SQL: printable, no quote, no repeats."""
+        for name in v:
+            if not name or name != name.strip() or any(ord(c) < 32 or c in "'\\" for c in name):
+                raise ValueError(f"{info.field_name}: {name[:40]!r} is empty, padded, or has a quote, "
+                                 "backslash or control character")
+        if len(set(v)) != len(v):
+            raise ValueError(f"{info.field_name} lists a name twice")
+        return v
+
+    def scope(self) -> str:
+        """The filter as the manifest records it ('' when the gateway is not narrowed)."""
+        parts = [f"{k}={','.join(v)}" for k, v in (("token_names", self.token_names), ("groups", self.groups)) if v]
+        return " ".join(parts)
 
     @field_validator("time_zone")
     @classmethod
@@ -233,9 +254,11 @@ class ReconConfig(_Strict):
                 out[f"gateways[{i}].{k}"] = v
         return out
 
-    def dbt_vars(self) -> dict[str, float | int | list[str] | None]:
+    def dbt_vars(self) -> dict[str, float | int | list[str] | dict | None]:
         """The reconciliation and alert thresholds as dbt vars (dbt_project.yml mirrors the defaults)."""
-        return {**self.reconciliation.model_dump(), **self.alerts.dbt_vars()}
+        scopes = {g.name: {"token_names": list(g.token_names), "groups": list(g.groups)}
+                  for g in self.gateways if g.token_names or g.groups}
+        return {**self.reconciliation.model_dump(), **self.alerts.dbt_vars(), "gateway_scopes": scopes}
 
 
 def _key_path(loc: tuple) -> str:

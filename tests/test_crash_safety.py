@@ -76,7 +76,7 @@ class Watched:
     """`recon run` in its own session, its stderr read line by line on a thread."""
 
     def __init__(self, e: Env) -> None:
-        # --verbose: the per-day "landed" and "Running dbt command" lines it waits on are INFO
+        # --verbose: the per-day progress lines the kills wait on are INFO, not in the quiet default
         self.proc = subprocess.Popen([*e.cmd(), "--verbose"], cwd=REPO, env=e.env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.lines: list[str] = []

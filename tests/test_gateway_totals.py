@@ -187,3 +187,17 @@ def test_a_concurrent_writer_of_the_same_day_takes_the_next_number(tmp_path: Pat
     assert got is not None and got.name == "totals-000003.parquet"
     quotas = [pq.read_table(p).column("quota")[0].as_py() for p in sorted(totals_dir(tmp_path, day.date()).iterdir())]
     assert quotas == [t.quota, t.quota + 9, t.quota + 3]
+
+
+def test_a_shared_account_sums_one_stat_per_token_name_like_its_usage_read(scenario) -> None:
+    """With `token_names:` the detail rows are this app's tokens only: the total is the stat of each
+    token name summed, never the whole account's."""
+    day = scenario.range_start
+    with serve(scenario) as url:
+        whole = client(url, scenario).totals(day, day + timedelta(days=1))
+        cl = client(url, scenario, token_names=["prod-app"])
+        rows = cl.usage(day, day + timedelta(days=1))
+        t = cl.totals(day, day + timedelta(days=1))
+    held = int(rows.loc[rows["record_type"] == "consume", "quota"].sum())
+    assert t is not None and t.quota == held and 0 < held < whole.quota
+    assert t.filter == "type=2 token_name=prod-app"

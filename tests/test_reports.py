@@ -256,3 +256,15 @@ def test_csv_timestamps_are_utc_whatever_the_local_zone(warehouse: Path, tmp_pat
         time.tzset()
     text = (path.parent / "mismatches_charged_for_failure.csv").read_text()
     assert "2026-03-11T06:00:00+00:00" in text and "+05:45" not in text
+
+
+def test_summary_splits_spend_by_access_channel_only_where_a_gateway_says() -> None:
+    from datetime import date
+
+    from orchestration.reports.summary import Summary, format_summary
+
+    s = Summary(date(2026, 11, 1), date(2026, 11, 1), spend_by_channel={"platform": 1.25, "byok": 0.5,
+                                                                         "unspecified": 2.0})
+    assert "spend by access channel: byok 0.500000, platform 1.250000, unspecified 2.000000 USD net" in format_summary(s)
+    quiet = Summary(date(2026, 11, 1), date(2026, 11, 1), spend_by_channel={"unspecified": 2.0})
+    assert "access channel" not in format_summary(quiet)

@@ -32,6 +32,7 @@ MART_KEYS = [
         "fct_settlements",
         "fct_settlement_lag_daily",
         "fct_spend_daily",
+        "fct_spend_by_channel_daily",
         "fct_error_alerts_daily",
         "fct_mismatch_history",
         "fct_high_token_requests",

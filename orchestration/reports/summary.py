@@ -33,6 +33,7 @@ class Summary:
     report_path: Path | None = None
     net_spend_usd: float = 0.0
     spend_anomaly_days: int = 0
+    spend_by_channel: dict[str, float] = field(default_factory=dict)  # access channel -> net USD
     errors: dict[str, int] = field(default_factory=dict)  # error class -> count over the days
     error_alerts: int = 0
     missing_marts: list[str] = field(default_factory=list)
@@ -136,6 +137,10 @@ def _spend_and_errors(s: Summary, warehouse: Path, days: list[date]) -> None:
         for r in marts.select(con, marts.SPEND_DAILY, ["net_spend_usd", "is_anomaly"], where, params):
             s.net_spend_usd += float(r["net_spend_usd"] or 0)
             s.spend_anomaly_days += bool(r["is_anomaly"])
+        where, params = _in_days(con, marts.SPEND_BY_CHANNEL, "spend_date", days)
+        for r in marts.select(con, marts.SPEND_BY_CHANNEL, ["access_channel", "net_spend_usd"], where, params):
+            ch = str(r["access_channel"] or "unspecified")
+            s.spend_by_channel[ch] = s.spend_by_channel.get(ch, 0.0) + float(r["net_spend_usd"] or 0)
         s.errors = {c: 0 for c in ERROR_CLASSES}
         where, params = _in_days(con, marts.ERROR_ALERTS, "error_date", days)
         for r in marts.select(
@@ -177,6 +182,9 @@ def format_summary(s: Summary) -> str:
     lines += ["", "settlement status"]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.settlements.items()]
     lines += ["", f"spend: {s.net_spend_usd:.6f} USD net, {s.spend_anomaly_days} anomalous day(s)"]
+    if set(s.spend_by_channel) - {"unspecified"}:  # a gateway that says platform / byok (TokenLab)
+        lines += ["spend by access channel: " + ", ".join(
+            f"{ch} {usd:.6f}" for ch, usd in sorted(s.spend_by_channel.items())) + " USD net"]
     if s.errors:
         errs = ", ".join(f"{k}: {v}" for k, v in s.errors.items())
         lines += [f"gateway errors: {errs} ({s.error_alerts} alert(s))"]
