@@ -117,7 +117,7 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
     with warehouse_lock(cfg.warehouse.path, log=lambda m: click.echo(m, err=True)):
         summary = collect_summary(cfg, days)
         summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
-                                            as_of or parse_as_of(None))
+                                            as_of or parse_as_of(None), links=cfg.report.model_dump())
     click.echo(format_summary(summary))
 
 
@@ -136,7 +136,7 @@ def trace(config_path: str, fmt: str, ident: str) -> None:
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
     try:
-        t = build_trace(cfg.warehouse.path, ident)
+        t = build_trace(cfg.warehouse.path, ident, cfg.warehouse.landing_dir)
     except TraceNotFound as exc:
         _fail(f"trace: {exc}", 1)
     except TraceAmbiguous as exc:
