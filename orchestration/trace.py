@@ -151,7 +151,7 @@ def stored_versions(landing_dir: Path | str, usage_rows: list[dict]) -> dict[str
     con = duckdb.connect(":memory:")
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute("create view batches as select * from read_parquet(?, union_by_name = true)", [files])
+        con.read_parquet(files, union_by_name=True).create_view("batches")
         have = {r[0] for r in con.execute("describe batches").fetchall()}
         wanted = {"seq": "_seq", "extracted_at": "_extracted_at", "change": "_change", "gone_at": "_gone_at",
                   "quota": "quota", "cost_usd": "cost_usd", "status_code": "status_code", "error_code": "error_code"}
