@@ -92,9 +92,13 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
 @main.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--date", "day", type=DateParam(), help="report date (default: yesterday UTC)")
+@click.option("--start", type=DateParam(), help="first UTC day of an explicit range (instead of --date)")
+@click.option("--end", type=DateParam(), help="last UTC day of the range, inclusive (default: --start)")
 @click.option("--as-of", "as_of", type=TimestampParam())
-def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
-    """Print the mismatch summary and write the HTML/CSV report from the current marts."""
+def report(config_path: str, day: date | None, start: date | None, end: date | None,
+           as_of: datetime | None) -> None:
+    """Print the mismatch summary and write the HTML/CSV report from the current marts, in a folder
+    named for its days (reports_dir/<day>/ or reports_dir/<first>_<last>/)."""
     from orchestration.partitions import days_between
     from orchestration.preflight import check_warehouse_file
     from orchestration.reports.render import render_report
@@ -111,9 +115,16 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
         check_warehouse_file(cfg.warehouse.path)
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
-    day = day or _yesterday()
-    # The same days a scheduled run for `day` covers: the day and its lookback window.
-    days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
+    if start is not None or end is not None:
+        if day is not None or start is None:
+            _fail("give either --date or --start [--end], not both", 2)
+        if (end or start) < start:
+            _fail(f"date range is backwards: --start {start.isoformat()} is after --end {end.isoformat()}", 2)
+        days = days_between(start, end or start)
+    else:
+        day = day or _yesterday()
+        # The same days a scheduled run for `day` covers: the day and its lookback window.
+        days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
     with warehouse_lock(cfg.warehouse.path, log=lambda m: click.echo(m, err=True)):
         summary = collect_summary(cfg, days)
         summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,

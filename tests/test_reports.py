@@ -429,3 +429,37 @@ def test_the_weekly_trend_counts_money_at_risk_and_spend_per_week(warehouse: Pat
                      "where spend_date between ? and ?", [t["week"], min(end, LAST)])[0][0]
         assert t["money_at_risk"] == pytest.approx(money.total(rows)) and t["net_spend"] == pytest.approx(float(spend))
     assert sum(t["net_spend"] for t in trend) > 0
+
+
+def test_recon_report_writes_each_range_to_its_own_folder(warehouse: Path, tmp_path: Path) -> None:
+    """`recon report --date D` (D and its lookback), `--start/--end` and a one-day report: three
+    folders, and writing one never changes another's files."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = {"warehouse": {"path": str(warehouse), "landing_dir": str(tmp_path / "landing"),
+                         "reports_dir": str(tmp_path / "reports")},
+           "gateways": [{"name": "main", "dialect": "files", "path": str(tmp_path)}],
+           "app": {"database_url_env": "RECON_TEST_APP_DB", "jobs_query": "q", "assets_query": "q"},
+           "reconciliation": {"lookback_days": 3}}
+    (tmp_path / "recon.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+
+    def report(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "orchestration.cli", "report", "--config",
+                               str(tmp_path / "recon.yaml"), "--as-of", AS_OF.isoformat(), *args],
+                              capture_output=True, text=True, check=False)
+
+    assert report("--date", LAST.isoformat()).returncode == 0
+    lookback = tmp_path / "reports" / f"{(LAST - timedelta(days=3)).isoformat()}_{LAST.isoformat()}"
+    before = (lookback / "report.html").read_bytes()
+    assert report("--start", DAYS[0].isoformat(), "--end", LAST.isoformat()).returncode == 0
+    assert report("--start", LAST.isoformat()).returncode == 0
+    folders = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert folders == sorted([lookback.name, f"{DAYS[0].isoformat()}_{LAST.isoformat()}", LAST.isoformat()])
+    assert (lookback / "report.html").read_bytes() == before
+    both = report("--date", LAST.isoformat(), "--start", LAST.isoformat())
+    assert both.returncode == 2 and "either --date or --start" in both.stderr
+    backwards = report("--start", LAST.isoformat(), "--end", DAYS[0].isoformat())
+    assert backwards.returncode == 2 and "backwards" in backwards.stderr
