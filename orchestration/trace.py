@@ -170,7 +170,7 @@ def stored_versions(landing_dir: Path | str, usage_rows: list[dict]) -> dict[str
 
 def _plain(v: object) -> object:
     if isinstance(v, Decimal):
-        return str(v)
+        return format(v, "f")  # full precision, never exponent notation (0E-10)
     if hasattr(v, "isoformat"):
         return v.isoformat()
     return v
@@ -191,6 +191,10 @@ def to_json(t: Trace) -> str:
     return json.dumps(clean(doc), indent=2, sort_keys=False)
 
 
+def _s(v: object) -> str:
+    return "-" if v is None else str(_plain(v))
+
+
 def _kv(d: dict | None) -> str:
     return "  (none)" if not d else "\n".join(f"  {k}: {_plain(v)}" for k, v in d.items() if v is not None)
 
@@ -201,20 +205,21 @@ def to_text(t: Trace) -> str:
            f"usage rows ({len(t.usage_rows)}):"]
     for u in t.usage_rows:
         served = "gone from the gateway" if u.get("is_gone") else "still served"
-        out.append(f"  {u['record_key']} {u['record_type']} {_plain(u['created_at'])} cost {u['cost_usd']} "
-                   f"status {u['status_code']} version {u['version_seq']} ({served}), linked by {u['link_method']}")
+        out.append(f"  {u['record_key']} {u['record_type']} {_s(u['created_at'])} cost {_s(u['cost_usd'])} "
+                   f"status {_s(u['status_code'])} version {_s(u['version_seq'])} ({served}), "
+                   f"linked by {_s(u['link_method'])}")
         for v in t.versions.get(u["record_key"], []):
-            out.append(f"    stored version {v['seq']} ({v['change']}) extracted {_plain(v['extracted_at'])}: "
-                       f"cost {v['cost_usd']} status {v['status_code']}")
+            out.append(f"    stored version {v['seq']} ({v['change']}) extracted {_s(v['extracted_at'])}: "
+                       f"cost {_s(v['cost_usd'])} status {_s(v['status_code'])}")
     out += ["", f"gateway tasks ({len(t.tasks)}):"] + [f"  {x['gateway']} {x['task_id']} {x['status']} "
                                                        f"{_plain(x['finished_at'])}" for x in t.tasks]
     out += ["", "assets:", _kv(t.assets), "", "ledger:"]
-    out += [f"  {x['task_id']}: charged {x['charged_usd']} credited {x['credited_usd']} net {x['net_cost_usd']}"
-            for x in t.ledgers]
+    out += [f"  {x['task_id']}: charged {_s(x['charged_usd'])} credited {_s(x['credited_usd'])} "
+            f"net {_s(x['net_cost_usd'])}" for x in t.ledgers]
     if t.ledger_total:
-        out.append("  total: " + ", ".join(f"{k} {v}" for k, v in t.ledger_total.items()))
+        out.append("  total: " + ", ".join(f"{k} {_s(v)}" for k, v in t.ledger_total.items()))
     out += ["", "settlement:", _kv(t.settlement), "", f"findings ({len(t.findings)}):"]
-    out += [f"  {f['severity']} {f['mismatch_type']} {f['direction']} {f['amount_usd']} USD: {f['detail']}"
+    out += [f"  {f['severity']} {f['mismatch_type']} {f['direction']} {_s(f['amount_usd'])} USD: {f['detail']}"
             for f in t.findings]
     return "\n".join(out)
 
