@@ -187,7 +187,7 @@ def demo(days: int, seed: int, data_dir: str, verbose: bool) -> None:
     # The sandbox lives only while `recon demo`/`recon ui` runs: say what can be run again, and how.
     click.echo(f"config: {setup.config_path} (dummy secrets: {setup.env_path})\n"
                f"  report again: . {setup.env_path} && recon report --config {setup.config_path} "
-               f"--date {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
+               f"--start {setup.first.isoformat()} --end {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
                f"  run again: recon demo --data-dir {data_dir} (its sandbox gateway is served only meanwhile); "
                f"your own setup: recon ui --config YOUR.yaml\n"
                f"dbt log: {outcome.dbt_log}; done in {time.monotonic() - t0:.1f}s\n")
