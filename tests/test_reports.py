@@ -396,10 +396,10 @@ def test_axes_have_round_ticks_and_units(report: Path) -> None:
     lag = html[html.index('<svg id="lag-chart"'):].split("</svg>", 1)[0]
     ticks = re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', lag)
     assert ticks and set(ticks) <= {"1s", "10s", "1m", "10m", "1h", "6h", "1d", "7d", "30d"}
-    assert "log scale" in lag
+    assert "log scale" in lag and "terminal day (UTC)" in lag
     spend = html[html.index('<svg id="spend-chart"'):].split("</svg>", 1)[0]
     money_ticks = re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', spend)
-    assert all(re.fullmatch(r"\$\d+\.00", t) for t in money_ticks) and "USD per day" in spend
+    assert all(re.fullmatch(r"\$\d+\.00", t) for t in money_ticks) and "USD per day" in spend and "day (UTC)" in spend
     # stacked by gateway: one legend entry and one bar part per gateway and day
     assert re.findall(r'class="legend"[^>]*>([^<]+)<', spend) == ["lab", "main"]
     assert spend.count('<rect class="bar"') == 2 * len(DAYS)

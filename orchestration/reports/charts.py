@@ -67,7 +67,7 @@ def _y(v: float, top: float, bottom: float = 0.0, log: bool = False) -> float:
 
 
 def _axes(labels: Sequence[str], ticks: Sequence[float], fmt, band: bool = False, log: bool = False,
-          unit: str = "") -> list[str]:
+          unit: str = "", xunit: str = "") -> list[str]:
     """Axes, round y ticks with grid lines, the y unit as an axis title, and at most ~8 date labels."""
     top, bottom = ticks[-1], ticks[0]
     parts = [
@@ -85,6 +85,11 @@ def _axes(labels: Sequence[str], ticks: Sequence[float], fmt, band: bool = False
         )
         if tick != bottom:
             parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#eee"/>')
+    if xunit:
+        parts.append(
+            f'<text class="unit" x="{LEFT + (WIDTH - LEFT - RIGHT) / 2:.1f}" y="{HEIGHT - 4}" text-anchor="middle" '
+            f'font-size="11" fill="#555">{escape(xunit)}</text>'
+        )
     if unit:
         mid = TOP + (HEIGHT - TOP - BOTTOM) / 2
         parts.append(
@@ -145,6 +150,7 @@ def line_chart(
     fmt=duration,
     log: bool = False,
     unit: str = "",
+    xunit: str = "",
 ) -> str:
     """A line per (name, colour, values); gaps (None) break the line. Empty data says so. With `log`,
     the y axis is log10 with duration ticks (values <= 0 sit on the bottom line)."""
@@ -154,7 +160,8 @@ def line_chart(
     ticks = log_ticks([v for v in values if v > 0]) if log else nice_ticks(max(values, default=0.0))
     top, bottom = ticks[-1], ticks[0]
     n = len(labels)
-    parts = [*_svg_open(chart_id, title), *_axes(labels, ticks, duration_tick if log else fmt, log=log, unit=unit)]
+    parts = [*_svg_open(chart_id, title), *_axes(labels, ticks, duration_tick if log else fmt, log=log, unit=unit,
+                                                   xunit=xunit)]
     for name, colour, vs in series:
         segment: list[str] = []
         segments = []
@@ -189,6 +196,7 @@ def bar_chart(
     flagged: Sequence[bool] = (),
     fmt=lambda v: f"{v:.2f}",
     unit: str = "",
+    xunit: str = "",
 ) -> str:
     """Bars stacked per (name, colour, values), one bar per label (a single stack is a plain bar
     chart); a flagged bar (an anomaly) gets a red outline and a red "!" above it. Negative parts
@@ -202,7 +210,7 @@ def bar_chart(
     inner = WIDTH - LEFT - RIGHT
     bw = max(4.0, min(40.0, inner / max(n, 1) * 0.6))
     flags = list(flagged) + [False] * (n - len(flagged))
-    parts = [*_svg_open(chart_id, title), *_axes(labels, ticks, fmt, band=True, unit=unit)]
+    parts = [*_svg_open(chart_id, title), *_axes(labels, ticks, fmt, band=True, unit=unit, xunit=xunit)]
     for i, label in enumerate(labels):
         x = _x(i, n, band=True) - bw / 2
         base = 0.0

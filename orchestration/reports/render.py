@@ -386,6 +386,7 @@ def _lag_chart(lag: list[dict], last_day: date) -> str:
         [("p50", "#4a78b5", p50), ("p95 (worst model)", "#e07b00", p95)],
         log=True,
         unit="lag (log scale)",
+        xunit="terminal day (UTC)",
     )
 
 
@@ -406,6 +407,7 @@ def _spend_chart(spend: list[dict], last_day: date) -> str:
         [d in flags for d in days],
         fmt=money.currency,
         unit="USD per day",
+        xunit="day (UTC)",
     )
 
 
@@ -418,6 +420,7 @@ def _trend_chart(trend: list[dict]) -> str:
          ("net spend", "#4a78b5", [t["net_spend"] for t in trend])],
         fmt=money.currency,
         unit="USD per week",
+        xunit="week starting (Monday, UTC)",
     )
 
 
