@@ -463,3 +463,20 @@ def test_recon_report_writes_each_range_to_its_own_folder(warehouse: Path, tmp_p
     assert both.returncode == 2 and "either --date or --start" in both.stderr
     backwards = report("--start", LAST.isoformat(), "--end", DAYS[0].isoformat())
     assert backwards.returncode == 2 and "backwards" in backwards.stderr
+
+
+def test_a_finding_whose_id_names_two_jobs_says_so_on_its_trail(tmp_path: Path) -> None:
+    rows = sample_rows(LAST)
+    base = rows["fct_reconciliation_mismatches"][0]
+    rows["fct_reconciliation_mismatches"] = [dict(base, finding_id="amb", job_id=None, task_id=None,
+                                                  request_id="req_shared", mismatch_type="orphan_usage")]
+    wh = create_marts(tmp_path / "w.duckdb", rows)
+    con = duckdb.connect(str(wh))
+    try:
+        con.execute("create table stg_raw__app_jobs as select * from (values ('job_a', 'req_shared'), "
+                    "('job_b', 'req_shared')) t(job_id, request_id)")
+    finally:
+        con.close()
+    page = render_report(summarize(wh, DAYS), wh, tmp_path / "r", AS_OF)
+    trail = (page.parent / "trails" / "amb.html").read_text(encoding="utf-8")
+    assert "matches 2 jobs: job_a, job_b" in trail and "## Support packet" in trail and "req_shared" in trail

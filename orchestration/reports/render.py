@@ -471,16 +471,18 @@ def write_trails(warehouse: Path, rows: list[dict], out_dir: Path, links: Mappin
     with marts.read_only(warehouse) as con:
         for r in rows:
             ident = r.get("job_id") or r.get("task_id") or r.get("request_id")
-            t = None
+            t, why = None, None
             if ident and con is not None:
                 try:
                     t = trace.trace_in(con, str(ident))
-                except (trace.TraceNotFound, trace.TraceAmbiguous):
+                except trace.TraceNotFound:
                     t = None
+                except trace.TraceAmbiguous as exc:
+                    why = str(exc)
             page = template.render(f=r, t=t, ident=ident, packet=trace.to_packet(t) if t else _finding_packet(r),
                                    links=_links(_ids(t, r), links), as_of=as_of.isoformat(),
                                    report_title=report_title, plain=trace._plain,
-                                   direction_label=DIRECTION_LABELS.get(str(r.get("direction"))))
+                                   direction_label=DIRECTION_LABELS.get(str(r.get("direction"))), why=why)
             path = trail_dir / _trail_name(r)
             tmp = path.with_suffix(".html.tmp")
             tmp.write_text(page, encoding="utf-8")
