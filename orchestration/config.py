@@ -229,12 +229,52 @@ class AlertsConfig(_Strict):
         }
 
 
+# The ids a report link template may name: {request_id}, {task_id}, ... (values are URL-quoted).
+URL_FIELDS = ("job_id", "request_id", "task_id", "billing_transaction_id", "gateway")
+
+
+class ReportConfig(_Strict):
+    """Optional links from each finding of the report to where a person acts on it: the gateway
+    console's page of a request and the app's admin page of a job (docs/trace.md)."""
+
+    gateway_console_url: str | None = None  # e.g. https://gw.example.com/console/log?request_id={request_id}
+    app_job_url: str | None = None  # e.g. https://admin.example.com/jobs/{job_id}
+
+    @field_validator("gateway_console_url", "app_job_url")
+    @classmethod
+    def _template(cls, v: str | None, info: Any) -> str | None:
+        """An http(s) URL whose placeholders are only URL_FIELDS, with no format spec: a typo fails
+        the config, not a link in a report."""
+        if v is None:
+            return v
+        import string
+
+        try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"{info.field_name} is not a valid template ({exc}); write ids as {{job_id}}") from None
+        for f, spec, conv in fields:
+            if f not in URL_FIELDS or spec or conv:
+                raise ValueError(f"{info.field_name}: unknown placeholder {{{f}}}; use one of "
+                                 + ", ".join(f"{{{x}}}" for x in URL_FIELDS))
+        if not fields:
+            raise ValueError(f"{info.field_name} names no id; use one of " + ", ".join(f"{{{x}}}" for x in URL_FIELDS))
+        bad = next((c for c in v if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            raise ValueError(f"{info.field_name} contains whitespace or a control character ({bad!r})")
+        parts = urlsplit(v.replace("{", "").replace("}", ""))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{info.field_name} must be an http:// or https:// URL with a host")
+        return v
+
+
 class ReconConfig(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
     gateways: list[GatewayConfig] = Field(min_length=1)
     app: AppConfig
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    report: ReportConfig = ReportConfig()
     source_file: Path | None = None
 
     @field_validator("gateways")

@@ -209,7 +209,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
         con.close()
         assert len(job_ids) >= 10
         for i, job_id in enumerate(job_ids):
-            t = build_trace(wh, job_id)
+            t = build_trace(wh, job_id, cfg["warehouse"]["landing_dir"])  # stored versions too
             captured[f"trace {i}"] = [to_text(t), to_json(t), to_packet(t)]
         p = run("recon trace", [*recon, "trace", "--config", str(cfg_path), "--format", "packet", job_ids[0]])
         assert p.returncode == 0 and "Support packet" in p.stdout, p.stderr[-3000:]
@@ -239,6 +239,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
     assert sum(n.endswith(".parquet") for n in names) >= 8  # 4 records x 2 days
     assert any(n == "warehouse.duckdb" for n in names)
     assert any(n == "report.html" for n in names) and any(n.startswith("mismatches_") for n in names)
+    assert any(f.parent.name == "trails" and f.suffix == ".html" for f in files), "the per-finding trail pages"
     assert any(f.suffix == ".db" and home in f.parents for f in files), "Dagster's SQLite event log"
     assert any("compute_logs" in str(f) or f.suffix in (".out", ".err", ".complete") for f in files
                if home in f.parents), "compute logs of the multiprocess run"

@@ -62,7 +62,7 @@ def _built_in_this_run(context: dg.AssetExecutionContext) -> bool:
     check_specs=OPERATOR_CHECK_SPECS,
     pool=DUCKDB_POOL,
     description="The mismatch report people read: report.html and one CSV per mismatch code under "
-    "reports_dir/<last day of the run>/, plus the operator checks (money at risk, new codes, stuck "
+    "reports_dir/<the run's days>/ (with a trail page per finding), plus the operator checks (money at risk, new codes, stuck "
     "tasks, settlement p95, gateway 401/402/429/5xx, spend anomaly).",
 )
 def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
@@ -75,7 +75,8 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
             if changed:
                 raise dg.Failure(description=changed)
         summary = collect_summary(cfg, days)
-        path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
+        path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of,
+                             links=cfg.report.model_dump())
         outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), cfg.alerts)
         per_day = report_day_figures(cfg.warehouse.path, days)
     for day, figures in per_day.items():
