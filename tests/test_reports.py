@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from orchestration.reports import charts
+from orchestration.reports.money import format_usd
 from orchestration.reports.render import (
     MISMATCH_COLUMNS,
     lag_by_day,
@@ -118,10 +119,10 @@ def test_summary_counts_and_money_come_from_the_runs_days(warehouse: Path) -> No
     assert s.settlements == {"on_time": 30, "late": 5, "pending": 2, "unsettled": 3}
     assert s.spend_anomaly_days == 1 and s.error_alerts == 1 and s.errors["429"] == 12
     table = format_summary(s)
-    assert f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}" in table
+    assert f"  {'total':<30}{s.total_findings:>6}{format_usd(s.money_at_risk):>14}" in table  # two decimals
     assert s.money_at_risk == pytest.approx(sum(s.money_by_direction.values()))
     for direction, usd in s.money_by_direction.items():
-        assert re.search(rf"^  {direction}\s+{usd:.6f}$", table, re.MULTILINE), direction
+        assert re.search(rf"^  {direction}\s+{re.escape(format_usd(usd))}$", table, re.MULTILINE), direction
     for code in MISMATCH_CODES:
         assert re.search(rf"^  {code}\s+{s.mismatches[code][0]}\s", table, re.MULTILINE), code
     md = markdown_preview(s)

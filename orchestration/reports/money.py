@@ -39,3 +39,12 @@ def by_direction(rows: Iterable[Mapping]) -> dict[str, float]:
 def total(rows: Iterable[Mapping]) -> float:
     """The headline: the per-direction totals added up (each a dollar counted once)."""
     return sum(by_direction(rows).values())
+
+
+def format_usd(amount: float | None) -> str:
+    """Dollars as a person reads them in the terminal: two decimals, thousands separated (1,234.50).
+    The marts keep full precision; a non-zero amount under half a cent shows as <0.01, not 0.00."""
+    x = float(amount or 0)
+    if 0 < abs(x) < 0.005:
+        return "<0.01" if x > 0 else "-<0.01"
+    return f"{x:,.2f}"

@@ -18,6 +18,7 @@ from orchestration.config import ReconConfig
 from orchestration.evidence import EVIDENCE_RECORDS, read_held
 from orchestration.landing import partition_file
 from orchestration.reports import marts, money
+from orchestration.reports.money import format_usd
 from schemas.canonical import MISMATCH_CODES, RECORDS, SETTLEMENT_STATUSES
 
 ERROR_CLASSES = ("401", "402", "429", "5xx", "400", "403")
@@ -170,13 +171,13 @@ def format_summary(s: Summary) -> str:
     ]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.records.items()]
     lines += ["", f"{'mismatches':<32}{'count':>6}{'at risk USD':>14}"]
-    lines += [f"  {code:<30}{n:>6}{usd:>14.6f}" for code, (n, usd) in s.mismatches.items()]
-    lines += [f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}"]  # each dollar once
+    lines += [f"  {code:<30}{n:>6}{format_usd(usd):>14}" for code, (n, usd) in s.mismatches.items()]
+    lines += [f"  {'total':<30}{s.total_findings:>6}{format_usd(s.money_at_risk):>14}"]  # each dollar once
     lines += ["", "money at risk by direction (each job's largest amount once per direction)"]
-    lines += [f"  {d:<22}{usd:>18.6f}" for d, usd in s.money_by_direction.items()]
+    lines += [f"  {d:<22}{format_usd(usd):>18}" for d, usd in s.money_by_direction.items()]
     lines += ["", "settlement status"]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.settlements.items()]
-    lines += ["", f"spend: {s.net_spend_usd:.6f} USD net, {s.spend_anomaly_days} anomalous day(s)"]
+    lines += ["", f"spend: {format_usd(s.net_spend_usd)} USD net, {s.spend_anomaly_days} anomalous day(s)"]
     if s.errors:
         errs = ", ".join(f"{k}: {v}" for k, v in s.errors.items())
         lines += [f"gateway errors: {errs} ({s.error_alerts} alert(s))"]
