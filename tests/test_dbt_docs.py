@@ -107,3 +107,12 @@ def test_bare_tags_sees_what_markdown_drops():
     assert bare_tags("files under `<landing_dir>/x`") == []
     assert bare_tags("mismatch_type:<that id>") == ["<that id>"]
     assert bare_tags("a < b and c > d") == []
+
+
+def test_the_dagster_checks_carry_the_dbt_tests_names_and_descriptions(manifest):
+    from orchestration.assets.dbt import recon_dbt_models
+
+    specs = list(recon_dbt_models.check_specs)
+    tests = {n["name"]: n["description"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    assert specs and all(s.name in tests for s in specs)
+    assert all(s.description == tests[s.name] for s in specs)

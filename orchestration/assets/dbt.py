@@ -126,6 +126,14 @@ class ReconDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props):
         return [OWNER]
 
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """dagster-dbt names a check after the dbt test but leaves its description out: put it in."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        test = manifest.get("nodes", {}).get(unique_id, {})
+        if spec is None or spec.description or not test.get("description"):
+            return spec
+        return spec._replace(description=test["description"])
+
 
 class DbtConfig(dg.Config):
     full_refresh: bool = False
