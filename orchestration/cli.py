@@ -96,9 +96,13 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
 @main.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--date", "day", type=DateParam(), help="report date (default: yesterday UTC)")
+@click.option("--start", type=DateParam(), help="first UTC day of an explicit range (instead of --date)")
+@click.option("--end", type=DateParam(), help="last UTC day of the range, inclusive (default: --start)")
 @click.option("--as-of", "as_of", type=TimestampParam())
-def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
-    """Print the mismatch summary and write the HTML/CSV report from the current marts."""
+def report(config_path: str, day: date | None, start: date | None, end: date | None,
+           as_of: datetime | None) -> None:
+    """Print the mismatch summary and write the HTML/CSV report from the current marts, in a folder
+    named for its days (reports_dir/<day>/ or reports_dir/<first>_<last>/)."""
     from orchestration.partitions import days_between
     from orchestration.preflight import check_warehouse_file
     from orchestration.reports.render import render_report
@@ -115,13 +119,20 @@ def report(config_path: str, day: date | None, as_of: datetime | None) -> None:
         check_warehouse_file(cfg.warehouse.path)
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
-    day = day or _yesterday()
-    # The same days a scheduled run for `day` covers: the day and its lookback window.
-    days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
+    if start is not None or end is not None:
+        if day is not None or start is None:
+            _fail("give either --date or --start [--end], not both", 2)
+        if (end or start) < start:
+            _fail(f"date range is backwards: --start {start.isoformat()} is after --end {end.isoformat()}", 2)
+        days = days_between(start, end or start)
+    else:
+        day = day or _yesterday()
+        # The same days a scheduled run for `day` covers: the day and its lookback window.
+        days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
     with warehouse_lock(cfg.warehouse.path, log=lambda m: click.echo(m, err=True)):
         summary = collect_summary(cfg, days)
         summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
-                                            as_of or parse_as_of(None))
+                                            as_of or parse_as_of(None), links=cfg.report.model_dump())
     click.echo(format_summary(summary))
 
 
@@ -140,7 +151,7 @@ def trace(config_path: str, fmt: str, ident: str) -> None:
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
     try:
-        t = build_trace(cfg.warehouse.path, ident)
+        t = build_trace(cfg.warehouse.path, ident, cfg.warehouse.landing_dir)
     except TraceNotFound as exc:
         _fail(f"trace: {exc}", 1)
     except TraceAmbiguous as exc:
@@ -180,7 +191,7 @@ def demo(days: int, seed: int, data_dir: str, verbose: bool) -> None:
     # The sandbox lives only while `recon demo`/`recon ui` runs: say what can be run again, and how.
     click.echo(f"config: {setup.config_path} (dummy secrets: {setup.env_path})\n"
                f"  report again: . {setup.env_path} && recon report --config {setup.config_path} "
-               f"--date {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
+               f"--start {setup.first.isoformat()} --end {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
                f"  run again: recon demo --data-dir {data_dir} (its sandbox gateway is served only meanwhile); "
                f"your own setup: recon ui --config YOUR.yaml\n"
                f"dbt log: {outcome.dbt_log}; done in {time.monotonic() - t0:.1f}s\n")

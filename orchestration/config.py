@@ -85,6 +85,27 @@ class GatewayConfig(_Strict):
     duration_unit: Literal["ms", "s"] | None = None  # a Duration header without a unit; default s
     time_zone: str = "UTC"  # zone of export times written without an offset
     amount_to_usd: float = Field(default=1.0, gt=0)  # export money (any symbol) x this = USD
+    # Shared accounts (issue 18, docs/gateways.md): this app's token names / groups on the account;
+    # another app's rows outside them are not this app's spend and never orphan_usage.
+    token_names: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+    @field_validator("token_names", "groups")
+    @classmethod
+    def _scope_values(cls, v: list[str], info: Any) -> list[str]:
+        """Names sent as query values and compared in SQL: printable, no quote, no repeats."""
+        for name in v:
+            if not name or name != name.strip() or any(ord(c) < 32 or c in "'\\" for c in name):
+                raise ValueError(f"{info.field_name}: {name[:40]!r} is empty, padded, or has a quote, "
+                                 "backslash or control character")
+        if len(set(v)) != len(v):
+            raise ValueError(f"{info.field_name} lists a name twice")
+        return v
+
+    def scope(self) -> str:
+        """The filter as the manifest records it ('' when the gateway is not narrowed)."""
+        parts = [f"{k}={','.join(v)}" for k, v in (("token_names", self.token_names), ("groups", self.groups)) if v]
+        return " ".join(parts)
 
     @field_validator("time_zone")
     @classmethod
@@ -195,12 +216,52 @@ class AlertsConfig(_Strict):
         }
 
 
+# The ids a report link template may name: {request_id}, {task_id}, ... (values are URL-quoted).
+URL_FIELDS = ("job_id", "request_id", "task_id", "billing_transaction_id", "gateway")
+
+
+class ReportConfig(_Strict):
+    """Optional links from each finding of the report to where a person acts on it: the gateway
+    console's page of a request and the app's admin page of a job (docs/trace.md)."""
+
+    gateway_console_url: str | None = None  # e.g. https://gw.example.com/console/log?request_id={request_id}
+    app_job_url: str | None = None  # e.g. https://admin.example.com/jobs/{job_id}
+
+    @field_validator("gateway_console_url", "app_job_url")
+    @classmethod
+    def _template(cls, v: str | None, info: Any) -> str | None:
+        """An http(s) URL whose placeholders are only URL_FIELDS, with no format spec: a typo fails
+        the config, not a link in a report."""
+        if v is None:
+            return v
+        import string
+
+        try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"{info.field_name} is not a valid template ({exc}); write ids as {{job_id}}") from None
+        for f, spec, conv in fields:
+            if f not in URL_FIELDS or spec or conv:
+                raise ValueError(f"{info.field_name}: unknown placeholder {{{f}}}; use one of "
+                                 + ", ".join(f"{{{x}}}" for x in URL_FIELDS))
+        if not fields:
+            raise ValueError(f"{info.field_name} names no id; use one of " + ", ".join(f"{{{x}}}" for x in URL_FIELDS))
+        bad = next((c for c in v if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            raise ValueError(f"{info.field_name} contains whitespace or a control character ({bad!r})")
+        parts = urlsplit(v.replace("{", "").replace("}", ""))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{info.field_name} must be an http:// or https:// URL with a host")
+        return v
+
+
 class ReconConfig(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
     gateways: list[GatewayConfig] = Field(min_length=1)
     app: AppConfig
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    report: ReportConfig = ReportConfig()
     source_file: Path | None = None
 
     @field_validator("gateways")
@@ -220,9 +281,11 @@ class ReconConfig(_Strict):
                 out[f"gateways[{i}].{k}"] = v
         return out
 
-    def dbt_vars(self) -> dict[str, float | int | list[str] | None]:
+    def dbt_vars(self) -> dict[str, float | int | list[str] | dict | None]:
         """The reconciliation and alert thresholds as dbt vars (dbt_project.yml mirrors the defaults)."""
-        return {**self.reconciliation.model_dump(exclude={"start_date"}), **self.alerts.dbt_vars()}
+        scopes = {g.name: {"token_names": list(g.token_names), "groups": list(g.groups)}
+                  for g in self.gateways if g.token_names or g.groups}
+        return {**self.reconciliation.model_dump(exclude={"start_date"}), **self.alerts.dbt_vars(), "gateway_scopes": scopes}
 
 
 def _key_path(loc: tuple) -> str:

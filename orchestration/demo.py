@@ -30,6 +30,7 @@ DEMO_ENV = {
     "GATEWAY_TOKEN": sandbox.SANDBOX_TOKEN,
     "GATEWAY_USER_ID": str(sandbox.SANDBOX_USER_ID),
     "TOKENLAB_TOKEN": sandbox.TOKENLAB_TOKEN,
+    "TOKENLAB_API_KEY": sandbox.TOKENLAB_API_KEY,  # tasks are polled with the key that created them
 }
 
 
@@ -52,7 +53,7 @@ def demo_config(base_url: str, data_dir: Path, jobs_query: str, assets_query: st
             {"name": "main", "dialect": "newapi", "base_url": base_url, "token_env": "GATEWAY_TOKEN",
              "user_id_env": "GATEWAY_USER_ID", "quota_per_unit": 500000, "max_concurrency": 8},
             {"name": "lab", "dialect": "tokenlab", "base_url": base_url, "token_env": "TOKENLAB_TOKEN",
-             "key_id": sandbox.TOKENLAB_KEY_ID, "max_concurrency": 8},
+             "key_id": sandbox.TOKENLAB_KEY_ID, "api_key_env": "TOKENLAB_API_KEY", "max_concurrency": 8},
         ],
         "app": {"database_url_env": "APP_DATABASE_URL", "jobs_query": jobs_query, "assets_query": assets_query},
         "reconciliation": {"lookback_days": 3, "settlement_window_hours": 48, "late_after_minutes": 15,

@@ -43,6 +43,11 @@ USAGE_RECORD: dict[str, pa.DataType] = {
     "is_task": pa.bool_(),
     "stream_status": pa.string(),  # other.stream_status.status (soft failure when "error")
     "quota_per_unit": pa.float64(),  # the gateway's quota per 1 USD, so dbt can recompute quota
+    # issue 18: every gateway as its users have it
+    "total_tokens": pa.int64(),  # the served total ("Tokens" / "Total Tokens"), else prompt + completion
+    "settled_at": TS,  # when the record's money became final, where the gateway serves it (TokenLab)
+    "is_reserved": pa.bool_(),  # TokenLab: no billing_transaction_id yet, the money is reserved, not settled
+    "access_channel": pa.string(),  # TokenLab accessChannel: platform | byok
 }
 
 GATEWAY_TASK: dict[str, pa.DataType] = {
@@ -58,6 +63,10 @@ GATEWAY_TASK: dict[str, pa.DataType] = {
     # extensions
     "platform": pa.string(),
     "action": pa.string(),
+    # issue 18: what the task endpoint answered (TokenLab)
+    "poll_url": pa.string(),  # where the task is polled (the create response's poll_url)
+    "x_task_id": pa.string(),  # the X-Task-ID response header
+    "x_billing_transaction_id": pa.string(),  # the X-Billing-Transaction-ID header (once settled)
 }
 
 APP_JOB: dict[str, pa.DataType] = {
@@ -109,6 +118,7 @@ MISMATCH_CODES = (
 # app query columns that may be absent: a query without them lands them null
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"app_jobs": ("token_name", "prompt_tokens", "completion_tokens")}
 SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
+ACCESS_CHANNELS = ("platform", "byok")
 SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other")
 
 

@@ -34,6 +34,9 @@ class GatewayTask(pa.DataFrameModel):
     is_cancelled: Series[pd.BooleanDtype] = pa.Field(nullable=True)
     platform: Series[Str] = pa.Field(nullable=True)
     action: Series[Str] = pa.Field(nullable=True)
+    poll_url: Series[Str] = pa.Field(nullable=True)
+    x_task_id: Series[Str] = pa.Field(nullable=True)
+    x_billing_transaction_id: Series[Str] = pa.Field(nullable=True)
 
     @pa.check("gateway", "task_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:

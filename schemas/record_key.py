@@ -90,9 +90,15 @@ def _norm(name: str, v: Any) -> Any:
     return str(v)
 
 
+# Columns added after rows were first keyed (issue 18): hashed only when set, so a row held from
+# before they existed keeps its key (an always-null column would re-key every held row).
+HASHED_WHEN_SET = frozenset({"total_tokens", "settled_at", "is_reserved", "access_channel"})
+
+
 def record_key(fields: dict) -> str:
     """Stable content hash of a canonical usage row (`record_key` and display `id` are ignored)."""
-    payload = {k: _norm(k, v) for k, v in fields.items() if k not in _EXCLUDED}
+    payload = {k: _norm(k, v) for k, v in fields.items()
+               if k not in _EXCLUDED and not (k in HASHED_WHEN_SET and _is_missing(v))}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PREFIX + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

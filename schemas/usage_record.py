@@ -27,7 +27,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.canonical import SCENES, USAGE_RECORD_TYPES
+from schemas.canonical import ACCESS_CHANNELS, SCENES, USAGE_RECORD_TYPES
 from schemas.checks import non_empty, sane_money, sane_timestamp
 
 UtcTs = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
@@ -71,6 +71,10 @@ class UsageRecord(pa.DataFrameModel):
     is_task: Series[pd.BooleanDtype] = pa.Field(nullable=True)
     stream_status: Series[Str] = pa.Field(nullable=True)
     quota_per_unit: Series[Float] = pa.Field(nullable=True, gt=0)
+    total_tokens: Series[Int] = pa.Field(nullable=True, ge=0)
+    settled_at: Series[UtcTs] = pa.Field(nullable=True)
+    is_reserved: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+    access_channel: Series[Str] = pa.Field(nullable=True, isin=list(ACCESS_CHANNELS))
 
     @pa.check("gateway", "record_key", "request_id", "task_id", "billing_transaction_id",
               name="non_empty")
@@ -108,7 +112,7 @@ class UsageRecord(pa.DataFrameModel):
         # bounds documented in schemas/checks.py; top-ups are credits and may be larger
         return (df["record_type"] == "topup").fillna(False).astype(bool) | sane_money(df["cost_usd"])
 
-    @pa.check("created_at", name="sane_timestamp")
+    @pa.check("created_at", "settled_at", name="sane_timestamp")
     def _sane_timestamp(cls, s: Series[UtcTs]) -> Series[bool]:
         return sane_timestamp(s)
 

@@ -134,3 +134,28 @@ def test_dbt_project_var_defaults_match_the_alerts_defaults():
     project = yaml.safe_load((EXAMPLE.parent / "dbt_project" / "dbt_project.yml").read_text())["vars"]
     for name, value in AlertsConfig().dbt_vars().items():
         assert project[name] == value, name
+
+
+def test_report_url_templates_are_read_and_default_to_none():
+    bare = {k: v for k, v in _base().items() if k != "report"}
+    assert parse_config(bare).report.model_dump() == {"gateway_console_url": None, "app_job_url": None}
+    assert load_config(EXAMPLE).report.app_job_url == "https://admin.example.com/jobs/{job_id}"
+    data = {**_base(), "report": {"gateway_console_url": "https://gw.example.com/console/log?request_id={request_id}",
+                                  "app_job_url": "https://admin.example.com/jobs/{job_id}"}}
+    cfg = parse_config(data)
+    assert cfg.report.app_job_url == "https://admin.example.com/jobs/{job_id}"
+
+
+@pytest.mark.parametrize("template, why", [
+    ("https://a.example/{jobid}", "unknown placeholder {jobid}"),
+    ("https://a.example/{job_id!r}", "unknown placeholder {job_id}"),
+    ("https://a.example/{job_id:>9}", "unknown placeholder {job_id}"),
+    ("https://a.example/jobs", "names no id"),
+    ("https://a.example/{job_id", "not a valid template"),
+    ("javascript:alert(1)//{job_id}", "must be an http:// or https:// URL"),
+    ("https://a.example/ {job_id}", "whitespace"),
+])
+def test_a_bad_report_url_template_names_the_key(template, why):
+    with pytest.raises(ConfigError) as exc:
+        parse_config({**_base(), "report": {"app_job_url": template}})
+    assert "report.app_job_url" in str(exc.value) and why in str(exc.value)

@@ -76,7 +76,8 @@ class Watched:
     """`recon run` in its own session, its stderr read line by line on a thread."""
 
     def __init__(self, e: Env) -> None:
-        self.proc = subprocess.Popen(e.cmd(), cwd=REPO, env=e.env, stdout=subprocess.DEVNULL,
+        # --verbose: the per-day progress lines the kills wait on are INFO, not in the quiet default
+        self.proc = subprocess.Popen([*e.cmd(), "--verbose"], cwd=REPO, env=e.env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)

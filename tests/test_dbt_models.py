@@ -39,6 +39,7 @@ INCREMENTAL_MARTS = {
     "fct_settlements": ["job_id"],
     "fct_settlement_lag_daily": ["terminal_date", "scene", "model"],
     "fct_spend_daily": ["spend_date", "gateway"],
+    "fct_spend_by_channel_daily": ["spend_date", "gateway", "access_channel"],
     "fct_error_alerts_daily": ["error_date", "gateway", "error_class"],
     "fct_error_rate_daily": ["error_date", "gateway"],
 }

@@ -45,7 +45,13 @@ from orchestration.config import AppConfig, GatewayConfig, ReconConfig, Warehous
 from orchestration.evidence import GatewayRead, land_extraction, read_held, read_manifest
 from orchestration.gateways import ConflictingDuplicateError, ExtractionError
 from orchestration.landing import partition_dir, partition_file, write_partition
-from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
+from orchestration.sandbox import (
+    SANDBOX_TOKEN,
+    SANDBOX_USER_ID,
+    TOKENLAB_API_KEY,
+    TOKENLAB_KEY_ID,
+    TOKENLAB_TOKEN,
+)
 from orchestration.sandbox.faults import Faults, FaultState
 from orchestration.sandbox.scenario import Scenario, build_scenario
 from orchestration.sandbox.server import serve
@@ -236,7 +242,8 @@ def _config(url: str, plan: Plan, root: Path) -> ReconConfig:
         **plan.newapi,
     )
     lab = GatewayConfig(
-        name="lab", dialect="tokenlab", base_url=url, token_env="SIM_LAB", key_id=TOKENLAB_KEY_ID, **plan.lab
+        name="lab", dialect="tokenlab", base_url=url, token_env="SIM_LAB", key_id=TOKENLAB_KEY_ID,
+        api_key_env="SIM_LAB_KEY", **plan.lab
     )
     return ReconConfig(
         warehouse=WarehouseConfig(
@@ -371,6 +378,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_TOKEN", SANDBOX_TOKEN)
     monkeypatch.setenv("SIM_USER", SANDBOX_USER_ID)
     monkeypatch.setenv("SIM_LAB", TOKENLAB_TOKEN)
+    monkeypatch.setenv("SIM_LAB_KEY", TOKENLAB_API_KEY)
 
 
 def _regressions() -> list:

@@ -52,6 +52,8 @@ def test_laozhang_preset(tmp_path: Path) -> None:
     assert one.loc["req-lz-2", "cost_usd"] == pytest.approx(1234.5)
     assert one.loc["req-lz-3", "record_type"] == "error" and one.loc["req-lz-3", "error_code"] == "upstream_error"
     assert one.loc["req-lz-1", "created_at"] == datetime(2026, 3, 14, 14, 30, 25, tzinfo=UTC)
+    assert one.loc["req-lz-1", "total_tokens"] == 1500 and one.loc["req-lz-2", "total_tokens"] == 120  # "1,500"
+    assert df["is_reserved"].isna().all() and df["settled_at"].isna().all()  # exports settle nothing
     _clean(df)
     q = c.last_quarantine
     assert q is not None and len(q) == 1
@@ -67,6 +69,8 @@ def test_tokenopen_preset_bom_semicolon_ms_and_overlap(tmp_path: Path) -> None:
     assert nine["duration_ms"] == 800  # "Duration (ms)": not x1000
     assert nine["quota"] == 500 and nine["cost_usd"] == pytest.approx(0.001)
     assert nine["model"] == "gpt-4o-mini"
+    assert nine["total_tokens"] == 320  # "Tokens": a total with no prompt / completion split
+    assert df["prompt_tokens"].isna().all()
     _clean(df)
 
 
@@ -108,3 +112,14 @@ def test_never_land_columns_are_dropped_even_when_mapped(tmp_path: Path) -> None
     df = client_for(cfg).usage(DAY, END)
     assert len(df) == 1 and df["token_name"].isna().all()
     _clean(df)
+
+
+def test_an_export_row_keeps_its_content_key_when_it_carries_no_issue_18_field(tmp_path: Path) -> None:
+    """Columns added with issue 18 enter the content hash only when set: a row without them keys as
+    it did before they existed (held rows are not re-keyed), and a Tokens value tells rows apart."""
+    from schemas.record_key import HASHED_WHEN_SET, record_key
+
+    base = {"gateway": "x", "record_type": "consume", "created_at": DAY, "cost_usd": 0.1}
+    unset = dict.fromkeys(HASHED_WHEN_SET)
+    assert record_key({**base, **unset}) == record_key(base)
+    assert record_key({**base, "total_tokens": 10}) != record_key({**base, "total_tokens": 11})

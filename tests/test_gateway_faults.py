@@ -10,7 +10,13 @@ import pytest
 
 from orchestration.config import GatewayConfig
 from orchestration.gateways import ExtractionError, client_for
-from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
+from orchestration.sandbox import (
+    SANDBOX_TOKEN,
+    SANDBOX_USER_ID,
+    TOKENLAB_API_KEY,
+    TOKENLAB_KEY_ID,
+    TOKENLAB_TOKEN,
+)
 from orchestration.sandbox.faults import Faults
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
@@ -26,6 +32,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("F_TOKEN", SANDBOX_TOKEN)
     monkeypatch.setenv("F_USER", SANDBOX_USER_ID)
     monkeypatch.setenv("F_LAB", TOKENLAB_TOKEN)
+    monkeypatch.setenv("F_LAB_KEY", TOKENLAB_API_KEY)
 
 
 def newapi(url: str, **kw) -> GatewayConfig:
@@ -37,6 +44,7 @@ def newapi(url: str, **kw) -> GatewayConfig:
 
 def lab(url: str, **kw) -> GatewayConfig:
     base = {"name": "lab", "dialect": "tokenlab", "base_url": url, "token_env": "F_LAB", "key_id": TOKENLAB_KEY_ID,
+            "api_key_env": "F_LAB_KEY",
                 "max_concurrency": 6, "window_minutes": 360, "max_attempts": 12, "page_size": 10, "timeout_seconds": 5}
     base.update(kw)
     return GatewayConfig(**base)

@@ -22,6 +22,7 @@ from orchestration.sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_TOKEN,
     SANDBOX_USER_ID,
+    TOKENLAB_API_KEY,
     TOKENLAB_KEY_ID,
     TOKENLAB_TOKEN,
 )
@@ -57,7 +58,7 @@ def planted_scenario():
     return sc
 
 
-SECRETS = [SANDBOX_TOKEN, SANDBOX_API_KEY, TOKENLAB_TOKEN, "PROMPT-MARKER-a8f3e1", IP, "upstream-secret-9c2d",
+SECRETS = [SANDBOX_TOKEN, SANDBOX_API_KEY, TOKENLAB_TOKEN, TOKENLAB_API_KEY, "PROMPT-MARKER-a8f3e1", IP, "upstream-secret-9c2d",
            CHANNEL, USERNAME]
 
 
@@ -66,6 +67,7 @@ def test_planted_secrets_never_land_or_get_logged(tmp_path: Path, monkeypatch, c
     monkeypatch.setenv("S_USER", SANDBOX_USER_ID)
     monkeypatch.setenv("S_KEY", SANDBOX_API_KEY)
     monkeypatch.setenv("S_LAB", TOKENLAB_TOKEN)
+    monkeypatch.setenv("S_LAB_KEY", TOKENLAB_API_KEY)
     caplog.set_level(logging.DEBUG)  # httpx/httpcore log request URLs (with key=) at INFO/DEBUG
     sc = planted_scenario()
     lines: list[str] = []
@@ -75,7 +77,7 @@ def test_planted_secrets_never_land_or_get_logged(tmp_path: Path, monkeypatch, c
         main = GatewayConfig(name="main", dialect="newapi", base_url=url, token_env="S_TOKEN",
                              user_id_env="S_USER", log_endpoint="token", key_env="S_KEY", max_attempts=10)
         labc = GatewayConfig(name="lab", dialect="tokenlab", base_url=url, token_env="S_LAB",
-                             key_id=TOKENLAB_KEY_ID, max_attempts=10)
+                             api_key_env="S_LAB_KEY", key_id=TOKENLAB_KEY_ID, max_attempts=10)
         known = sorted(sc.tokenlab_tasks)
         for cfg in (main, labc):
             cl = client_for(cfg, lines.append)

@@ -24,11 +24,12 @@ def scenario():
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_LAB_TOKEN", TOKENLAB_TOKEN)
+    monkeypatch.setenv("T_LAB_KEY", TOKENLAB_API_KEY)
 
 
 def cfg(url: str, **kw) -> GatewayConfig:
     base = {"name": "lab", "dialect": "tokenlab", "base_url": url, "token_env": "T_LAB_TOKEN", "key_id": TOKENLAB_KEY_ID,
-                "max_concurrency": 4, "window_minutes": 360, "max_attempts": 4, "page_size": 50}
+                "api_key_env": "T_LAB_KEY", "max_concurrency": 4, "window_minutes": 360, "max_attempts": 4, "page_size": 50}
     base.update(kw)
     return GatewayConfig(**base)
 
@@ -170,3 +171,82 @@ def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_c
     pager.merge(rows, [costlier], None)  # a genuine conflict: a warning, the later copy current
     assert rows["req_1"][15] == 0.05 and pager.conflicts == 1
     assert len(logs) == 1 and "WARNING" in logs[0] and "differing fields: " in logs[0] and "cost_usd" in logs[0]
+
+
+# ---- issue 18: TokenLab as its docs define it ------------------------------------------------------
+def test_task_poll_url_and_response_headers_are_captured_over_http(scenario, monkeypatch) -> None:
+    """X-Task-ID and X-Billing-Transaction-ID come from the real response headers, poll_url from the
+    body; a task that has not settled has no billing header."""
+    monkeypatch.setenv("T_LAB_KEY", TOKENLAB_API_KEY)
+    ids = known_task_ids(scenario)
+    with serve(scenario) as url:
+        cl = client(cfg(url, api_key_env="T_LAB_KEY"), scenario)
+        got = pd.concat([cl.tasks(d, d + timedelta(days=1), ids) for d in days(scenario)], ignore_index=True)
+    assert len(got) > 5
+    assert (got["x_task_id"] == got["task_id"]).all()
+    assert (got["poll_url"] == "/v1/tasks/" + got["task_id"]).all()
+    served = {t: scenario.tokenlab_tasks[t].get("billing_transaction_id") for t in got["task_id"]}
+    assert {t: (None if pd.isna(v) else v) for t, v in zip(got["task_id"], got["x_billing_transaction_id"])} == served
+    assert got["x_billing_transaction_id"].notna().any() and got["x_billing_transaction_id"].isna().any()
+
+
+def test_an_expired_task_is_404_in_coverage_not_a_failure(scenario, monkeypatch) -> None:
+    """A task not updated for 30 days has expired: 404 async_task_not_found, said in coverage."""
+    import copy
+
+    monkeypatch.setenv("T_LAB_KEY", TOKENLAB_API_KEY)
+    sc = copy.deepcopy(scenario)
+    tid = next(t for t, v in sc.tokenlab_tasks.items() if v["status"] == "completed")
+    sc.tokenlab_tasks[tid]["updated"] = int(sc.as_of.timestamp()) - 31 * 86_400
+    with serve(sc) as url:
+        cl = client(cfg(url, api_key_env="T_LAB_KEY"), sc)
+        got = pd.concat([cl.tasks(d, d + timedelta(days=1), [tid]) for d in days(sc)], ignore_index=True)
+        reasons = cl.last_read.reason
+    assert got.empty and "404 async_task_not_found" in reasons
+
+
+def test_reserved_settled_byok_and_failed_requests_as_served(scenario) -> None:
+    """Over HTTP: a money record without billing_transaction_id is reserved, a settled one carries its
+    own settled_at; accessChannel platform | byok lands; a failed request's record is an error row,
+    never a charge (read as a charge it would be an orphan_usage)."""
+    with serve(scenario) as url:
+        cl = client(cfg(url), scenario)
+        got = pd.concat([cl.usage(d, d + timedelta(days=1)) for d in days(scenario)], ignore_index=True)
+    money = got[got["record_type"].isin(["consume", "refund"])]
+    assert (money["is_reserved"] == money["billing_transaction_id"].isna()).all()
+    assert money["is_reserved"].any() and (~money["is_reserved"]).any()
+    settled = money[~money["is_reserved"]]
+    assert settled["settled_at"].notna().all() and (settled["settled_at"] >= settled["created_at"]).all()
+    assert money.loc[money["is_reserved"], "settled_at"].isna().all()
+    assert set(got["access_channel"].dropna()) == {"platform", "byok"}
+    failed = {r["request_id"] for r in scenario.tokenlab_usage if r.get("status") == "failed"}
+    rows = got[got["request_id"].isin(failed)]
+    assert len(rows) > 0 and (rows["record_type"] == "error").all()
+    assert rows["is_reserved"].isna().all() and (rows["error_code"] == "upstream_error").all()
+    chat = got[(got["scene"] == "chat") & (got["record_type"] == "consume")]
+    assert (chat["total_tokens"] == chat["prompt_tokens"] + chat["completion_tokens"]).all()
+
+
+@pytest.mark.parametrize("rec", [
+    {"type": "charge", "status": "failed"},
+    {"type": "charge", "status_code": 502},
+    {"type": "usage", "error": {"code": "upstream_error", "message": "x"}},
+    {"type": "charge", "status": "error", "billing_transaction_id": "btx_1"},
+])
+def test_a_failed_request_is_an_error_row_never_a_charge(rec: dict) -> None:
+    from orchestration.gateways.normalize import UIDX
+    from orchestration.gateways.normalize_tokenlab import usage_row
+
+    row = usage_row({"id": "ur_1", "request_id": "req_1", "created_at": "2026-03-01T10:00:00Z",
+                     "cost": {"amount": "0.010000", "currency": "USD"}, **rec}, "lab", 500000)
+    assert row[UIDX["record_type"]] == "error" and row[UIDX["is_reserved"]] is None
+
+
+def test_an_unknown_access_channel_is_a_row_error_naming_the_field() -> None:
+    from orchestration.gateways.normalize_newapi import RowError
+    from orchestration.gateways.normalize_tokenlab import usage_row
+
+    with pytest.raises(RowError) as err:
+        usage_row({"id": "ur_1", "type": "charge", "created_at": "2026-03-01T10:00:00Z", "accessChannel": "vpn",
+                   "cost": {"amount": "0.01", "currency": "USD"}}, "lab", 500000)
+    assert err.value.field == "access_channel"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.reports.render import HTML_TOP_PER_CODE, render_report, spreadsheet_safe
+from orchestration.reports.render import HTML_TOP_PER_CODE, render_report, report_dir, spreadsheet_safe
 from orchestration.reports.sample_marts import create_marts, sample_rows
 from orchestration.reports.summary import summarize
 
@@ -79,16 +79,18 @@ def test_a_day_of_many_findings_renders_a_bounded_page_and_full_csvs_in_bounded_
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     peak_mib = int(done.stdout.strip().splitlines()[-1])
-    html = (out / LAST.isoformat() / "report.html").read_text(encoding="utf-8")
+    folder = report_dir(out, DAYS[0], DAYS[-1])
+    html = (folder / "report.html").read_text(encoding="utf-8")
     # Every finding in the CSVs, in mart order (largest money first) ...
-    with (out / LAST.isoformat() / "mismatches_orphan_usage.csv").open(newline="") as fh:
+    with (folder / "mismatches_orphan_usage.csv").open(newline="") as fh:
         orphan = list(csv.DictReader(fh))
     assert len(orphan) == n // 2
     assert Decimal(orphan[0]["amount_usd"]) == Decimal("9.98") and orphan[0]["job_id"].startswith("job_")
     # ... and the page shows the top N per code with the real totals.
     table = html.split('<table id="findings"', 1)[1].split("</table>", 1)[0]
-    assert table.count("<td>orphan_usage</td>") == HTML_TOP_PER_CODE
-    assert table.count("<td>missing_usage</td>") == HTML_TOP_PER_CODE
+    assert table.count(">orphan_usage</a></td>") == HTML_TOP_PER_CODE
+    assert table.count(">missing_usage</a></td>") == HTML_TOP_PER_CODE
+    assert len(list((folder / "trails").glob("*.html"))) == 2 * HTML_TOP_PER_CODE  # one page per finding shown
     assert f"Findings ({n})" in html and 'id="findings-bounded"' in html
     assert len(html) < 2_000_000
     # Before: every finding as a dict and a table row (the renderer grew past 9 GB at 2M jobs).

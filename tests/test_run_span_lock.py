@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from recon_pipeline import REPO, pipeline
 
-from orchestration.reports.money import format_usd
+from orchestration.reports.money import currency
+from orchestration.reports.render import report_dir
 
 pytestmark = pytest.mark.slow
 
@@ -72,15 +73,16 @@ class TrickleWebhook:
 
 
 def _totals(text: str) -> tuple[int, str]:
-    m = re.search(r"^\s+total\s+(\d+)\s+([\d.,<]+)$", text, re.MULTILINE)
+    """The terminal's total findings and money at risk, as the report spells money (currency)."""
+    m = re.search(r"^\s+total\s+(\d+)\s+\$?([\d.,]+)$", text, re.MULTILINE)
     assert m, text[-2000:]
-    return int(m.group(1)), m.group(2)
+    return int(m.group(1)), currency(m.group(2).replace(",", ""))
 
 
 def _report_totals(html: str) -> tuple[int, str]:
     n = int(re.search(r'id="total-findings">(\d+)<', html).group(1))
-    usd = re.search(r'id="money-at-risk">([\d,.]+)<', html).group(1).replace(",", "")
-    return n, format_usd(float(usd))  # the terminal prints two decimals, the report all of them
+    usd = re.search(r'id="money-at-risk">([^<]+)<', html).group(1)
+    return n, usd
 
 
 def test_a_second_run_cannot_rebuild_the_marts_under_the_first_runs_summary(tmp_path: Path) -> None:
@@ -121,8 +123,8 @@ def test_a_second_run_cannot_rebuild_the_marts_under_the_first_runs_summary(tmp_
                     p.wait()
         assert a.returncode == 0, a_err[-3000:]
         assert b.returncode == 0, "".join(b_err)[-3000:]
-        a_report = (e.data_dir / "reports" / e.last.isoformat() / "report.html").read_text()
+        a_report = (report_dir(e.data_dir / "reports", e.first, e.last) / "report.html").read_text()
         assert _totals(a_out) == _report_totals(a_report)  # A printed its own build's totals
         assert any("in use by another run; waiting" in ln for ln in b_err)  # B waited for all of A
-        b_report = (e.data_dir / "reports" / e.first.isoformat() / "report.html").read_text()
+        b_report = (report_dir(e.data_dir / "reports", e.first, e.first) / "report.html").read_text()
         assert _totals(b_out) == _report_totals(b_report)

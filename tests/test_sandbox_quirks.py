@@ -14,6 +14,7 @@ from orchestration.sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_TOKEN,
     SANDBOX_USER_ID,
+    TOKENLAB_API_KEY,
     TOKENLAB_KEY_ID,
     TOKENLAB_TOKEN,
 )
@@ -243,11 +244,19 @@ def test_tokenlab_task_states_and_headers(client, sc):
     for tid, t in sc.tokenlab_tasks.items():
         states.setdefault((t["status"], bool(t.get("cancelled"))), tid)
     assert {("completed", False), ("failed", False), ("failed", True), ("processing", False)} <= set(states)
+    key = {"Authorization": f"Bearer {TOKENLAB_API_KEY}"}  # tasks: the API key that created them
     for (status, cancelled), tid in states.items():
-        r = client.get(f"/v1/tasks/{tid}", headers=LAB)
+        wrong = client.get(f"/v1/tasks/{tid}", headers=LAB)  # the management token cannot see tasks
+        assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "async_task_not_found"
+        r = client.get(f"/v1/tasks/{tid}", headers=key)
         assert r.status_code == 200 and r.headers["X-Task-ID"] == tid
         body = r.json()
         assert body["status"] == status and bool(body.get("cancelled")) == cancelled
+        # the documented fields: created / updated integer epochs, error a string, poll_url
+        assert isinstance(body["created"], int) and isinstance(body["updated"], int)
+        assert body["updated"] >= body["created"] and body["poll_url"] == f"/v1/tasks/{tid}"
+        assert (body.get("cancellation_status") == "cancelled") == cancelled
+        assert isinstance(body["error"], str) if status == "failed" else body["error"] is None
         if body.get("billing_transaction_id"):
             assert r.headers["X-Billing-Transaction-ID"] == body["billing_transaction_id"]
         else:

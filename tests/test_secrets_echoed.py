@@ -139,6 +139,7 @@ def test_a_gateway_echoing_the_token_leaves_it_nowhere(tmp_path: Path, status: i
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "RECON_"))}
         env.update({"GATEWAY_TOKEN": TOKEN, "GATEWAY_USER_ID": "1", "TOKENLAB_TOKEN": LAB_TOKEN,
+                    "TOKENLAB_API_KEY": "sk-echo-lab-key",  # the demo config polls tasks with the API key
                     "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}", "RECON_PSEUDONYM_KEY": "k-echo",
                     "DAGSTER_HOME": str(home),
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})

@@ -47,6 +47,7 @@ DBT_TARGET = REPO / "dbt_project" / "target"
 TOKEN = "gwtok-5ecret-91b7e2"            # new-api system access token (Authorization header)
 API_KEY = "sk-5ecret-key-44d0c9"         # new-api API key, sent as key= in the URL
 LAB_TOKEN = "mt-5ecret-lab-7a2f1c"       # TokenLab management token
+LAB_KEY = "sk-5ecret-lab-key-3e91d0"     # TokenLab API key polling /v1/tasks/{id}
 WRONG_KEY = "sk-5ecret-wrong-0f3a5b"     # the failing run's key (an auth error must not echo it)
 PROMPT = "PROMPT-MARKER-c41d9e"          # user prompt text in `content` / TokenLab `prompt`
 UPSTREAM = "upstream-5ecret-b3e8.invalid"  # upstream host in other.admin_info
@@ -55,7 +56,7 @@ CHANNEL = "channel-5ecret-6d0e"
 USERNAME = "username-5ecret-1c7b"
 RAW_USER = "raw-user-5ecret-d2a1"        # prefix of every raw app user id
 WEBHOOK_SECRET = "hooks-5ecret-e9c3"     # the secret path of the alert webhook URL
-SECRETS = [TOKEN, API_KEY, LAB_TOKEN, WRONG_KEY, PROMPT, UPSTREAM, IP, CHANNEL, USERNAME, RAW_USER,
+SECRETS = [TOKEN, API_KEY, LAB_TOKEN, LAB_KEY, WRONG_KEY, PROMPT, UPSTREAM, IP, CHANNEL, USERNAME, RAW_USER,
            WEBHOOK_SECRET]
 
 
@@ -161,6 +162,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
     monkeypatch.setattr(newapi_routes, "SANDBOX_TOKEN", TOKEN)
     monkeypatch.setattr(newapi_routes, "SANDBOX_API_KEY", API_KEY)
     monkeypatch.setattr(tokenlab_routes, "TOKENLAB_TOKEN", LAB_TOKEN)
+    monkeypatch.setattr(tokenlab_routes, "TOKENLAB_API_KEY", LAB_KEY)
     sc = planted_scenario()
     data, home, dbt_logs, app_dir = (tmp_path / n for n in ("data", "dagster_home", "dbt_logs", "app"))
     for d in (data, home, dbt_logs, app_dir):
@@ -170,7 +172,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "RECON_"))}
     env.update({
         "GATEWAY_TOKEN": TOKEN, "GATEWAY_USER_ID": SANDBOX_USER_ID, "GATEWAY_KEY": API_KEY,
-        "TOKENLAB_TOKEN": LAB_TOKEN, "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}",
+        "TOKENLAB_TOKEN": LAB_TOKEN, "TOKENLAB_API_KEY": LAB_KEY, "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}",
         "RECON_PSEUDONYM_KEY": "pseudonym-key-for-this-test",
         "RECON_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{_closed_port()}/{WEBHOOK_SECRET}/x",
         "DAGSTER_HOME": str(home), "DBT_LOG_PATH": str(dbt_logs),
@@ -207,7 +209,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
         con.close()
         assert len(job_ids) >= 10
         for i, job_id in enumerate(job_ids):
-            t = build_trace(wh, job_id)
+            t = build_trace(wh, job_id, cfg["warehouse"]["landing_dir"])  # stored versions too
             captured[f"trace {i}"] = [to_text(t), to_json(t), to_packet(t)]
         p = run("recon trace", [*recon, "trace", "--config", str(cfg_path), "--format", "packet", job_ids[0]])
         assert p.returncode == 0 and "Support packet" in p.stdout, p.stderr[-3000:]
@@ -237,6 +239,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
     assert sum(n.endswith(".parquet") for n in names) >= 8  # 4 records x 2 days
     assert any(n == "warehouse.duckdb" for n in names)
     assert any(n == "report.html" for n in names) and any(n.startswith("mismatches_") for n in names)
+    assert any(f.parent.name == "trails" and f.suffix == ".html" for f in files), "the per-finding trail pages"
     assert any(f.suffix == ".db" and home in f.parents for f in files), "Dagster's SQLite event log"
     assert any("compute_logs" in str(f) or f.suffix in (".out", ".err", ".complete") for f in files
                if home in f.parents), "compute logs of the multiprocess run"

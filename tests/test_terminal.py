@@ -85,11 +85,3 @@ def test_dbt_models_grouped_by_layer_and_owned() -> None:
     assert set(groups.values()) <= {"staging", "intermediate", "marts"}
     assert all(spec.owners == [OWNER] for spec in recon_dbt_models.specs)
 
-
-def test_money_in_the_summary_has_two_decimals():
-    from orchestration.reports.money import format_usd
-
-    assert format_usd(1234.5) == "1,234.50"
-    assert format_usd(0.354999) == "0.35" and format_usd(0) == "0.00" and format_usd(None) == "0.00"
-    assert format_usd(0.000002) == "<0.01"  # not zero: the marts hold the exact amount
-    assert format_usd(-2.5) == "-2.50"

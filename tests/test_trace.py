@@ -11,7 +11,17 @@ import pytest
 
 from orchestration.demo import demo_environment
 from orchestration.runner import run_range
-from orchestration.trace import TraceAmbiguous, TraceNotFound, build_trace, to_json, to_packet, to_text
+from orchestration.trace import (
+    Trace,
+    TraceAmbiguous,
+    TraceNotFound,
+    build_trace,
+    public_url,
+    stored_versions,
+    to_json,
+    to_packet,
+    to_text,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RECON = [sys.executable, "-m", "orchestration.cli"]
@@ -98,7 +108,7 @@ def test_packet_holds_only_allow_listed_fields(demo) -> None:
         fields = [line.split("|")[1].strip() for line in packet.splitlines() if line.startswith("| ")][1:]
         assert set(fields) <= {"request_id", "task_id", "billing_transaction_id", "gateway", "endpoint", "model",
                                "created_at", "task status", "task submitted_at / finished_at", "status codes",
-                               "public error", "expected cost (USD)", "actual net charge (USD)"}, fields
+                               "public error", "expected cost (USD)", "actual net charge (USD)", "poll_url"}, fields
         for secret_field in ("user_id", "token_name", "group_name"):
             assert secret_field not in packet and secret_field not in to_text(t)
 
@@ -163,3 +173,70 @@ def test_a_warehouse_held_by_a_writer_is_one_line(demo, tmp_path) -> None:
         writer.close()
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert p.stderr.startswith(f"recon: trace: cannot read the warehouse {copy}")
+
+
+@pytest.mark.slow
+def test_every_usage_row_carries_its_stored_versions_from_the_landing(demo) -> None:
+    setup, wh = demo
+    landing = setup.config_path.parent / "landing"
+    job_id = _job_with_finding_and_task(wh)[0]
+    t = build_trace(wh, job_id, landing)
+    assert t.usage_rows and set(t.versions) == {u["record_key"] for u in t.usage_rows}
+    for u in t.usage_rows:
+        versions = t.versions[u["record_key"]]
+        assert versions, u["record_key"]
+        # the newest stored version is the one staging kept, and says whether the gateway still serves it
+        assert versions[-1]["seq"] == u["version_seq"]
+        assert (versions[-1]["change"] == "gone") == bool(u["is_gone"])
+        if u["cost_usd"] is not None:
+            assert float(versions[-1]["cost_usd"]) == pytest.approx(float(u["cost_usd"]))
+    doc = json.loads(to_json(t))
+    assert all(isinstance(u["versions"], list) and u["versions"] for u in doc["usage_rows"])
+    assert "stored version 1 (new)" in to_text(t)
+
+
+def test_stored_versions_list_new_gone_back_and_changed_in_order(tmp_path) -> None:
+    """A real landing written by the evidence writer: a row served, missed (gone), served again
+    (back), and a TokenLab record that settled (changed); trace lists each version of each."""
+    from datetime import UTC, date, datetime
+
+    from orchestration.evidence import GatewayRead, land_extraction, read_versions
+    from orchestration.sandbox.scenario import build_scenario
+
+    day = date(2026, 11, 20)
+    usage = build_scenario(seed=5, end=day, days=1, jobs_per_day=30).canonical()["usage_records"]
+    reads = [GatewayRead(g, extracted=True, complete=True, whole_day=True) for g in ("main", "lab")]
+    at = [datetime(2026, 11, 21, h, tzinfo=UTC) for h in (6, 7, 8, 9)]
+    land_extraction(usage, tmp_path, "usage_records", day, reads, at[0])
+    lab_only = usage[usage["gateway"] == "lab"]
+    land_extraction(lab_only, tmp_path, "usage_records", day, reads, at[1])
+    land_extraction(usage, tmp_path, "usage_records", day, reads, at[2])
+    settled = usage.copy()
+    lab_key = settled.loc[settled["gateway"] == "lab", "record_key"].iloc[0]
+    settled.loc[settled["record_key"] == lab_key, "cost_usd"] = 0.5
+    land_extraction(settled, tmp_path, "usage_records", day, reads, at[3])
+    main = usage[usage["gateway"] == "main"].iloc[0]
+    rows = [{"record_key": main["record_key"], "gateway": "main", "created_at": main["created_at"]},
+            {"record_key": lab_key, "gateway": "lab", "created_at": usage.loc[usage["record_key"] == lab_key,
+                                                                               "created_at"].iloc[0]}]
+    got = stored_versions(tmp_path, rows)
+    assert [(v["seq"], v["change"]) for v in got[main["record_key"]]] == [(1, "new"), (2, "gone"), (3, "back")]
+    assert got[main["record_key"]][1]["gone_at"] == at[1]
+    assert [(v["seq"], v["change"]) for v in got[lab_key]] == [(1, "new"), (4, "changed")]
+    assert float(got[lab_key][-1]["cost_usd"]) == 0.5
+    # field by field against the landing's own reader
+    versions = read_versions(tmp_path, "usage_records", day)
+    mine = versions[versions["record_key"] == main["record_key"]].sort_values("_seq")
+    assert [(int(s), c, e.to_pydatetime()) for s, c, e in zip(mine["_seq"], mine["_change"], mine["_extracted_at"])] \
+        == [(v["seq"], v["change"], v["extracted_at"]) for v in got[main["record_key"]]]
+    assert stored_versions(tmp_path / "nowhere", rows) == {r["record_key"]: [] for r in rows}
+
+
+def test_the_packet_carries_a_poll_url_without_its_query() -> None:
+    task = {"gateway": "lab", "task_id": "tsk_1", "status": "running", "submitted_at": None, "finished_at": None,
+            "poll_url": "https://user:pw@gw.example.com:8443/v1/tasks/tsk_1?key=sk-SECRET#x"}
+    packet = to_packet(Trace("tsk_1", ["gateway_tasks.task_id"], None, [], [task]))
+    assert "| poll_url | https://gw.example.com:8443/v1/tasks/tsk_1 |" in packet
+    assert "sk-SECRET" not in packet and "pw@" not in packet
+    assert "poll_url" not in to_packet(Trace("tsk_1", [], None, [], [{**task, "poll_url": None}]))
+    assert public_url("/v1/tasks/tsk_1?x=1") == "/v1/tasks/tsk_1"

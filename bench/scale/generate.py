@@ -461,7 +461,10 @@ USAGE_FILL = {
     "cost_usd": f"quota / {QPU}.0", "duration_ms": "case when record_type = 'consume' then 1200 end",
     "is_stream": "false", "cache_ratio": "null", "stream_status": "null",
     "quota_per_unit": f"case when gateway = 'main' then {QPU}.0 end",
+    # issue 18 columns: the generated gateways serve none of them
+    "total_tokens": "null", "settled_at": "null", "is_reserved": "null", "access_channel": "null",
 }
+TASK_FILL = {"poll_url": "null", "x_task_id": "null", "x_billing_transaction_id": "null"}
 
 
 def _select(record: str, table: str, fill: dict[str, str] | None = None) -> str:
@@ -501,7 +504,7 @@ def generate(n: int, out: Path, day: date = DEFAULT_DAY, seed: int = 1, memory_l
         files = {
             "usage_records": _copy_by_day(con, _select("usage_records", "usage", USAGE_FILL),
                                           "usage_records", "created_at", landing),
-            "gateway_tasks": _copy_by_day(con, _select("gateway_tasks", "tasks"), "gateway_tasks",
+            "gateway_tasks": _copy_by_day(con, _select("gateway_tasks", "tasks", TASK_FILL), "gateway_tasks",
                                           "submitted_at", landing),
             "app_jobs": _copy_by_day(con, _select("app_jobs", "jobs", {c: "null" for c in OPTIONAL_COLUMNS["app_jobs"]}), "app_jobs", "created_at", landing),
             "app_assets": _copy_by_day(con, _select("app_assets", "assets"), "app_assets", "created_at", landing),

@@ -11,12 +11,14 @@
       'status_code': 'bigint', 'error_code': 'varchar', 'model_ratio': 'double',
       'completion_ratio': 'double', 'group_ratio': 'double', 'cache_ratio': 'double',
       'model_price': 'double', 'pre_consumed_quota': 'bigint', 'actual_quota': 'bigint',
-      'is_task': 'boolean', 'stream_status': 'varchar', 'quota_per_unit': 'double'
+      'is_task': 'boolean', 'stream_status': 'varchar', 'quota_per_unit': 'double',
+      'total_tokens': 'bigint', 'settled_at': ts, 'is_reserved': 'boolean', 'access_channel': 'varchar'
     },
     'gateway_tasks': {
       'gateway': 'varchar', 'task_id': 'varchar', 'status': 'varchar', 'submitted_at': ts,
       'finished_at': ts, 'fail_reason': 'varchar', 'quota': 'bigint', 'cost_usd': 'double',
-      'is_cancelled': 'boolean', 'platform': 'varchar', 'action': 'varchar'
+      'is_cancelled': 'boolean', 'platform': 'varchar', 'action': 'varchar',
+      'poll_url': 'varchar', 'x_task_id': 'varchar', 'x_billing_transaction_id': 'varchar'
     },
     'app_jobs': {
       'job_id': 'varchar', 'user_id': 'varchar', 'created_at': ts, 'scene': 'varchar',

@@ -85,10 +85,22 @@
     {{ return(empty_relation(table)) }}
   {%- endif -%}
   {%- set cols = canonical_columns(table) -%}
+  {%- set absent = [] -%}
+  {%- for name in late_columns(table) -%}
+    {%- set ns = namespace(found=false) -%}
+    {%- for g in [landing_glob(table), legacy_glob(table)] -%}
+      {%- if not ns.found and glob_matches(g) and glob_has_column(g, name) -%}{%- set ns.found = true -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if not ns.found -%}{%- do absent.append(name) -%}{%- endif -%}
+  {%- endfor -%}
   {%- set sql -%}
   (select
   {%- for name, data_type in cols.items() %}
+    {%- if name in absent %}
+    cast(null as {{ data_type }}) as {{ name }},
+    {%- else %}
     cast({{ name }} as {{ data_type }}) as {{ name }},
+    {%- endif %}
   {%- endfor %}
     coalesce(cast(nullif(regexp_extract(filename, 'batch-(\d+)\.parquet$', 1), '') as bigint), 0) as _seq,
   {%- if batched %}
@@ -114,4 +126,13 @@
   {%- else -%}
     {{ rel }}
   {%- endif -%}
+{%- endmacro %}
+
+{#- Columns added to the contract after evidence was first landed (issue 18): a landing whose batches
+    all predate them reads them as null instead of failing. -#}
+{% macro late_columns(table) -%}
+  {{ return({
+    'usage_records': ['total_tokens', 'settled_at', 'is_reserved', 'access_channel'],
+    'gateway_tasks': ['poll_url', 'x_task_id', 'x_billing_transaction_id'],
+  }.get(table, [])) }}
 {%- endmacro %}

@@ -76,7 +76,9 @@ def read_each(clients: list[GatewayClient], day: date, start: datetime, end: dat
             c.cfg.name, extracted=True, complete=True if rc is None else rc.complete,
             reason="" if rc is None else rc.reason, whole_day=True if rc is None else rc.whole_day,
             rows_served=len(frame), window_start=start, window_end=end,
-            filter="" if rc is None else rc.filter, quarantined=c.last_quarantine,
+            # a shared account's token_names / groups: what the read was narrowed to (issue 18)
+            filter=" ".join(f for f in ("" if rc is None else rc.filter, c.cfg.scope()) if f),
+            quarantined=c.last_quarantine,
         )
         out.append((read, frame))
     return out

@@ -31,6 +31,7 @@ MART_KEYS = [
         "fct_settlements",
         "fct_settlement_lag_daily",
         "fct_spend_daily",
+        "fct_spend_by_channel_daily",
         "fct_error_alerts_daily",
         "fct_mismatch_history",
     )
@@ -53,7 +54,7 @@ def _built_in_this_run(context: dg.AssetExecutionContext) -> bool:
     check_specs=OPERATOR_CHECK_SPECS,
     pool=DUCKDB_POOL,
     description="The mismatch report people read: report.html and one CSV per mismatch code under "
-    "`reports_dir/<last day of the run>/`, plus the operator checks (money at risk, new codes, stuck "
+    "`reports_dir/<the run's days>/` (with a trail page per finding), plus the operator checks (money at risk, new codes, stuck "
     "tasks, settlement p95, gateway 401/402/429/5xx, spend anomaly).",
 )
 def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
@@ -66,7 +67,8 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
             if changed:
                 raise dg.Failure(description=changed)
         summary = collect_summary(cfg, days)
-        path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of)
+        path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of,
+                             links=cfg.report.model_dump())
         outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), cfg.alerts)
     summary.report_path = path
     context.log.info(f"report written: {path}")

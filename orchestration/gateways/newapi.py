@@ -16,7 +16,10 @@ Variants handled (detected from the answers, nothing to configure):
   the answer alone, so it lands as `error` (no money either way) — a known limitation;
 - `/api/log/token` (latest 100 rows, unpaged, unfiltered): a window it does not reach back past is
   an ExtractionError, never a silent gap;
-- `known_task_ids` is not needed here: `/api/task/self` lists tasks by submit time.
+- `known_task_ids` is not needed here: `/api/task/self` lists tasks by submit time;
+- a shared account (`token_names:` / `groups:`) is read with one query per token name x group
+  (`token_name=`, `group=`) plus one for the system rows (`type=4`, which carry no token: an old
+  build's task refunds); the tasks list has no such filter (it is read whole).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc
 from schemas.validate import QUARANTINE_REASON
 
+SYSTEM_TYPE = 4  # new-api's system log type: settlement / refund rows written without a token
 LOG_PATHS = {"self": "/api/log/self", "admin": "/api/log/", "token": "/api/log/token"}
 TASK_PATHS = {"self": "/api/task/self", "admin": "/api/task/", "token": "/api/task/self"}
 
@@ -136,11 +140,41 @@ class NewApiClient(GatewayClient):
             keys.add(rows)
             tables.append((w.start_us, await sorted_table_async(rows)))
 
-        self._run(src, windows, sink, "usage", partition)
+        async def system_sink(w: Window, rows: dict[str, tuple]) -> None:
+            # the system rows the scoped queries did not already return (a system row that names one
+            # of this app's tokens / groups came with them)
+            await sink(w, {k: r for k, r in rows.items() if not self._matches_scope(r)})
+
+        scopes = self._scope_params()
+        for scope in scopes:  # a shared account: one query per token name / group (the API takes one)
+            self._run(dataclasses.replace(src, params={**params, **scope}) if scope else src, windows,
+                      system_sink if scope.get("type") == SYSTEM_TYPE else sink, "usage", partition)
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()  # the frame below may then free each Arrow column as it converts it
+        if len(scopes) > 1:
+            table = table.sort_by([("created_at", "ascending"), ("record_key", "ascending")])
         table = check_cross_window(table, keys, gw, partition, src.endpoint, self.log)
         return to_frame(table)
+
+    def _scope_params(self) -> list[dict[str, str]]:
+        """The query params of each read: the configured token_names x groups (`token_name`, `group`:
+        new-api filters by one value each), or one unfiltered read. `/api/log/token` serves one key's
+        rows and takes no filter: staging applies it there (is_in_scope)."""
+        c = self.cfg
+        if c.log_endpoint == "token" or not (c.token_names or c.groups):
+            return [{}]
+        tokens: list[str | None] = list(c.token_names) or [None]
+        groups: list[str | None] = list(c.groups) or [None]
+        out: list[dict] = [{k: v for k, v in (("token_name", t), ("group", g)) if v is not None}
+                           for t in tokens for g in groups]
+        # system rows (type 4: an old build's task refunds) carry no token or group: read them whole
+        return out + [{"type": SYSTEM_TYPE}]
+
+    def _matches_scope(self, row: tuple) -> bool:
+        """The row is one the token_names x groups queries return."""
+        c = self.cfg
+        return ((not c.token_names or row[UIDX["token_name"]] in c.token_names)
+                and (not c.groups or row[UIDX["group_name"]] in c.groups))
 
     # -- tasks ----------------------------------------------------------------------------------
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:

@@ -184,12 +184,16 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
     is_task = og("is_task")
     model, token, group = g("model_name"), g("token_name"), g("group")
     pt, ct = g("prompt_tokens"), g("completion_tokens")
+    pt, ct = pt if type(pt) is int else _i(pt), ct if type(ct) is int else _i(ct)
+    total = _i(og("total_tokens"))
+    if total is None and pt is not None and ct is not None:
+        total = pt + ct
     row = (
         gateway, served_row_key(item), rtype, created, rid, task_id, None,
         model if type(model) is str and model and not model.isspace() else _s(model or None), None,
         token if type(token) is str and token and not token.isspace() else _s(token or None),
         group if type(group) is str and group and not group.isspace() else _s(group or None),
-        pt if type(pt) is int else _i(pt), ct if type(ct) is int else _i(ct), _i(og("cache_tokens")),
+        pt, ct, _i(og("cache_tokens")),
         quota, cost, None if use_time is None else round(use_time * 1000),
         is_stream if type(is_stream) is bool else as_bool(is_stream),
         _i(og("status_code")), None if err is None or err == "" else str(err),
@@ -198,6 +202,7 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
         is_task if type(is_task) is bool else as_bool(is_task),
         _s(ss.get("status")) if isinstance(ss, dict) else _s(ss),
         float(qpu),
+        total, None, None, None,  # total_tokens, settled_at, is_reserved, access_channel
     )
     return row
 
@@ -219,6 +224,7 @@ def task_row(item: dict, gateway: str, qpu: float) -> tuple:
         quota, None if quota is None else quota / qpu,
         None,  # new-api has no cancelled flag
         as_str(item.get("platform")), as_str(item.get("action")),
+        None, None, None,  # poll_url, x_task_id, x_billing_transaction_id: TokenLab only
     )
 
 

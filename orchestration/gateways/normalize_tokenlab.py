@@ -4,11 +4,15 @@ The usage response schema is not public, so records and paging fields are looked
 names such platforms use (`data`/`records`/`items`/`usage`/..., `total`/`pagination.total`/...) and
 an unknown shape fails loudly, naming the keys it saw. Money arrives in USD; `quota` is derived
 only when the record carries one. Statuses: pending→queued, processing→running,
-completed→succeeded, failed→failed (+`cancelled: true` → is_cancelled).
+completed→succeeded, failed→failed (+`cancelled: true` or `cancellation_status: "cancelled"` →
+is_cancelled). A usage record of a failed request (status failed/error, an HTTP status >= 400 or an
+`error`) is an `error` row, never a charge; a money record without `billing_transaction_id` is
+reserved (`is_reserved`), and its own `settled_at` is when its money became final.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +20,7 @@ from orchestration.gateways.base import ExtractionError
 from orchestration.gateways.normalize import UIDX, USAGE_COLS, as_bool, as_float, as_int, as_str
 from orchestration.gateways.normalize_newapi import MS_THRESHOLD, RowError
 from orchestration.gateways.record_keys import content_key, lab_key
-from schemas.canonical import SCENES
+from schemas.canonical import ACCESS_CHANNELS, SCENES
 
 LIST_KEYS = ("records", "items", "usage", "data", "results", "logs", "list", "rows", "entries")
 TOTAL_KEYS = ("total", "total_count", "totalCount", "total_records", "totalRecords", "count")
@@ -122,7 +126,11 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
         raw_type = str(_g(rec, "type", "record_type", "recordType", "kind") or "consume").strip().lower()
         status = str(_g(rec, "status") or "").strip().lower()
         rtype = RECORD_TYPES.get(raw_type, "other")
-        if rtype == "consume" and status in ("failed", "error"):
+        code = as_int(_g(rec, "status_code", "statusCode", "http_status"))
+        err = rec.get("error")
+        # a failed request is an error, never a charge (GATEWAYS.md), whatever its type says
+        if rtype == "consume" and (status in ("failed", "error") or (code is not None and code >= 400)
+                                   or (err not in (None, "", {}) and not isinstance(err, bool))):
             rtype = "error"
         if cost is not None and rtype == "refund":
             cost = -abs(cost)
@@ -159,10 +167,29 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
         row[UIDX["cost_usd"]] = cost
         row[UIDX["duration_ms"]] = None if dur is None else round(dur)
         row[UIDX["is_stream"]] = as_bool(_g(rec, "is_stream", "stream", "isStream"))
-        row[UIDX["status_code"]] = as_int(_g(rec, "status_code", "statusCode", "http_status"))
-        row[UIDX["error_code"]] = as_str(_g(rec, "error_code", "errorCode"))
+        row[UIDX["status_code"]] = code
+        err_code = _g(rec, "error_code", "errorCode")
+        if err_code is None and isinstance(err, dict):
+            err_code = _g(err, "code", "type")
+        row[UIDX["error_code"]] = as_str(err_code)
         row[UIDX["is_task"]] = row[UIDX["task_id"]] is not None
         row[UIDX["quota_per_unit"]] = None  # money arrives in USD: there is no quota unit
+        total = as_int(_g(rec, "total_tokens", "totalTokens") if _g(rec, "total_tokens", "totalTokens")
+                       is not None else _g(usage, "total_tokens", "totalTokens"))
+        pt, ct = row[UIDX["prompt_tokens"]], row[UIDX["completion_tokens"]]
+        if total is None and by_id and pt is not None and ct is not None:
+            total = pt + ct  # exports keep only what they wrote (their content key must not move)
+        row[UIDX["total_tokens"]] = total
+        row[UIDX["settled_at"]] = parse_time(_g(rec, "settled_at", "settledAt"), "settled_at", rid)
+        if by_id and rtype in ("consume", "refund"):
+            # a record without billing_transaction_id is reserved, not settled (GATEWAYS.md)
+            row[UIDX["is_reserved"]] = row[UIDX["billing_transaction_id"]] is None
+        channel = as_str(_g(rec, "access_channel", "accessChannel", "channel"))
+        if channel is not None:
+            channel = channel.strip().lower()
+            if channel not in ACCESS_CHANNELS:
+                raise RowError("access_channel", rid, f"accessChannel {channel[:16]!r} is not platform or byok")
+        row[UIDX["access_channel"]] = channel
     except RowError:
         raise
     except (ValueError, TypeError) as exc:
@@ -171,8 +198,10 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
     return tuple(row)
 
 
-def task_row(body: dict, gateway: str, qpu: float, asked_id: str) -> tuple:
-    """One canonical gateway-task tuple from a `/v1/tasks/{id}` answer (object or `data` wrapper)."""
+def task_row(body: dict, gateway: str, qpu: float, asked_id: str,
+             headers: Mapping[str, str] | None = None) -> tuple:
+    """One canonical gateway-task tuple from a `/v1/tasks/{id}` answer (object or `data` wrapper);
+    `headers`: the response's, for X-Task-ID and X-Billing-Transaction-ID (kept as served)."""
     t = body.get("data") if isinstance(body.get("data"), dict) else body
     tid = as_str(_g(t, "task_id", "taskId", "id")) or asked_id
     raw = str(_g(t, "status") or "").strip().lower()
@@ -199,5 +228,8 @@ def task_row(body: dict, gateway: str, qpu: float, asked_id: str) -> tuple:
     quota = as_int(_g(t, "quota"))
     if cost is None and quota is not None and qpu:
         cost = quota / qpu
+    h = {k.lower(): v for k, v in (headers or {}).items()}
     return (gateway, tid, status, submitted, finished, as_str(reason), quota, cost, cancelled,
-            as_str(_g(t, "platform", "provider")), as_str(_g(t, "action")))
+            as_str(_g(t, "platform", "provider")), as_str(_g(t, "action")),
+            as_str(_g(t, "poll_url", "pollUrl")), as_str(h.get("x-task-id")),
+            as_str(h.get("x-billing-transaction-id")))

@@ -41,6 +41,8 @@ from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc
 
 _BTX = UIDX["billing_transaction_id"]
+# what settling changes on a record: its transaction id, its settlement time, reserved -> settled
+_SETTLING = {_BTX, UIDX["settled_at"], UIDX["is_reserved"]}
 
 
 def _iso(t: datetime) -> str:
@@ -56,9 +58,10 @@ def _ids(r: tuple) -> str:
 
 
 def _settles(old: tuple, new: tuple) -> bool:
-    """True when the two copies differ only in a billing_transaction_id gained on settlement."""
-    diff = [i for i, (a, b) in enumerate(zip(old, new)) if a != b]
-    return diff == [_BTX] and (old[_BTX] is None or new[_BTX] is None)
+    """True when the two copies differ only in what settling changes (billing_transaction_id gained,
+    settled_at, is_reserved)."""
+    diff = {i for i, (a, b) in enumerate(zip(old, new)) if a != b}
+    return _BTX in diff and diff <= _SETTLING and (old[_BTX] is None or new[_BTX] is None)
 
 
 class TokenLabClient(GatewayClient):
@@ -155,7 +158,7 @@ class TokenLabClient(GatewayClient):
                         raise ExtractionError(f"gateway={gw} endpoint={endpoint} task_id={tid}: "
                                               f"unexpected response shape ({type(resp.body).__name__})")
                     try:
-                        return task_row(resp.body, gw, qpu, tid)
+                        return task_row(resp.body, gw, qpu, tid, resp.headers)
                     except RowError as exc:
                         raise InvalidRecordError(f"gateway={gw} partition={partition} endpoint={endpoint}: "
                                                  f"invalid task: {exc}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import duckdb
 
@@ -17,10 +18,15 @@ MISMATCHES = "fct_reconciliation_mismatches"
 SETTLEMENTS = "fct_settlements"
 LAG_DAILY = "fct_settlement_lag_daily"
 SPEND_DAILY = "fct_spend_daily"
+SPEND_BY_CHANNEL = "fct_spend_by_channel_daily"
 ERROR_ALERTS = "fct_error_alerts_daily"
 ERROR_RATE = "fct_error_rate_daily"
 HISTORY = "fct_mismatch_history"
 COVERAGE = "fct_source_coverage"
+
+# Column lists per read-only connection: its schema cannot change while it is open (no writer can
+# hold the file meanwhile), and the trail pages ask for the same tables thousands of times.
+_COLUMNS: WeakKeyDictionary = WeakKeyDictionary()
 
 
 @contextmanager
@@ -32,6 +38,7 @@ def read_only(warehouse: Path | str) -> Iterator[duckdb.DuckDBPyConnection | Non
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         con.execute("set TimeZone = 'UTC'")  # timestamps come back in UTC whatever the machine's zone
+        _COLUMNS[con] = {}
         yield con
     finally:
         con.close()
@@ -41,11 +48,17 @@ def columns(con: duckdb.DuckDBPyConnection | None, table: str) -> list[str]:
     """The table's column names in order; [] when the table is missing."""
     if con is None:
         return []
+    cache = _COLUMNS.get(con)
+    if cache is not None and table in cache:
+        return list(cache[table])
     rows = con.execute(
         "select column_name from information_schema.columns where table_name = ? order by ordinal_position",
         [table],
     ).fetchall()
-    return [r[0] for r in rows]
+    names = [r[0] for r in rows]
+    if cache is not None:
+        cache[table] = tuple(names)
+    return names
 
 
 def _select_sql(have: set[str], table: str, wanted: Sequence[str], where: str,

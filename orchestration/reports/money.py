@@ -8,6 +8,7 @@ they never disagree. Works on the mismatch mart's rows (dicts), whatever subset 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 
 DIRECTIONS = ("recoverable", "owed", "customer", "none")
 ROW_COLUMNS = ["mismatch_type", "direction", "job_id", "task_id", "request_id", "subject_key", "amount_usd"]
@@ -41,10 +42,25 @@ def total(rows: Iterable[Mapping]) -> float:
     return sum(by_direction(rows).values())
 
 
-def format_usd(amount: float | None) -> str:
-    """Dollars as a person reads them in the terminal: two decimals, thousands separated (1,234.50).
-    The marts keep full precision; a non-zero amount under half a cent shows as <0.01, not 0.00."""
-    x = float(amount or 0)
-    if 0 < abs(x) < 0.005:
-        return "<0.01" if x > 0 else "-<0.01"
-    return f"{x:,.2f}"
+def currency(usd: object, symbol: str = "$") -> str:
+    """USD as a finance reader reads it: `$1,234.57` (two decimals, half-up), `-$3.10` for a credit,
+    `<$0.01` for a non-zero amount under a cent (it is not zero), an empty string for None.
+
+    The one money formatter of the cards, tables, trail pages and the CLI summary; the CSVs keep
+    full precision."""
+    if usd is None or usd == "":
+        return ""
+    d = Decimal(str(usd))
+    cents = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if cents == 0 and d != 0:
+        return f"{'-' if d < 0 else ''}<{symbol}0.01"
+    return f"{'-' if cents < 0 else ''}{symbol}{abs(cents):,.2f}"
+
+
+def by_gateway(rows: Iterable[Mapping]) -> dict[str, dict[str, float]]:
+    """USD at risk per gateway and direction, each subject's dollars once per gateway and direction
+    (findings with no gateway, such as an app-only missing_usage, sit under "(no gateway)")."""
+    grouped: dict[str, list[Mapping]] = {}
+    for r in rows:
+        grouped.setdefault(str(r.get("gateway") or "(no gateway)"), []).append(r)
+    return {g: by_direction(rs) for g, rs in sorted(grouped.items())}

@@ -18,7 +18,6 @@ from orchestration.config import ReconConfig
 from orchestration.evidence import EVIDENCE_RECORDS, read_held
 from orchestration.landing import partition_file
 from orchestration.reports import marts, money
-from orchestration.reports.money import format_usd
 from schemas.canonical import MISMATCH_CODES, RECORDS, SETTLEMENT_STATUSES
 
 ERROR_CLASSES = ("401", "402", "429", "5xx", "400", "403")
@@ -34,6 +33,7 @@ class Summary:
     report_path: Path | None = None
     net_spend_usd: float = 0.0
     spend_anomaly_days: int = 0
+    spend_by_channel: dict[str, float] = field(default_factory=dict)  # access channel -> net USD
     errors: dict[str, int] = field(default_factory=dict)  # error class -> count over the days
     error_alerts: int = 0
     missing_marts: list[str] = field(default_factory=list)
@@ -137,6 +137,10 @@ def _spend_and_errors(s: Summary, warehouse: Path, days: list[date]) -> None:
         for r in marts.select(con, marts.SPEND_DAILY, ["net_spend_usd", "is_anomaly"], where, params):
             s.net_spend_usd += float(r["net_spend_usd"] or 0)
             s.spend_anomaly_days += bool(r["is_anomaly"])
+        where, params = _in_days(con, marts.SPEND_BY_CHANNEL, "spend_date", days)
+        for r in marts.select(con, marts.SPEND_BY_CHANNEL, ["access_channel", "net_spend_usd"], where, params):
+            ch = str(r["access_channel"] or "unspecified")
+            s.spend_by_channel[ch] = s.spend_by_channel.get(ch, 0.0) + float(r["net_spend_usd"] or 0)
         s.errors = {c: 0 for c in ERROR_CLASSES}
         where, params = _in_days(con, marts.ERROR_ALERTS, "error_date", days)
         for r in marts.select(
@@ -171,13 +175,16 @@ def format_summary(s: Summary) -> str:
     ]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.records.items()]
     lines += ["", f"{'mismatches':<32}{'count':>6}{'at risk USD':>14}"]
-    lines += [f"  {code:<30}{n:>6}{format_usd(usd):>14}" for code, (n, usd) in s.mismatches.items()]
-    lines += [f"  {'total':<30}{s.total_findings:>6}{format_usd(s.money_at_risk):>14}"]  # each dollar once
+    lines += [f"  {code:<30}{n:>6}{usd:>14.6f}" for code, (n, usd) in s.mismatches.items()]
+    lines += [f"  {'total':<30}{s.total_findings:>6}{s.money_at_risk:>14.6f}"]  # each dollar once
     lines += ["", "money at risk by direction (each job's largest amount once per direction)"]
-    lines += [f"  {d:<22}{format_usd(usd):>18}" for d, usd in s.money_by_direction.items()]
+    lines += [f"  {d:<22}{usd:>18.6f}" for d, usd in s.money_by_direction.items()]
     lines += ["", "settlement status"]
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.settlements.items()]
-    lines += ["", f"spend: {format_usd(s.net_spend_usd)} USD net, {s.spend_anomaly_days} anomalous day(s)"]
+    lines += ["", f"spend: {s.net_spend_usd:.6f} USD net, {s.spend_anomaly_days} anomalous day(s)"]
+    if set(s.spend_by_channel) - {"unspecified"}:  # a gateway that says platform / byok (TokenLab)
+        lines += ["spend by access channel: " + ", ".join(
+            f"{ch} {usd:.6f}" for ch, usd in sorted(s.spend_by_channel.items())) + " USD net"]
     if s.errors:
         errs = ", ".join(f"{k}: {v}" for k, v in s.errors.items())
         lines += [f"gateway errors: {errs} ({s.error_alerts} alert(s))"]

@@ -136,6 +136,9 @@ def newapi_usage(item: dict, gateway: str, qpu: float) -> dict:
         "is_task": other.get("is_task"),
         "stream_status": ss.get("status") if isinstance(ss, dict) else None,
         "quota_per_unit": float(qpu),
+        "total_tokens": other.get("total_tokens", None if item.get("prompt_tokens") is None
+                                  or item.get("completion_tokens") is None
+                                  else item["prompt_tokens"] + item["completion_tokens"]),
     }
     row["record_key"] = served_row_key(item)  # the row as served, minus the display id
     return row
@@ -191,25 +194,40 @@ def tokenlab_usage(rec: dict, gateway: str) -> dict:
         "is_task": rec.get("task_id") is not None,
         "stream_status": None,
         "quota_per_unit": None,
+        "total_tokens": usage.get("total_tokens", None if usage.get("input_tokens") is None
+                                  or usage.get("output_tokens") is None
+                                  else usage["input_tokens"] + usage["output_tokens"]),
+        "settled_at": iso_ts(rec.get("settled_at")),
+        "is_reserved": not rec.get("billing_transaction_id") if rec["type"] in LAB_TYPES else None,
+        "access_channel": rec.get("access_channel"),
     }
+    if rec.get("status") == "failed":  # a failed request: an error row, never a charge
+        row["record_type"] = "error"
+        row["is_reserved"] = None
+        row["error_code"] = (rec.get("error") or {}).get("code")
     return _with_key(row, rec.get("id"))
 
 
 def tokenlab_task(task: dict, gateway: str) -> dict:
-    err = task.get("error") or {}
+    """`created` / `updated` integer epochs (`updated` ends a terminal task), `error` a string; the
+    X-Task-ID / X-Billing-Transaction-ID headers the route sends with it."""
     cost = task.get("cost") or {}
+    terminal = task["status"] in ("completed", "failed")
     return {
         "gateway": gateway,
         "task_id": task["id"],
         "status": LAB_TASK_STATUS.get(task["status"], "unknown"),
-        "submitted_at": iso_ts(task["created_at"]),
-        "finished_at": iso_ts(task.get("finished_at")),
-        "fail_reason": err.get("message") or None,
+        "submitted_at": datetime.fromtimestamp(task["created"], UTC),
+        "finished_at": datetime.fromtimestamp(task["updated"], UTC) if terminal else None,
+        "fail_reason": task.get("error") or None,
         "quota": None,
         "cost_usd": float(cost["amount"]) if cost.get("amount") is not None else None,
         "is_cancelled": bool(task.get("cancelled", False)),
         "platform": None,
         "action": None,
+        "poll_url": task.get("poll_url"),
+        "x_task_id": task["id"],
+        "x_billing_transaction_id": task.get("billing_transaction_id"),
     }
 
 

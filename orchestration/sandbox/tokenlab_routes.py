@@ -2,8 +2,11 @@
 
 `GET /v1/management/api-keys/{keyId}/usage`: Bearer `mt-` management token; `page` 1-based, `limit`
 default 50 and silently capped at 100; filters scene, accessChannel, logicalModel, modelVendor,
-startDate/endDate (inclusive; YYYY-MM-DD = the whole day, or RFC 3339). `GET /v1/tasks/{id}`: header
-X-Task-ID, and X-Billing-Transaction-ID once settled. Errors are
+startDate/endDate (inclusive; YYYY-MM-DD = the whole day, or RFC 3339). `GET /v1/tasks/{id}` (the API key
+that created the task): `created` / `updated` epochs, `error` a string, `cancellation_status`,
+`poll_url`; header X-Task-ID, and X-Billing-Transaction-ID once settled; an unknown task, or one not
+updated for TASK_TTL_DAYS, is 404 async_task_not_found. Usage records carry `access_channel`, their
+`settled_at` and `billing_transaction_id` once settled (reserve, then settle). Errors are
 `{"error": {message, type, code, param, retryable, retry_after}, "request_id"}`.
 """
 
@@ -18,6 +21,7 @@ from orchestration.sandbox.http_types import Context, Request, Response, json_re
 from orchestration.sandbox.stores import UsageFilter
 
 MAX_LIMIT = 100
+TASK_TTL_DAYS = 30  # a task not updated for this long has expired: 404 async_task_not_found
 DEFAULT_LIMIT = 50
 SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "translation", "music", "3d")
 CHANNELS = ("platform", "byok")
@@ -154,15 +158,15 @@ def usage(req: Request, ctx: Context, key_id: str) -> Response:
 
 
 def task(req: Request, ctx: Context, task_id: str) -> Response:
-    """An inference endpoint: the API key that created the task (as documented); the management
-    token is still accepted here so configs without api_key_env keep working against the sandbox."""
+    """An inference endpoint: called with the API key (sk-) that created the task, as documented. Any
+    other bearer (the management token included) cannot see the task: 404 async_task_not_found."""
     auth = req.headers.get("Authorization") or ""
+    if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+        return error(401, "Missing bearer token.", "missing_token")
     if auth[7:].strip() != TOKENLAB_API_KEY:
-        denied = check_auth(req)
-        if denied:
-            return denied
+        return error(404, "async task cannot be found: wrong API key.", "async_task_not_found", "id")
     t = ctx.stores.lab_task(task_id)
-    if t is None:
+    if t is None or t["updated"] < ctx.stores.as_of.timestamp() - TASK_TTL_DAYS * 86_400:
         return error(404, "async task cannot be found (expired or unknown).", "async_task_not_found", "id")
     headers = {"X-Task-ID": t["id"], "X-Request-ID": _request_id()}
     if t.get("billing_transaction_id"):

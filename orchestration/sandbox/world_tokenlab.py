@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,7 @@ class TokenLabBuilder(BaseBuilder):
         if t > self.as_of:
             return None
         settled = settle_at is not None and settle_at <= self.as_of
+        key = request_id or task_id or ""
         rec: dict[str, Any] = {
             "id": "ur_" + self._hex(20),
             "object": "usage_record",
@@ -50,7 +52,9 @@ class TokenLabBuilder(BaseBuilder):
             "created_at": iso_ms(t),
             "settled_at": iso_ms(settle_at) if settled else None,
             "scene": scene,
-            "access_channel": "platform",
+            # a quarter of the traffic runs on the customer's own provider key (bring your own key)
+            "access_channel": "byok" if key and int(hashlib.sha256(key.encode()).hexdigest()[:2], 16) < 64
+            else "platform",
             "logical_model": model,
             "model_vendor": vendor,
             "api_key_id": "key_demo",
@@ -91,6 +95,8 @@ class TokenLabBuilder(BaseBuilder):
         usage = {"input_tokens": prompt, "output_tokens": completion}
         if cached:
             usage["cached_tokens"] = cached
+        if defect is None and not orphan and int(hashlib.sha256(rid.encode()).hexdigest()[:2], 16) < 32:
+            self.lab_failed_attempt(trunc_ms(t_req), billed, vendor, latency)
         if defect != "missing_usage":
             self.lab_record(
                 t_rec,
@@ -120,6 +126,35 @@ class TokenLabBuilder(BaseBuilder):
             finished=trunc_ms(t_rec + self.secs(0.02, 0.3)),
             price_micros=price,
         )
+
+    def lab_failed_attempt(self, t: datetime, model: str, vendor: str, latency_ms: int) -> None:
+        """A request the platform failed (upstream 502) before the app's retry succeeded: served as a
+        usage record with status failed, its own request id and the amount it did not charge. It is an
+        error row, never a charge: read as one it would be an orphan_usage no app job explains."""
+        if t > self.as_of:
+            return
+        rid = "req_" + hashlib.sha256(f"failed:{t.isoformat()}:{model}".encode()).hexdigest()[:24]
+        self.lab_usage.append({
+            "id": "ur_" + hashlib.sha256(rid.encode()).hexdigest()[:20],
+            "object": "usage_record",
+            "type": "charge",
+            "request_id": rid,
+            "task_id": None,
+            "status": "failed",
+            "created_at": iso_ms(t),
+            "settled_at": None,
+            "scene": "chat",
+            "access_channel": "platform",
+            "logical_model": model,
+            "model_vendor": vendor,
+            "api_key_id": "key_demo",
+            "api_key_name": "lab-prod",
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "cost": {"amount": "0.000000", "currency": "USD"},
+            "latency_ms": min(latency_ms, 30_000),
+            "stream": False,
+            "error": {"code": "upstream_error", "message": "Upstream failure, try again."},
+        })
 
     def lab_task(
         self,
@@ -290,15 +325,17 @@ class TokenLabBuilder(BaseBuilder):
         settle: datetime | None,
         cancelled: bool = False,
     ) -> dict:
+        # the documented shape: `created` / `updated` integer epochs, `error` a string, a cancelled
+        # task failed with cancelled + cancellation_status
+        last = finish or start or sub
         task: dict[str, Any] = {
             "id": tid,
             "object": "task",
             "status": status,
             "scene": scene,
             "model": model,
-            "created_at": iso_ms(sub),
-            "started_at": iso_ms(start) if start else None,
-            "finished_at": iso_ms(finish) if finish else None,
+            "created": int(sub.timestamp()),
+            "updated": int(last.timestamp()),
             "progress": 100 if finish else 35,
             "poll_url": f"/v1/tasks/{tid}",
             "cost": {"amount": f"{micros / 1e6:.6f}", "currency": "USD"},
@@ -308,14 +345,14 @@ class TokenLabBuilder(BaseBuilder):
         if status == "completed":
             task["result"] = {"outputs": [{"url": f"https://cdn.sandbox.invalid/{self._hex(16)}"}]}
         if status == "failed":
-            task["error"] = {
-                "message": "cancelled by user"
+            task["error"] = (
+                "cancelled by user"
                 if cancelled
-                else self.rng.choice(["content policy violation", "upstream timeout", "generation failed"]),
-                "code": "cancelled" if cancelled else "generation_failed",
-            }
+                else self.rng.choice(["content policy violation", "upstream timeout", "generation failed"])
+            )
         if cancelled:
             task["cancelled"] = True
+            task["cancellation_status"] = "cancelled"
         if settle is not None and settle <= self.as_of:
             task["billing_transaction_id"] = "btx_" + self._hex(20)
         self.lab_tasks[tid] = task

@@ -14,7 +14,7 @@ app_jobs as not materialized (
 linked_usage as not materialized (
     -- only the columns used here: this CTE has several consumers and is materialized
     select job_id, gateway, record_key, record_type, request_id, task_id, ledger_task_id, model, cost_usd,
-        created_at, link_method
+        created_at, link_method, settled_at, is_reserved
     from {{ ref('int_usage_records_linked') }}
     where job_id is not null
 ),
@@ -89,6 +89,10 @@ money as (
         count(*) filter (where record_type = 'refund') as refund_count,
         min(created_at) filter (where record_type = 'consume' and cost_usd > 0) as first_charged_at,
         max(created_at) as last_ledger_at,
+        -- when the money became final: a record's own settlement time where served, else its time
+        max(coalesce(settled_at, created_at)) as last_settled_at,
+        -- TokenLab rows without billing_transaction_id yet: reserved, so the job is not settled
+        count(*) filter (where is_reserved) as reserved_count,
         -- count(distinct ...) filter (...) as the length of a deduplicated list (cheaper in DuckDB)
         -- by ledger task: a pre-charge linked by request id without a task id is its job's task
         coalesce(len(list_distinct(list(ledger_task_id) filter (
@@ -168,7 +172,9 @@ joined as (
         p.gateway_submitted_at,
         p.gateway_finished_at,
         m.first_charged_at,
-        m.last_ledger_at
+        m.last_ledger_at,
+        m.last_settled_at,
+        coalesce(m.reserved_count, 0) as reserved_count
     from app_jobs as j
     left join primary_task as p on j.job_id = p.job_id
     left join money as m on j.job_id = m.job_id
@@ -223,7 +229,8 @@ final as (
         ) as is_money_final,
         coalesce({{ as_of() }} - stuck_since_at > {{ interval_minutes('stuck_task_sla_minutes') }}, false)
             as is_stuck,
-        case
+        -- a reserved row (no billing_transaction_id yet) is money not yet settled, whatever the sum
+        reserved_count = 0 and case
             when effective_status = 'succeeded' then net_cost_usd > {{ var('cost_tolerance_usd') }}
             when effective_status in ('failed', 'cancelled')
                 then abs(net_cost_usd) <= {{ var('cost_tolerance_usd') }}
@@ -231,7 +238,7 @@ final as (
         end as is_settled,
         case
             when effective_status in ('succeeded', 'failed', 'cancelled') and last_ledger_at is not null
-                then last_ledger_at
+                then last_settled_at
         end as settled_candidate_at
     from judged
 )

@@ -44,7 +44,10 @@ final as (
         count(*) filter (where record_type = 'consume') as charge_count,
         count(*) filter (where record_type = 'refund') as refund_count,
         min(created_at) filter (where record_type = 'consume' and cost_usd > 0) as first_charged_at,
-        max(created_at) as settled_at,
+        -- a record's own settlement time where served (TokenLab settled_at); none while any row is
+        -- reserved (no billing_transaction_id yet): reserved money is not settled
+        case when count(*) filter (where is_reserved) = 0 then max(coalesce(settled_at, created_at)) end
+            as settled_at,
         min(created_at) as first_ledger_at
     from ledger_rows
     group by gateway, ledger_task_id

@@ -182,6 +182,7 @@ orphan_usage as (
     where record_type = 'consume'
       and not is_linked
       and ambiguous_job_ids is null  -- fits several jobs: an ambiguous_match, not an orphan
+      and coalesce(is_in_scope, true)  -- another app's row on a shared account (token_names / groups) is not ours
 ),
 
 ambiguous_pairs as (

@@ -12,7 +12,7 @@ manifests as (
 
 latest as (
     select
-        gateway, record, day, rows_held, rows_held_gone, reason,
+        gateway, record, day, rows_held, rows_held_gone, reason, filter,
         row_number() over (partition by gateway, record, day order by seq desc, extracted_at desc) as rn
     from manifests
 ),
@@ -46,7 +46,9 @@ final as (
             when s.extractions > 0 then 'partial'
             else 'unavailable'
         end as varchar) as coverage_status,
-        cast(nullif(l.reason, '') as varchar) as last_reason
+        cast(nullif(l.reason, '') as varchar) as last_reason,
+        -- what the latest extraction read: key, endpoint, and a shared account's token_names / groups
+        cast(nullif(l.filter, '') as varchar) as last_filter
     from summed as s
     inner join latest as l
         on l.gateway = s.gateway and l.record = s.record and l.day = s.day and l.rn = 1

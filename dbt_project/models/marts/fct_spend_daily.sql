@@ -14,6 +14,7 @@ with
 
 usage_records as (
     select * from {{ ref('stg_raw__usage_records') }}
+    where coalesce(is_in_scope, true)  -- another app's rows on a shared account are not this app's spend
 ),
 
 daily as (

@@ -6,6 +6,8 @@
 -- the gateway no longer serves (retention) has a last version marked gone. record_key is the stable
 -- key per gateway; the highest batch (version_seq) wins, then, within one batch, the settled copy.
 -- Gone rows stay (is_gone, gone_at): a charge the gateway forgot still happened.
+-- is_in_scope: inside the gateway's shared-account filter (token_names / groups, macro
+-- in_gateway_scope); a row outside it is another app's and counts in neither spend nor orphan_usage.
 with
 
 source as (
@@ -26,6 +28,14 @@ renamed as not materialized (
         nullif(cast(group_name as varchar), '') as group_name,
         nullif(cast(error_code as varchar), '') as error_code,
         nullif(cast(stream_status as varchar), '') as stream_status,
+        lower(nullif(cast(access_channel as varchar), '')) as access_channel,
+        -- the served total, else prompt + completion (a console export may carry only the total)
+        coalesce(cast(total_tokens as bigint), cast(prompt_tokens as bigint) + cast(completion_tokens as bigint))
+            as total_tokens,
+        cast(settled_at as timestamp with time zone) as settled_at,
+        -- TokenLab: a money record without billing_transaction_id is reserved, not settled
+        coalesce(cast(is_reserved as boolean), false) as is_reserved,
+        {{ in_gateway_scope() }} as is_in_scope,
         cast(prompt_tokens as bigint) as prompt_tokens,
         cast(completion_tokens as bigint) as completion_tokens,
         cast(cache_tokens as bigint) as cache_tokens,
