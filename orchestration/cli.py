@@ -73,7 +73,11 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
     if end < start:
         _fail(f"date range is backwards: --start {start.isoformat()} is after --end {end.isoformat()}", 2)
     try:
-        check_days(start, end)
+        cfg_start = load_config(config_path).reconciliation.start_date
+    except ConfigError:
+        cfg_start = None  # run_range reports it, after the days are checked
+    try:
+        check_days(start, end, start=cfg_start)  # without a start_date a backfill reaches back to any day
     except ConfigError as exc:
         _fail(str(exc), 2)
     try:

@@ -8,6 +8,7 @@ Relative paths resolve against the config file's folder, so a config works from 
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -165,6 +166,9 @@ class ReconciliationConfig(_Strict):
     cost_tolerance_ratio: float = Field(default=0.01, ge=0)
     # scenes whose succeeded, charged jobs must deliver an asset; None = learned from the app's assets
     asset_scenes: list[Literal["chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other"]] | None = None
+    # the first UTC day Dagster offers a partition for; None = the first day recon has landed data
+    # for, or 90 days back when nothing has landed (orchestration/partitions.py configured_start)
+    start_date: date | None = None
 
 
 class AlertsConfig(_Strict):
@@ -298,7 +302,7 @@ class ReconConfig(_Strict):
         """The reconciliation and alert thresholds as dbt vars (dbt_project.yml mirrors the defaults)."""
         scopes = {g.name: {"token_names": list(g.token_names), "groups": list(g.groups)}
                   for g in self.gateways if g.token_names or g.groups}
-        return {**self.reconciliation.model_dump(), **self.alerts.dbt_vars(), "gateway_scopes": scopes}
+        return {**self.reconciliation.model_dump(exclude={"start_date"}), **self.alerts.dbt_vars(), "gateway_scopes": scopes}
 
 
 def _key_path(loc: tuple) -> str:

@@ -18,14 +18,15 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # at offset 8, after the header checksum
 
 
-def check_days(first: date, last: date, now: datetime | None = None) -> None:
-    """Refuse days before the partitions' start or after the last closed UTC day."""
+def check_days(first: date, last: date, now: datetime | None = None, start: date | None = None) -> None:
+    """Refuse days before the partitions' start (the config's `reconciliation.start_date` when given)
+    or after the last closed UTC day."""
     from orchestration.partitions import last_closed_day, partitions_start
 
-    start, newest = partitions_start(), last_closed_day(now)
+    start, newest = max(start or partitions_start(), partitions_start()), last_closed_day(now)
     if first < start:
         raise ConfigError(f"--start {first.isoformat()} is before the partitions' start {start.isoformat()} "
-                          f"(the first day recon can reconcile)")
+                          f"(reconciliation.start_date: the first day recon reconciles)")
     if last > newest:
         raise ConfigError(f"--end {last.isoformat()} has not ended yet: the newest day recon can reconcile "
                           f"is {newest.isoformat()} (UTC)")

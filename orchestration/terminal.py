@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_NODE_DONE = re.compile(r"^\s*(\d+) of (\d+) (OK|PASS|WARN|FAIL|ERROR|SKIP)\b")
+_NODE_DONE = re.compile(r"^\s*(\d+) of (\d+) (OK|PASS|WARN|FAIL|ERROR|SKIP|NO-OP)\b")
 _DONE = re.compile(r"^\s*Done\. PASS=\d+ .*TOTAL=(\d+)")
 
 _state = {"on": False, "verbose": False}

@@ -70,7 +70,7 @@ def test_a_day_before_the_partitions_start_is_refused_up_front_naming_the_start(
     res = run_cli(["run", "--config", str(tmp_path / "none.yaml"), "--start", before])
     assert res.exit_code == 2
     assert res.stderr == (f"recon: --start {before} is before the partitions' start "
-                          f"{partitions_start().isoformat()} (the first day recon can reconcile)\n")
+                          f"{partitions_start().isoformat()} (reconciliation.start_date: the first day recon reconciles)\n")
     assert not (tmp_path / "data").exists()
 
 

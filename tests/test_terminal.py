@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +67,12 @@ def test_demo_is_short_names_the_dbt_log_and_ends_with_the_summary(demo_output) 
     assert "mismatches" in tail and lines[-1].startswith("report: ")
     env_file = (data / "recon.env").read_text()
     assert "GATEWAY_TOKEN=" in env_file and "APP_DATABASE_URL=sqlite:///" in env_file
+    done = re.search(r"dbt build: (\d+)/(\d+) nodes done, 0 failed", text)
+    assert done and done.group(1) == done.group(2), text  # every node counted, the exposure's NO-OP too
+    # the run's window and clock, where a hand `dbt build` finds them (README: "Run a model by hand")
+    run_file = json.loads((data / "warehouse.duckdb.run.json").read_text())
+    assert {"start_date", "end_date", "as_of", "lookback_days"} <= run_file.keys()
+    assert f"reconciling {run_file['start_date']} .. {run_file['end_date']}" in text
 
 
 def test_dbt_models_grouped_by_layer_and_owned() -> None:
@@ -76,3 +84,4 @@ def test_dbt_models_grouped_by_layer_and_owned() -> None:
     assert any(g == "intermediate" for g in groups.values())
     assert set(groups.values()) <= {"staging", "intermediate", "marts"}
     assert all(spec.owners == [OWNER] for spec in recon_dbt_models.specs)
+

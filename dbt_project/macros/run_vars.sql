@@ -1,7 +1,34 @@
 {#- Run parameters (dbt vars) as SQL expressions, so every model reads them the same way. -#}
 
+{#- The per-run values (start_date, end_date, as_of) are not --vars: a var that changes each run
+    makes dbt re-parse the whole project ("Unable to do partial parsing because config vars have
+    changed"). recon writes them to <warehouse>.run.json before its build; dbt reads that file when
+    a node compiles (execute), never while parsing, so the parse stays the same from run to run.
+    A hand `dbt build` reads the same file: it rebuilds the last run's window with the last run's
+    clock. A var given with --vars (or a unit test's overrides) wins over the file. -#}
+{% macro run_values_path() -%}
+  {{ return(env_var('RECON_WAREHOUSE_PATH', '../data/warehouse.duckdb') ~ '.run.json') }}
+{%- endmacro %}
+
+{% macro last_run_values() -%}
+  {%- set path = run_values_path() -%}
+  {%- if not glob_matches(path) -%}
+    {{ return({}) }}
+  {%- endif -%}
+  {%- set result = run_query("select content from read_text('" ~ (path | replace("'", "''")) ~ "')") -%}
+  {{ return(fromjson(result.columns[0].values()[0])) }}
+{%- endmacro %}
+
+{% macro run_value(name) -%}
+  {%- set given = var(name, '') -%}
+  {%- if given not in (none, '') or not execute or model.resource_type == 'unit_test' -%}
+    {{ return(given) }}
+  {%- endif -%}
+  {{ return(last_run_values().get(name, '')) }}
+{%- endmacro %}
+
 {% macro as_of() -%}
-  {%- set value = var('as_of', '') -%}
+  {%- set value = run_value('as_of') -%}
   {%- if value in (none, '') -%}
     cast(current_timestamp as timestamp with time zone)
   {%- else -%}
@@ -21,8 +48,8 @@
     With no start_date the run touches every day. open_ended: no upper bound, for tables dated by an
     event that can happen after the day the record landed in (a job's terminal day). -#}
 {% macro touched_days_filter(date_column, open_ended=false) -%}
-  {%- set start = var('start_date', '') -%}
-  {%- set end = var('end_date', '') -%}
+  {%- set start = run_value('start_date') -%}
+  {%- set end = run_value('end_date') -%}
   {%- if start in (none, '') and end in (none, '') -%}
     true
   {%- else -%}

@@ -2,10 +2,13 @@
 
 
 import fcntl
+import importlib.metadata
 import json
 import os
+import shutil
 import sys
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +18,7 @@ from orchestration import terminal
 from orchestration.config import ReconConfig
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.resources import ReconResource
+from orchestration.run_values import PER_RUN, write_run_values
 from orchestration.warehouse_lock import warehouse_lock, write_build_stamp
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -72,6 +76,33 @@ def dbt_vars(cfg: ReconConfig, days: list[date], as_of: datetime) -> dict[str, s
     }
 
 
+def build_args(variables: dict[str, str | float | int], full_refresh: bool = False) -> list[str]:
+    """`dbt build` with the thresholds as --vars (the same every run of a config, so the parse is
+    reused) and without the per-run values, which dbt reads from the run file (orchestration/run_values.py)."""
+    args = ["build", "--vars", json.dumps({k: v for k, v in variables.items() if k not in PER_RUN}, sort_keys=True),
+            # dbt's advice: unit tests belong in development and CI (tests/test_dbt_models.py runs them
+            # all), not in every production build, where they cost about a third of the build
+            "--exclude-resource-type", "unit_test"]
+    return [*args, "--full-refresh"] if full_refresh else args
+
+
+def keep_partial_parse(run_target: Path, project: DbtProject = dbt_project) -> None:
+    """Copy a build's partial_parse.msgpack back into the project's target/. dagster-dbt copies the one
+    in target/ into each run's own target dir; that one comes from `dbt parse` without --vars, so without
+    this every build (which has the thresholds as --vars) would re-parse the project from scratch. The
+    copy goes through a temp file and a rename: another run copying it at the same time reads a whole one."""
+    src = Path(project.project_dir) / run_target / "partial_parse.msgpack"  # an absolute run_target stays
+    dest_dir = Path(project.project_dir) / project.target_path
+    if not src.exists() or src.parent.resolve() == dest_dir.resolve():
+        return
+    tmp = dest_dir / f".partial_parse.{os.getpid()}.tmp"
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest_dir / "partial_parse.msgpack")
+    except OSError:
+        tmp.unlink(missing_ok=True)  # only a speed-up: a failed copy costs the next run a full parse
+
+
 def dbt_env(cfg: ReconConfig) -> dict[str, str]:
     """Env for the dbt subprocess: where the landing Parquet and the DuckDB file are."""
     return {
@@ -94,6 +125,14 @@ class ReconDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props):
         return [OWNER]
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """dagster-dbt names a check after the dbt test but leaves its description out: put it in."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        test = manifest.get("nodes", {}).get(unique_id, {})
+        if spec is None or spec.description or not test.get("description"):
+            return spec
+        return spec._replace(description=test["description"])
 
 
 class DbtConfig(dg.Config):
@@ -118,18 +157,34 @@ def recon_dbt_models(
     # own process under `dagster dev` and in the CLI's process otherwise.
     os.environ.update(dbt_env(cfg))
     Path(cfg.warehouse.path).parent.mkdir(parents=True, exist_ok=True)
-    args = ["build", "--vars", json.dumps(variables)]
-    if config.full_refresh:
-        args.append("--full-refresh")
+    args = build_args(variables, config.full_refresh)
     context.log.info(f"dbt build for {variables['start_date']}..{variables['end_date']} as of {variables['as_of']}")
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
+        write_run_values(cfg.warehouse.path, variables)  # the window and clock dbt reads (run_vars.sql)
         # dagster-dbt echoes dbt's whole log to stdout: it goes to a file, the terminal gets n/N
         with terminal.dbt_log(terminal.dbt_log_path(cfg.warehouse.path)):
-            yield from dbt.cli(args, context=context).stream()
+            invocation = dbt.cli(args, context=context)
+            yield from invocation.stream()
+        keep_partial_parse(invocation.target_path)
         # which run's build the marts now hold: the report (and `recon run`'s summary) check it
         write_build_stamp(cfg.warehouse.path, context.run.run_id, variables["start_date"],
                           variables["end_date"], variables["as_of"])
 
 
+class ReconDbtCli(DbtCliResource):
+    """dagster-dbt's resource without two start-up costs recon never uses: before every command it runs
+    `dbt --version` in a subprocess and builds a dbt adapter in this process (for column metadata and
+    row counts, which recon does not fetch); each imports dbt, seconds apiece on a loaded machine."""
+
+    @cached_property
+    def _cli_version(self):
+        from packaging import version
+
+        return version.parse(importlib.metadata.version("dbt-core"))  # the venv's dbt is this dbt-core
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+    return ReconDbtCli(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())

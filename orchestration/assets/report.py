@@ -62,7 +62,7 @@ def _built_in_this_run(context: dg.AssetExecutionContext) -> bool:
     check_specs=OPERATOR_CHECK_SPECS,
     pool=DUCKDB_POOL,
     description="The mismatch report people read: report.html and one CSV per mismatch code under "
-    "reports_dir/<the run's days>/ (with a trail page per finding), plus the operator checks (money at risk, new codes, stuck "
+    "`reports_dir/<the run's days>/` (with a trail page per finding), plus the operator checks (money at risk, new codes, stuck "
     "tasks, settlement p95, gateway 401/402/429/5xx, spend anomaly).",
 )
 def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
