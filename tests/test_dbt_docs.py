@@ -57,6 +57,17 @@ def test_every_source_column_is_listed_and_described(manifest):
     assert {"record_key", "cost_usd", "_seq", "_change"} <= set(sources["usage_records"]["columns"])
 
 
+def test_every_canonical_column_is_a_documented_source_column(manifest):
+    """schemas/canonical.py is the contract; the sources yml must list each of its columns, so a new
+    canonical column cannot reach the warehouse undocumented."""
+    from schemas.canonical import RECORDS
+
+    sources = {n["name"]: n for n in manifest["sources"].values()}
+    for record, columns in RECORDS.items():
+        missing = [c for c in columns if c not in sources[record]["columns"]]
+        assert not missing, f"source raw.{record}: canonical columns not in _staging__sources.yml: {missing}"
+
+
 def test_every_data_test_is_named_and_described(manifest):
     tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
     assert tests
