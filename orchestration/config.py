@@ -181,6 +181,7 @@ class AlertsConfig(_Strict):
     stuck_tasks_error: int = Field(default=10, ge=1)  # ... and ERROR from this many
     settlement_p95_seconds: float = Field(default=12 * 3600.0, gt=0)  # WARN when a day's settlement p95 is above
     error_rate: float = Field(default=0.10, gt=0, le=1)  # a gateway day's share of errors of one class
+    error_rate_overall: float = Field(default=0.10, gt=0, le=1)  # ... and of all classes together
     error_min_volume: int = Field(default=20, ge=1)  # the error-rate flag needs at least this many requests
     errors_400_min: int = Field(default=20, ge=1)  # per class: this many errors a day per gateway alert
     errors_401_min: int = Field(default=3, ge=1)
@@ -189,9 +190,16 @@ class AlertsConfig(_Strict):
     errors_429_min: int = Field(default=10, ge=1)
     errors_5xx_min: int = Field(default=5, ge=1)
     spend_sigma: float = Field(default=2.0, gt=0)  # a day's spend above mean + sigma x sd of recent days
-    spend_history_days: int = Field(default=28, ge=2, le=366)  # how many previous days make "recent"
-    spend_min_history_days: int = Field(default=14, ge=2, le=366)  # no spend flag before this much history
+    spend_history_days: int = Field(default=14, ge=2, le=366)  # the full history: this many previous days
+    spend_min_history_days: int = Field(default=3, ge=2, le=366)  # short-history fallback from this many days
     spend_anomaly_days_warn: int = Field(default=1, ge=1)  # WARN from this many anomalous days in the run
+    # high-token requests: a request's tokens above its model's mean + sigma x sd of recent requests
+    request_tokens_sigma: float = Field(default=3.0, gt=0)
+    request_tokens_history_days: int = Field(default=14, ge=1, le=366)  # the days before the request's day
+    request_tokens_min_history: int = Field(default=20, ge=2)  # no sigma flag before this many earlier requests
+    request_tokens_max: dict[str, int] = Field(default_factory=dict)  # model -> absolute cap on one request
+    high_token_requests_warn: int = Field(default=1, ge=1)  # WARN from this many high-token requests in the run
+    gateway_totals_tolerance_quota: int = Field(default=1, ge=0)  # gateway's stat vs detail rows: quota units apart
 
     @model_validator(mode="after")
     def _ordered(self) -> AlertsConfig:
@@ -199,20 +207,29 @@ class AlertsConfig(_Strict):
             raise ValueError("stuck_tasks_error must be >= stuck_tasks_warn")
         if self.spend_min_history_days > self.spend_history_days:
             raise ValueError("spend_min_history_days must be <= spend_history_days")
+        bad = sorted(m for m, n in self.request_tokens_max.items() if not m or n < 1)
+        if bad:
+            raise ValueError(f"request_tokens_max: a model name and a cap >= 1 are needed, bad: {', '.join(bad) or '(empty)'}")
         return self
 
     def error_min(self, error_class: str) -> int:
         """The per-day count that alerts for one error class (400, 401, 402, 403, 429, 5xx)."""
         return int(getattr(self, f"errors_{error_class.lower()}_min"))
 
-    def dbt_vars(self) -> dict[str, float | int]:
+    def dbt_vars(self) -> dict[str, float | int | dict[str, int]]:
         """The thresholds the marts apply, under the var names dbt_project.yml declares."""
         return {
             "spend_anomaly_sigma": self.spend_sigma,
             "spend_anomaly_history_days": self.spend_history_days,
             "spend_anomaly_min_history_days": self.spend_min_history_days,
             "error_rate_threshold": self.error_rate,
+            "error_rate_overall_threshold": self.error_rate_overall,
             "error_min_volume": self.error_min_volume,
+            "request_tokens_sigma": self.request_tokens_sigma,
+            "request_tokens_history_days": self.request_tokens_history_days,
+            "request_tokens_min_history": self.request_tokens_min_history,
+            "request_tokens_max": dict(self.request_tokens_max),
+            "gateway_totals_tolerance_quota": self.gateway_totals_tolerance_quota,
         }
 
 

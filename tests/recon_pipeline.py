@@ -23,6 +23,8 @@ from orchestration.sandbox.server import serve
 
 REPO = Path(__file__).resolve().parents[1]
 MARTS = ("fct_reconciliation_mismatches", "fct_settlements")
+# landing folders a day of the demo config holds: the four records and the new-api gateway's own total
+FOLDERS_PER_DAY = 5
 
 
 @dataclass
@@ -82,6 +84,11 @@ def held_content(data_dir: Path) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     for d in sorted(root.glob("*/date=*")):
         record, day = d.parent.name, date.fromisoformat(d.name.removeprefix("date="))
+        if record == "gateway_totals":  # the gateways' own totals: every one ever read, read time aside
+            from orchestration.gateway_totals import held_totals
+
+            out[f"{record}/{d.name}"] = [tuple(map(str, t)) for t in held_totals(root, day)]
+            continue
         if record in EVIDENCE_RECORDS:
             df = read_held(root, record, day)
             if df is not None:

@@ -112,7 +112,10 @@ def test_alerts_unknown_key_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value"), [("error_rate", "ten percent"), ("error_rate", 1.5),
-                                            ("errors_402_min", 0), ("money_at_risk_usd", [1])])
+                                            ("errors_402_min", 0), ("money_at_risk_usd", [1]),
+                                            ("error_rate_overall", 0), ("request_tokens_sigma", "high"),
+                                            ("request_tokens_max", ["gpt-4o"]), ("request_tokens_min_history", 1),
+                                            ("gateway_totals_tolerance_quota", -1)])
 def test_alerts_wrong_type_or_range_names_the_key(tmp_path, key, value):
     data = _base()
     data["alerts"] = {key: value}
@@ -134,6 +137,40 @@ def test_dbt_project_var_defaults_match_the_alerts_defaults():
     project = yaml.safe_load((EXAMPLE.parent / "dbt_project" / "dbt_project.yml").read_text())["vars"]
     for name, value in AlertsConfig().dbt_vars().items():
         assert project[name] == value, name
+
+
+def test_alerts_signal_keys_reach_dbt(tmp_path):
+    data = _base()
+    data["alerts"] = {"request_tokens_sigma": 4, "request_tokens_max": {"gpt-4o": 50000}, "error_rate_overall": 0.2,
+                      "request_tokens_history_days": 7, "request_tokens_min_history": 5}
+    v = load_config(_write(tmp_path, data)).dbt_vars()
+    assert (v["request_tokens_sigma"], v["request_tokens_max"], v["error_rate_overall_threshold"]) == (4, {"gpt-4o": 50000}, 0.2)
+    assert (v["request_tokens_history_days"], v["request_tokens_min_history"]) == (7, 5)
+    d = load_config(_write(tmp_path, {**data, "alerts": {}})).alerts
+    assert (d.spend_history_days, d.spend_min_history_days, d.request_tokens_sigma, d.request_tokens_max) == (14, 3, 3.0, {})
+
+
+def test_alerts_request_tokens_cap_must_be_positive(tmp_path):
+    data = _base()
+    data["alerts"] = {"request_tokens_max": {"gpt-4o": 0}}
+    with pytest.raises(ConfigError, match=r"alerts: request_tokens_max: a model name and a cap >= 1 are needed, bad: gpt-4o"):
+        load_config(_write(tmp_path, data))
+
+
+def test_the_example_config_and_the_readme_document_every_alert_key_and_check():
+    """recon.example.yaml sets every `alerts:` key at its default; the README's operator-check table
+    has a row per check and names every key."""
+    from orchestration.assets.operator_checks import CHECKS
+    from orchestration.config import AlertsConfig
+
+    example = yaml.safe_load(EXAMPLE.read_text())["alerts"]
+    defaults = AlertsConfig().model_dump()
+    assert example == defaults
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    table = readme.split("### Operator checks", 1)[1].split("\n\n", 1)[0]
+    rows = {line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")}
+    assert rows == set(CHECKS)
+    assert [k for k in defaults if f"`{k}" not in table] == []
 
 
 def test_report_url_templates_are_read_and_default_to_none():

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from recon_pipeline import REPO, Env, held_content, marts, pipeline
+from recon_pipeline import FOLDERS_PER_DAY, REPO, Env, held_content, marts, pipeline
 
 from orchestration.sandbox.faults import Faults
 
@@ -120,7 +120,7 @@ def _rerun_and_compare(e: Env, reference: tuple[dict, dict]) -> None:
     ref_landing, ref_marts = reference
     assert held_content(e.data_dir) == ref_landing
     assert marts(e.data_dir) == ref_marts
-    assert sum(len(v) for v in ref_marts.values()) > 0 and len(ref_landing) == 4 * DAYS
+    assert sum(len(v) for v in ref_marts.values()) > 0 and len(ref_landing) == FOLDERS_PER_DAY * DAYS
 
 
 def kill_mid_extraction(e: Env) -> None:
@@ -129,7 +129,7 @@ def kill_mid_extraction(e: Env) -> None:
     w.wait_for(f"(1/{DAYS}): landed")
     w.kill_group()
     assert not w.seen("Running dbt command")
-    assert 0 < len(held_content(e.data_dir)) < 4 * DAYS, "the kill landed mid-extraction"
+    assert 0 < len(held_content(e.data_dir)) < FOLDERS_PER_DAY * DAYS, "the kill landed mid-extraction"
     # whatever a killed writer left is invisible to every reader: no *.parquet name
     assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in temp_files(e.data_dir))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from recon_pipeline import REPO, Env, batch_files, held_content, marts, pipeline
+from recon_pipeline import FOLDERS_PER_DAY, REPO, Env, batch_files, held_content, marts, pipeline
 
 RSS_BOUND_BYTES = int(1.5 * 2**30)  # generous: a year of small days must not scale memory with days
 
@@ -136,7 +136,7 @@ def reference(tmp_path_factory) -> Iterator[Reference]:
         p = recon_run(e, e.last, e.last)
         assert p.returncode == 0, p.stderr[-3000:]
         ref = Reference(e, held_content(e.data_dir), marts(e.data_dir), batch_files(e.data_dir))
-        assert sum(len(v) for v in ref.marts.values()) > 0 and len(ref.landing) == 4
+        assert sum(len(v) for v in ref.marts.values()) > 0 and len(ref.landing) == FOLDERS_PER_DAY
         yield ref
 
 

@@ -58,10 +58,9 @@ def run(
 
 
 def test_sample_marts_have_the_columns_and_types_of_the_dbt_marts() -> None:
-    spec = yaml.safe_load((REPO / "dbt_project/models/marts/_marts__models.yml").read_text())
-    declared = {
-        m["name"]: [(c["name"], c.get("data_type")) for c in m.get("columns", [])] for m in spec["models"]
-    }
+    models = [m for f in sorted((REPO / "dbt_project/models/marts").glob("_*models.yml"))
+              for m in yaml.safe_load(f.read_text()).get("models", [])]
+    declared = {m["name"]: [(c["name"], c.get("data_type")) for c in m.get("columns", [])] for m in models}
     for table, cols in MART_COLUMNS.items():
         assert table in declared, f"{table} is no longer a mart"
         assert cols == declared[table], f"{table}: sample columns drifted from _marts__models.yml"
@@ -259,7 +258,7 @@ def test_gateway_error_rate_fails_on_the_marts_flag_in_the_runs_days(tmp_path: P
     ok = run(tmp_path, "gateway_error_rate", {"fct_error_rate_daily": [rate_row(2, 20, False)]})
     assert ok.passed and ok.metadata["alert_days"] == 0
     bad = run(tmp_path, "gateway_error_rate", {"fct_error_rate_daily": [rate_row(3, 20, True)]},
-              oc.Thresholds(error_rate=0.12))
+              oc.Thresholds(error_rate_overall=0.12))
     assert not bad.passed and bad.severity == oc.WARN
     assert bad.failures == [f"{LAST} gateway main: 3 error(s) of 20 requests (15.0%, limit 12.0%)"]
     old = run(tmp_path, "gateway_error_rate",
@@ -287,6 +286,13 @@ def test_spend_anomaly_warns_on_an_anomalous_day(tmp_path: Path) -> None:
     bad = run(tmp_path, "spend_anomaly", {"fct_spend_daily": [spend(FIRST, False), spend(LAST, True)]})
     assert not bad.passed and bad.severity == oc.WARN
     assert bad.failures == [f"{LAST} gateway main: 30.00 USD (above 12.00)"]
+
+
+def test_spend_anomaly_says_what_a_short_history_compared_against(tmp_path: Path) -> None:
+    row = {**spend(LAST, True), "history_days": 3, "history_basis": "short: 3 of 14 previous days"}
+    bad = run(tmp_path, "spend_anomaly", {"fct_spend_daily": [row]})
+    assert bad.failures == [f"{LAST} gateway main: 30.00 USD (above 12.00, compared with short: 3 of 14 previous days)"]
+    assert "short or no history: main short: 3 of 14 previous days" in bad.summary
 
 
 def test_a_missing_mart_fails_the_check_instead_of_crashing(tmp_path: Path) -> None:
@@ -406,3 +412,25 @@ def test_money_at_risk_counts_each_jobs_dollars_once_per_direction(tmp_path: Pat
     assert out.metadata["recoverable_usd"] == pytest.approx(0.35)
     assert out.metadata["owed_usd"] == pytest.approx(0.2)
     assert not out.passed and out.failures == ["recoverable: 0.350000 USD", "owed: 0.200000 USD"]
+
+
+def high_tokens(day: date, tokens: int, **kw: object) -> dict:
+    return {"request_date": day, "gateway": "main", "model": "m", "record_key": f"k{tokens}", "request_id": f"r{tokens}",
+            "token_name": "prod", "total_tokens": tokens, "history_requests": 30, "history_mean_tokens": 1000.0,
+            "history_stddev_tokens": 100.0, "threshold_tokens": 1300.0, "cap_tokens": None,
+            "is_above_usual": True, "is_above_cap": False, **kw}
+
+
+def test_high_token_requests_warn_in_the_runs_days_naming_model_request_and_usual(tmp_path: Path) -> None:
+    old = run(tmp_path, "high_token_requests", {"fct_high_token_requests": [high_tokens(FIRST - timedelta(days=1), 5000)]})
+    assert old.passed and old.metadata["high_token_requests"] == 0
+    bad = run(tmp_path, "high_token_requests",
+              {"fct_high_token_requests": [high_tokens(LAST, 5000),
+                                           high_tokens(LAST, 9000, cap_tokens=8000, is_above_cap=True)]})
+    assert not bad.passed and bad.severity == oc.WARN
+    assert bad.failures[0] == (f"{LAST} gateway main model m: request r5000 (token prod) 5000 tokens, above 1300 = "
+                               "mean 1000 + 3 sd 100 of 30 earlier request(s)")
+    assert bad.failures[1].endswith("; above the cap 8000")
+    two = run(tmp_path, "high_token_requests", {"fct_high_token_requests": [high_tokens(LAST, 5000)]},
+              oc.Thresholds(high_token_requests_warn=2))
+    assert two.passed

@@ -14,6 +14,11 @@
       'is_task': 'boolean', 'stream_status': 'varchar', 'quota_per_unit': 'double',
       'total_tokens': 'bigint', 'settled_at': ts, 'is_reserved': 'boolean', 'access_channel': 'varchar'
     },
+    'gateway_totals': {
+      'gateway': 'varchar', 'day': 'date', 'quota': 'bigint', 'rpm': 'bigint', 'tpm': 'bigint',
+      'quota_per_unit': 'double', 'endpoint': 'varchar', 'filter': 'varchar', 'window_start': ts,
+      'window_end': ts, 'extracted_at': ts
+    },
     'gateway_tasks': {
       'gateway': 'varchar', 'task_id': 'varchar', 'status': 'varchar', 'submitted_at': ts,
       'finished_at': ts, 'fail_reason': 'varchar', 'quota': 'bigint', 'cost_usd': 'double',

@@ -23,6 +23,8 @@
     {{ return(landing_dir() ~ '/*/date=*/manifest-*.parquet') }}
   {%- elif table in evidence_tables() -%}
     {{ return(landing_dir() ~ '/' ~ table ~ '/date=*/batch-*.parquet') }}
+  {%- elif table == 'gateway_totals' -%}
+    {{ return(landing_dir() ~ '/gateway_totals/date=*/totals-*.parquet') }}
   {%- endif -%}
   {{ return(landing_dir() ~ '/' ~ table ~ '/date=*/' ~ table ~ '.parquet') }}
 {%- endmacro %}

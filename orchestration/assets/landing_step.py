@@ -20,6 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from orchestration import terminal
+from orchestration.assets.partition_metadata import record_day, usage_spend_usd
 from orchestration.evidence import GatewayRead, land_extraction, write_new
 from orchestration.landing import land_validated, partition_dir, quarantine_to_arrow, write_quarantine
 from orchestration.partitions import days_in_window, iter_day_bounds
@@ -68,6 +69,7 @@ def land_days(
         frame = extract(day, start, end)
         result = validate_frame(record, frame, source=source, partition=day.isoformat())
         land_validated(result, landing_dir, record, day)
+        record_day(context, day, {"dagster/row_count": len(result.valid), "day_rows_quarantined": len(result.quarantine)})
         landed += len(result.valid)
         quarantined += len(result.quarantine)
         failure_lines += result.lines()
@@ -122,6 +124,13 @@ def land_evidence_days(
             write_new(quarantine_to_arrow(quarantine, record),
                       partition_dir(landing_dir, record, day) / f"quarantine-{out.seq:06d}.parquet")
         write_quarantine(quarantine, landing_dir, record, day)  # the latest extraction's, for the checks
+        figures: dict[str, object] = {
+            "dagster/row_count": len(result.valid), "day_rows_new": out.new, "day_rows_changed": out.changed,
+            "day_rows_gone": out.gone, "day_rows_quarantined": len(quarantine),
+            "day_complete": all(r.complete for r in out.reads)}
+        if record == "usage_records":
+            figures["day_spend_usd"] = usage_spend_usd(result.valid)
+        record_day(context, day, figures)
         landed += len(result.valid)
         quarantined += len(quarantine)
         new, changed, gone = new + out.new, changed + out.changed, gone + out.gone

@@ -290,7 +290,7 @@ def check_gateway_errors(error_class: str) -> Callable:
 
 
 def check_gateway_error_rate(con, w: Window, t: Thresholds) -> CheckOutcome:
-    """WARN when a gateway day's errors of every class together exceed alerts.error_rate (the
+    """WARN when a gateway day's errors of every class together exceed alerts.error_rate_overall (the
     consoles' 10 %), even if no class crosses its own count: the gateway as a whole is failing."""
     name, owner = "gateway_error_rate", "gateway ops: a large share of the day's requests failed, see the classes"
     if not marts.columns(con, marts.ERROR_RATE):
@@ -301,11 +301,11 @@ def check_gateway_error_rate(con, w: Window, t: Thresholds) -> CheckOutcome:
                         where, params, ["error_date", "gateway"])
     bad = [r for r in rows if r["is_alert"]]
     failures = [f"{r['error_date']} gateway {r['gateway']}: {r['error_count']} error(s) of {r['request_count']} "
-                f"requests ({float(r['error_rate'] or 0):.1%}, limit {t.error_rate:.1%})" for r in bad]
+                f"requests ({float(r['error_rate'] or 0):.1%}, limit {t.error_rate_overall:.1%})" for r in bad]
     worst = max((float(r["error_rate"] or 0) for r in rows), default=0.0)
     return CheckOutcome(
         name, not bad, WARN,
-        f"{len(bad)} gateway day(s) above the {t.error_rate:.1%} error rate (from {t.error_min_volume} requests); "
+        f"{len(bad)} gateway day(s) above the {t.error_rate_overall:.1%} error rate (from {t.error_min_volume} requests); "
         f"worst {worst:.1%}",
         owner, failures, {"alert_days": len(bad), "worst_error_rate": worst},
     )
@@ -319,7 +319,7 @@ def check_spend_anomaly(con, w: Window, t: Thresholds) -> CheckOutcome:
     rows = marts.select(
         con,
         marts.SPEND_DAILY,
-        ["spend_date", "gateway", "net_spend_usd", "anomaly_threshold_usd", "is_anomaly"],
+        ["spend_date", "gateway", "net_spend_usd", "anomaly_threshold_usd", "is_anomaly", "history_basis"],
         where,
         params,
         ["spend_date", "gateway"],
@@ -327,17 +327,84 @@ def check_spend_anomaly(con, w: Window, t: Thresholds) -> CheckOutcome:
     bad = [r for r in rows if r["is_anomaly"]]
     failures = [
         f"{r['spend_date']} gateway {r['gateway']}: {float(r['net_spend_usd'] or 0):.2f} USD "
-        f"(above {float(r['anomaly_threshold_usd'] or 0):.2f})"
+        f"(above {float(r['anomaly_threshold_usd'] or 0):.2f}"
+        + (f", compared with {r['history_basis']})" if r["history_basis"] else ")")
         for r in bad
     ]
+    short = sorted({f"{r['gateway']} {r['history_basis']}" for r in rows
+                    if r["history_basis"] and not str(r["history_basis"]).startswith("full")})
     return CheckOutcome(
         name,
         len(bad) < t.spend_anomaly_days_warn,
         WARN,
-        f"{len(bad)} anomalous spend day(s)",
+        f"{len(bad)} anomalous spend day(s) (mean + {t.spend_sigma:g} sd of up to {t.spend_history_days} "
+        f"previous days)" + (f"; short or no history: {'; '.join(short[:5])}" if short else ""),
         owner,
         failures,
         {"anomalous_days": len(bad)},
+    )
+
+
+def check_high_token_requests(con, w: Window, t: Thresholds) -> CheckOutcome:
+    """WARN on requests far above their model's usual size (mean + alerts.request_tokens_sigma sd of
+    the model's recent requests) or above the model's cap in alerts.request_tokens_max."""
+    name = "high_token_requests"
+    owner = "app engineering: a prompt or a loop grew far past its model's usual size, find the caller"
+    if not marts.columns(con, marts.HIGH_TOKENS):
+        return _missing(name, marts.HIGH_TOKENS, WARN, owner)
+    where, params = _days_where(con, marts.HIGH_TOKENS, "request_date", w)
+    rows = marts.select(con, marts.HIGH_TOKENS,
+                        ["request_date", "gateway", "model", "record_key", "request_id", "token_name",
+                         "total_tokens", "history_requests", "history_mean_tokens", "history_stddev_tokens",
+                         "threshold_tokens", "cap_tokens", "is_above_usual", "is_above_cap"],
+                        where, params, ["request_date", "gateway", "model", "record_key"])
+
+    def why(r: dict) -> str:
+        parts = []
+        if r["is_above_usual"]:
+            parts.append(f"above {float(r['threshold_tokens']):.0f} = mean {float(r['history_mean_tokens']):.0f} + "
+                         f"{t.request_tokens_sigma:g} sd {float(r['history_stddev_tokens'] or 0):.0f} of "
+                         f"{r['history_requests']} earlier request(s)")
+        if r["is_above_cap"]:
+            parts.append(f"above the cap {r['cap_tokens']}")
+        return "; ".join(parts)
+
+    failures = [f"{r['request_date']} gateway {r['gateway']} model {r['model']}: request "
+                f"{r['request_id'] or r['record_key']} (token {r['token_name'] or '-'}) {r['total_tokens']} tokens, "
+                f"{why(r)}" for r in rows[:20]]
+    return CheckOutcome(
+        name, len(rows) < t.high_token_requests_warn, WARN,
+        f"{len(rows)} high-token request(s) (mean + {t.request_tokens_sigma:g} sd of the model's last "
+        f"{t.request_tokens_history_days} days, from {t.request_tokens_min_history} requests"
+        + (f"; caps: {', '.join(f'{m} {n}' for m, n in sorted(t.request_tokens_max.items()))}" if t.request_tokens_max else "")
+        + ")",
+        owner, failures, {"high_token_requests": len(rows)},
+    )
+
+
+def check_gateway_totals(con, w: Window, t: Thresholds) -> CheckOutcome:
+    """ERROR when a gateway's own total for a day (new-api's stat endpoint) and the consume rows recon
+    holds for that day differ by more than alerts.gateway_totals_tolerance_quota: rows are missing
+    from the log or the summary is wrong (new-api #7105), either way the bill is not the rows."""
+    name = "gateway_totals"
+    owner = "gateway ops + finance: the gateway's summary and its log rows disagree, ask the gateway which is right"
+    if not marts.columns(con, marts.GATEWAY_TOTALS):
+        return _missing(name, marts.GATEWAY_TOTALS, ERROR, owner)
+    where, params = _days_where(con, marts.GATEWAY_TOTALS, "total_date", w)
+    rows = marts.select(con, marts.GATEWAY_TOTALS,
+                        ["total_date", "gateway", "gateway_quota", "detail_quota", "quota_difference", "gateway_usd",
+                         "detail_usd", "detail_rows", "endpoint", "is_disagreement"],
+                        where, params, ["total_date", "gateway"])
+    bad = [r for r in rows if r["is_disagreement"]]
+    failures = [f"{r['total_date']} gateway {r['gateway']}: {r['endpoint']} reports quota {r['gateway_quota']} "
+                f"({float(r['gateway_usd'] or 0):.6f} USD), the {r['detail_rows']} consume row(s) recon holds sum to "
+                f"{r['detail_quota']} ({float(r['detail_usd'] or 0):.6f} USD): {r['quota_difference']:+d} units "
+                f"(tolerance {t.gateway_totals_tolerance_quota})" for r in bad]
+    return CheckOutcome(
+        name, not bad, ERROR,
+        f"{len(bad)} of {len(rows)} gateway day(s) whose own total disagrees with the detail rows"
+        + ("" if rows else " (no gateway total in the run's days: none offered, or not read yet)"),
+        owner, failures, {"disagreeing_days": len(bad), "compared_days": len(rows)},
     )
 
 
@@ -378,6 +445,8 @@ CHECKS: dict[str, Callable] = {
     "gateway_error_rate": check_gateway_error_rate,
     "spend_anomaly": check_spend_anomaly,
     "usage_coverage": check_usage_coverage,
+    "high_token_requests": check_high_token_requests,
+    "gateway_totals": check_gateway_totals,
 }
 
 DESCRIPTIONS = {
@@ -391,9 +460,13 @@ DESCRIPTIONS = {
     "gateway_errors_5xx": "WARN on repeated 5xx: the gateway or its upstream is failing.",
     "gateway_errors_400": "WARN on a burst of 400s: the gateway rejects what the app sends.",
     "gateway_errors_403": "ERROR on repeated 403s: the key is not allowed that model or group.",
-    "gateway_error_rate": "WARN when a gateway day's errors of all classes exceed alerts.error_rate of its requests.",
+    "gateway_error_rate": "WARN when a gateway day's errors of all classes exceed alerts.error_rate_overall of its requests.",
     "spend_anomaly": "WARN when a day's net spend is above mean + alerts.spend_sigma x stddev of recent days.",
     "usage_coverage": "ERROR when a day with app jobs holds no complete usage extraction (coverage_gap).",
+    "high_token_requests": "WARN when a request's tokens exceed its model's mean + alerts.request_tokens_sigma x sd "
+    "(or alerts.request_tokens_max).",
+    "gateway_totals": "ERROR when a gateway's own daily total (new-api stat) and the detail rows recon holds differ by "
+    "more than alerts.gateway_totals_tolerance_quota.",
 }
 
 OPERATOR_CHECK_SPECS = [

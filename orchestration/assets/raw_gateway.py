@@ -3,7 +3,7 @@
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +13,9 @@ from orchestration.assets.landing_step import land_evidence_days, schema_check_s
 from orchestration.assets.retry import HTTP_RETRY, no_retry_for_permanent_errors
 from orchestration.config import ReconConfig
 from orchestration.evidence import GatewayRead, read_held
+from orchestration.gateway_totals import land_totals
 from orchestration.gateways import client_for
-from orchestration.gateways.base import GatewayClient
+from orchestration.gateways.base import ExtractionError, GatewayClient
 from orchestration.gateways.interrupts import stop_on_signals
 from orchestration.landing import read_partition
 from orchestration.partitions import DAILY, SINGLE_RUN
@@ -84,6 +85,28 @@ def read_each(clients: list[GatewayClient], day: date, start: datetime, end: dat
     return out
 
 
+def land_gateway_totals(clients: list[GatewayClient], reads: list[tuple[GatewayRead, pd.DataFrame | None]],
+                        landing_dir: Path, day: date, start: datetime, end: datetime,
+                        warn: Callable[[str], None]) -> None:
+    """The day's own totals of every gateway whose detail rows were just read in full (a partial read
+    would disagree by construction), landed as their own append-only evidence. A total that cannot be
+    read is a warning, never a failed day: the detail rows are the evidence, the total a cross-check
+    (the gateway_totals check then compares fewer days)."""
+    got = []
+    for c, (read, _) in zip(clients, reads, strict=True):
+        if not (read.extracted and read.complete):
+            continue
+        try:
+            t = c.totals(start, end)
+        except ExtractionError as exc:
+            warn(f"gateway={c.cfg.name} partition={day.isoformat()}: the gateway's own total was not read, "
+                 f"not compared: {exc}")
+            continue
+        if t is not None:
+            got.append(t)
+    land_totals(landing_dir, day, got, datetime.now(UTC))
+
+
 @dg.asset(
     key=USAGE_KEY,
     partitions_def=DAILY,
@@ -102,7 +125,9 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
             now = recon.now()
 
             def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
-                return read_each(clients, day, start, end, now, lambda c: c.usage(start, end))
+                reads = read_each(clients, day, start, end, now, lambda c: c.usage(start, end))
+                land_gateway_totals(clients, reads, cfg.warehouse.landing_dir, day, start, end, context.log.warning)
+                return reads
 
             return land_evidence_days(context, "usage_records", cfg.warehouse.landing_dir, extract,
                                       source=_source(cfg))

@@ -14,6 +14,7 @@ from orchestration.assets.operator_checks import (
     evaluate,
     quarantine_outcome,
 )
+from orchestration.assets.partition_metadata import record_day, report_day_figures
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
@@ -34,6 +35,13 @@ MART_KEYS = [
         "fct_spend_by_channel_daily",
         "fct_error_alerts_daily",
         "fct_mismatch_history",
+        "fct_high_token_requests",
+        "fct_gateway_totals_daily",
+        "fct_usage_daily",
+        "fct_usage_by_user_daily",
+        "fct_throughput_daily",
+        "fct_latency_daily",
+        "fct_soft_failures_daily",
     )
 ]
 
@@ -70,6 +78,9 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
         path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of,
                              links=cfg.report.model_dump())
         outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], as_of), cfg.alerts)
+        per_day = report_day_figures(cfg.warehouse.path, days)
+    for day, figures in per_day.items():
+        record_day(context, day, figures)
     summary.report_path = path
     context.log.info(f"report written: {path}")
 

@@ -12,12 +12,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import pandas as pd
 
 from orchestration.config import GatewayConfig
 from orchestration.scrub import scrub
+
+if TYPE_CHECKING:
+    from orchestration.gateways.totals import GatewayTotals
 
 Log = Callable[[str], None]
 
@@ -77,6 +80,11 @@ class GatewayClient(ABC):
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
         """Gateway tasks submitted in [start, end) (plus `known_task_ids` where the dialect can only
         look tasks up one by one), canonical columns."""
+
+    def totals(self, start: datetime, end: datetime) -> GatewayTotals | None:
+        """The gateway's own billing total for [start, end) (`gateways.totals.GatewayTotals`), or None
+        where the dialect offers no aggregate or the day is not closed yet."""
+        return None
 
     def close(self) -> None:  # pragma: no cover - default no-op
         pass

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
 from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
+from orchestration.gateways.errors import where
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, run_sync
 from orchestration.gateways.normalize import (
     UIDX,
@@ -48,6 +49,7 @@ from orchestration.gateways.normalize import (
 )
 from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
 from orchestration.gateways.pager import Pager, Source
+from orchestration.gateways.totals import CONSUME_TYPE, STAT_PATHS, GatewayTotals, parse_stat_body
 from orchestration.gateways.windows import Window, closed, cut, utc
 from schemas.validate import QUARANTINE_REASON
 
@@ -209,6 +211,48 @@ class NewApiClient(GatewayClient):
         table = table_from_rows(list(rows.values()), "gateway_tasks")
         table = table.sort_by([("submitted_at", "ascending"), ("task_id", "ascending")])
         return to_frame(table)
+
+    # -- the gateway's own total -----------------------------------------------------------------
+    def totals(self, start: datetime, end: datetime) -> GatewayTotals | None:
+        """The day's `quota` from /api/log/self/stat (/api/log/stat for admin): the sum the console
+        shows, compared later with the detail rows. None with the API key alone (the stat needs the
+        system token) and while the day is not closed (a moving total would disagree by design)."""
+        c = self.cfg
+        if c.log_endpoint not in STAT_PATHS:
+            self.log(f"{c.name} totals: no stat endpoint with log_endpoint {c.log_endpoint}; not compared")
+            return None
+        now = utc(self.now) if self.now else now_utc()
+        if (now - utc(end)).total_seconds() < c.close_lag_seconds:
+            return None
+        lo, hi = Window(utc(start), utc(end)).inclusive_seconds()
+        endpoint = STAT_PATHS[c.log_endpoint]
+        params = {"type": CONSUME_TYPE, "start_timestamp": lo, "end_timestamp": hi}
+        label = Window(utc(start), utc(end)).label
+
+        # a shared account: one stat per token name x group, as the usage read (system rows are no consume)
+        scopes = [sc for sc in self._scope_params() if sc.get("type") != SYSTEM_TYPE]
+
+        async def go() -> list[tuple[int, int | None, int | None]] | None:
+            out = []
+            async with self._fetcher() as f:
+                for scope in scopes:
+                    resp = await f.get(endpoint, {**params, **scope}, endpoint=endpoint, window=label, page=None,
+                                       ok_statuses=frozenset({200, 404}))
+                    if resp.status == 404:  # a build or fork without the stat route: nothing to compare
+                        return None
+                    out.append(parse_stat_body(resp.body, where(c.name, endpoint, label, None),
+                                               self._auth_hint(False)))
+            return out
+
+        got = run_sync(go)
+        if got is None:
+            self.log(f"WARNING {c.name} totals: {endpoint} answered 404; this gateway offers no total to compare")
+            return None
+        quota = sum(q for q, _, _ in got)
+        rpm = tpm = None  # the last 60 s at read time, not the day: never compared
+        filt = "; ".join(f"type={CONSUME_TYPE}" + "".join(f" {k}={v}" for k, v in sorted(sc.items())) for sc in scopes)
+        self.log(f"{c.name} totals {utc(start).date().isoformat()}: the gateway reports quota {quota} for its consume rows")
+        return GatewayTotals(c.name, quota, rpm, tpm, endpoint, filt, utc(start), utc(end), c.quota_per_unit)
 
     def _run(self, src: Source, windows: list[Window], sink, what: str, partition: str) -> None:
         c = self.cfg

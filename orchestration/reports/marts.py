@@ -23,6 +23,8 @@ ERROR_ALERTS = "fct_error_alerts_daily"
 ERROR_RATE = "fct_error_rate_daily"
 HISTORY = "fct_mismatch_history"
 COVERAGE = "fct_source_coverage"
+HIGH_TOKENS = "fct_high_token_requests"
+GATEWAY_TOTALS = "fct_gateway_totals_daily"
 
 # Column lists per read-only connection: its schema cannot change while it is open (no writer can
 # hold the file meanwhile), and the trail pages ask for the same tables thousands of times.

@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from orchestration import trace
-from orchestration.reports import charts, marts, money
+from orchestration.reports import analytics, charts, marts, money
 from orchestration.reports.summary import MISMATCH_CODES, Summary
 
 _env = Environment(
@@ -502,6 +502,7 @@ def render_html(
     since: dict | None = None,
     trend: list[dict] | None = None,
     links: Mapping[str, str | None] | None = None,
+    analytics_html: str = "",
 ) -> str:
     rows = _number_rows(rows)
     by_severity = by_severity_then_amount(rows)
@@ -536,6 +537,7 @@ def render_html(
             key=lambda t: (-t[2], -t[1], t[0]),
         ),
         codes_without=[c for c, (n, _usd) in summary.mismatches.items() if not n],
+        analytics_section=Markup(analytics_html),
     )
 
 
@@ -563,6 +565,7 @@ def render_report(summary: Summary, warehouse: Path, reports_dir: Path, as_of: d
         since=since_last_report(warehouse, days, as_of),
         trend=weekly_trend(warehouse, summary.last_day),
         links=links,
+        analytics_html=analytics.render(warehouse, days),
     )
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")

@@ -67,6 +67,8 @@ class Faults:
     deleted_before: int | None = None
     # rows cleaned while paged: from a log listing's second request on, its N oldest rows are gone
     delete_while_paging: int = 0
+    # new-api #7105 "summary != detail rows": /api/log/self/stat answers its quota plus this many units
+    stat_quota_skew: int = 0
 
     def __post_init__(self) -> None:
         for name in (

@@ -1,4 +1,5 @@
-"""new-api endpoints: /api/log/self, /api/log/ (admin), /api/log/token, /api/task/self, /api/task/.
+"""new-api endpoints: /api/log/self, /api/log/ (admin), /api/log/token, /api/log/self/stat,
+/api/log/stat (admin), /api/task/self, /api/task/.
 
 Quirks reproduced on purpose (GATEWAYS.md): Bearer token + New-Api-User pair; a missing
 Authorization header is HTTP 401, any other auth problem is HTTP 200 with success:false; `p` is
@@ -9,6 +10,8 @@ string; noise fields (content, username, ip, channel, channel_name, token_id) ar
 """
 
 from __future__ import annotations
+
+import time
 
 from orchestration.sandbox import SANDBOX_API_KEY, SANDBOX_TOKEN, SANDBOX_USER_ID
 from orchestration.sandbox.http_types import Context, Request, Response, json_response, to_int
@@ -142,6 +145,35 @@ def tasks(req: Request, ctx: Context, admin: bool) -> Response:
     )
 
 
+def stat(req: Request, ctx: Context, admin: bool) -> Response:
+    """/api/log/self/stat and /api/log/stat: the sum of quota of the consume rows (type 2) the filters
+    match, both bounds inclusive (`model.SumUsedQuota`), and rpm/tpm of the last 60 seconds."""
+    denied = check_auth(req)
+    if denied:
+        return denied
+    q = req.query
+    f = LogFilter(
+        type=2,
+        token_name=_opt_str(q.get("token_name")),
+        model_name=_opt_str(q.get("model_name")),
+        group=_opt_str(q.get("group")),
+        request_id=None,
+        username=_opt_str(q.get("username")) if admin else None,
+        start_ts=_opt_int(q.get("start_timestamp")),
+        end_ts=_opt_int(q.get("end_timestamp")),
+    )
+    rows = [r for r in ctx.stores.newapi_logs(f) if r["type"] == 2]  # bulk stores filter on time only
+    cut = ctx.faults.faults.deleted_before
+    if cut is not None:
+        rows = [r for r in rows if r["created_at"] >= cut]
+    recent = int(time.time()) - 60
+    last = [r for r in rows if r["created_at"] >= recent]
+    quota = sum(int(r["quota"]) for r in rows) + ctx.faults.faults.stat_quota_skew
+    tpm = sum(int(r.get("prompt_tokens") or 0) + int(r.get("completion_tokens") or 0) for r in last)
+    return json_response(200, {"success": True, "message": "",
+                               "data": {"quota": quota, "rpm": len(last), "tpm": tpm}})
+
+
 def status() -> Response:
     return json_response(
         200, {"success": True, "message": "", "data": {"version": "v0.9.0-sandbox", "quota_per_unit": 500000}}
@@ -157,6 +189,10 @@ def route(req: Request, ctx: Context) -> Response | None:
         return logs(req, ctx, admin=True)
     if path == "/api/log/token":
         return token_logs(req, ctx)
+    if path == "/api/log/self/stat":
+        return stat(req, ctx, admin=False)
+    if path == "/api/log/stat":
+        return stat(req, ctx, admin=True)
     if path == "/api/task/self":
         return tasks(req, ctx, admin=False)
     if path == "/api/task":

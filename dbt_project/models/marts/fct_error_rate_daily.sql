@@ -34,7 +34,7 @@ final as (
         cast(error_count as bigint) as error_count,
         cast(error_count / request_count as double) as error_rate,
         cast(request_count >= {{ var('error_min_volume') }}
-            and error_count / request_count > {{ var('error_rate_threshold') }} as boolean) as is_alert
+            and error_count / request_count > {{ var('error_rate_overall_threshold') }} as boolean) as is_alert
     from daily
     where request_count > 0 and {{ incremental_day_filter('created_date') }}
 )

@@ -9,7 +9,9 @@
 -- Net spend per UTC day and gateway (consume + refund rows; topups are credits, never spend) with
 -- an anomaly flag: spend above mean + spend_anomaly_sigma x stddev of the previous days (up to
 -- spend_anomaly_history_days), only once at least spend_anomaly_min_history_days of history exist.
--- Days without usage count as zero spend so a quiet week is history too.
+-- Days without usage count as zero spend so a quiet week is history too. A gateway younger than the
+-- full history is compared with the days it has (the short-history fallback); history_basis says
+-- which: full, short (n of the full days) or none (too few days to compare).
 with
 
 usage_records as (
@@ -84,7 +86,14 @@ final as (
         cast(coalesce(history_days >= {{ var('spend_anomaly_min_history_days') }}
             and net_spend_usd > history_mean_usd
                 + {{ var('spend_anomaly_sigma') }} * coalesce(history_stddev_usd, 0), false) as boolean)
-            as is_anomaly
+            as is_anomaly,
+        cast(case
+            when history_days >= {{ var('spend_anomaly_history_days') }}
+                then 'full: ' || history_days || ' previous days'
+            when history_days >= {{ var('spend_anomaly_min_history_days') }}
+                then 'short: ' || history_days || ' of {{ var('spend_anomaly_history_days') }} previous days'
+            else 'none: ' || history_days || ' previous days, fewer than {{ var('spend_anomaly_min_history_days') }}'
+        end as varchar) as history_basis
     from with_history
     where {{ incremental_day_filter('spend_date') }}
 )

@@ -1,0 +1,33 @@
+{{ config(materialized='table') }}
+-- Peak requests per minute and tokens per minute per UTC day and gateway (the consoles' RPM/TPM),
+-- from the rows recon holds: requests are consume + error rows, tokens the consume rows' prompt +
+-- completion tokens, per wall-clock UTC minute. The earliest minute wins a tie.
+with
+
+per_minute as (
+    select
+        gateway,
+        created_date,
+        date_trunc('minute', created_at) as minute_at,
+        count(*) as requests,
+        coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))
+            filter (where record_type = 'consume'), 0) as tokens
+    from {{ ref('stg_raw__usage_records') }}
+    where record_type in ('consume', 'error')
+    group by all
+),
+
+final as (
+    select
+        cast(created_date as date) as usage_date,
+        cast(gateway as varchar) as gateway,
+        cast(sum(requests) as bigint) as request_count,
+        cast(max(requests) as bigint) as peak_rpm,
+        cast(first(minute_at order by requests desc, minute_at) as timestamp with time zone) as peak_rpm_minute,
+        cast(max(tokens) as bigint) as peak_tpm,
+        cast(first(minute_at order by tokens desc, minute_at) as timestamp with time zone) as peak_tpm_minute
+    from per_minute
+    group by all
+)
+
+select * from final
