@@ -1,22 +1,33 @@
 """Optional webhook: after a run, post a short JSON summary of the failing operator checks.
 
-The URL comes from the `RECON_ALERT_WEBHOOK_URL` env var (Slack-style incoming webhooks carry a
-secret in the path, so only scheme and host are ever logged). Posting is best effort: a timeout,
-one retry, and a failure is a logged warning, never a failed run.
+The URL comes from the `RECON_ALERT_WEBHOOK_URL` env var, through the :class:`AlertWebhook` resource
+(`dg.EnvVar`, so the UI and the run config show the variable's name, never its value; Slack-style
+incoming webhooks carry a secret in the path, so only scheme and host are ever logged). Posting is
+best effort: a timeout, one retry (:func:`post_payload`, the one retry helper) on a connection
+error, 429 or 5xx, and a failure is a logged warning, never a failed run. The operator checks step
+(`orchestration.assets.mart_checks`) is the one place that posts, once per run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
 from datetime import date
 from urllib.parse import urlsplit
 
+import dagster as dg
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_fixed,
+)
 
-from orchestration.assets.operator_checks import CheckOutcome
+from orchestration.check_outcome import CheckOutcome
 
 WEBHOOK_ENV = "RECON_ALERT_WEBHOOK_URL"
 TIMEOUT_SECONDS = 5.0
@@ -105,6 +116,18 @@ def post_payload(
         httpx_log.removeFilter(hide)
 
 
+def _retryable(resp: httpx.Response) -> bool:
+    """429 and 5xx may heal; any other refusal will not (the receiver rejected the body)."""
+    return resp.status_code == 429 or resp.status_code >= 500
+
+
+def _why(state: RetryCallState) -> str:
+    if state.outcome is None:
+        return "no attempt"
+    exc = state.outcome.exception()
+    return type(exc).__name__ if exc is not None else f"HTTP {state.outcome.result().status_code}"
+
+
 def _post(
     payload: dict,
     url: str,
@@ -114,21 +137,19 @@ def _post(
     log: logging.Logger,
     transport: httpx.BaseTransport | None,
 ) -> bool:
-    last = ""
+    retrying = Retrying(
+        stop=stop_after_attempt(2),
+        wait=wait_fixed(retry_delay),
+        retry=retry_if_exception_type(httpx.HTTPError) | retry_if_result(_retryable),
+        retry_error_callback=_why,  # out of attempts: the reason, not an exception
+        reraise=False,
+    )
     with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client:
-        for attempt in (1, 2):
-            try:
-                resp = client.post(url, json=payload)
-                if resp.status_code < 300:
-                    log.info(f"alert webhook delivered to {where} ({resp.status_code})")
-                    return True
-                last = f"HTTP {resp.status_code}"
-                if resp.status_code != 429 and resp.status_code < 500:
-                    break  # the receiver rejected it: retrying will not help
-            except httpx.HTTPError as exc:
-                last = type(exc).__name__
-            if attempt == 1:
-                time.sleep(retry_delay)
+        result = retrying(client.post, url, json=payload)
+    if isinstance(result, httpx.Response) and result.status_code < 300:
+        log.info(f"alert webhook delivered to {where} ({result.status_code})")
+        return True
+    last = result if isinstance(result, str) else f"HTTP {result.status_code}"
     log.warning(f"alert webhook to {where} failed: {last}; the run is not affected")
     return False
 
@@ -140,10 +161,12 @@ def notify(
     *,
     only_failures: bool = True,
     logger: logging.Logger | None = None,
+    url: str | None = None,
     **payload_fields: object,
 ) -> bool:
-    """Post the summary when the env var is set and (by default) something fails. Never raises."""
-    url = os.environ.get(WEBHOOK_ENV, "")
+    """Post the summary when a URL is set (default: the env var) and, by default, something fails.
+    Never raises."""
+    url = url if url is not None else os.environ.get(WEBHOOK_ENV, "")
     if not url or (only_failures and all(o.passed for o in outcomes)):
         return False
     try:
@@ -153,3 +176,20 @@ def notify(
     except Exception as exc:  # noqa: BLE001 - an alert must never break the run
         (logger or _log).warning(f"alert webhook to {redact_url(url)} failed: {type(exc).__name__}")
         return False
+
+
+class AlertWebhook(dg.ConfigurableResource):
+    """Where the failing checks go. `url` empty: no webhook. Built by :func:`alert_webhook` from
+    `dg.EnvVar(RECON_ALERT_WEBHOOK_URL)`, so Dagster resolves it at run time and shows only its name."""
+
+    url: str = ""
+
+    def notify(self, outcomes: Sequence[CheckOutcome], first_day: date, last_day: date, *,
+               logger: logging.Logger | None = None, **payload_fields: object) -> bool:
+        return notify(outcomes, first_day, last_day, logger=logger, url=self.url, **payload_fields)
+
+
+def alert_webhook() -> AlertWebhook:
+    """The resource of a code location: the env var when it is set (an unset `dg.EnvVar` is an error
+    at run time, and the webhook is optional), else no webhook."""
+    return AlertWebhook(url=dg.EnvVar(WEBHOOK_ENV)) if os.environ.get(WEBHOOK_ENV) else AlertWebhook()

@@ -337,12 +337,28 @@ def write_config(tmp_path: Path, wh: Path) -> Path:
     return path
 
 
-def test_report_asset_reports_every_operator_check_in_dagster(tmp_path: Path, monkeypatch) -> None:
-    from orchestration.assets.report import daily_report
+def run_checks(recon, webhook=None, **kw) -> dg.ExecuteInProcessResult:
+    """The operator checks step alone through Dagster, on marts built by hand (no dbt): the marts
+    stand in as partitioned specs, and only the checks are selected."""
+    from orchestration.alerts import AlertWebhook
+    from orchestration.assets.mart_checks import operator_checks
+    from orchestration.partitions import DAILY
+
+    specs = [dg.AssetSpec(m, partitions_def=DAILY) for m in sorted(set(oc.CHECK_MARTS.values()))]
+    return dg.materialize([*specs, operator_checks], selection=dg.AssetSelection.checks(operator_checks),
+                          resources={"recon": recon, "alert_webhook": webhook or AlertWebhook()}, **kw)
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    from orchestration.schedules import range_tags as tags
+
+    return {"tags": tags(first, last)}
+
+
+def test_every_operator_check_is_a_dagster_asset_check_on_the_mart_it_reads(tmp_path: Path, monkeypatch) -> None:
     from orchestration.resources import ReconResource
 
     monkeypatch.setenv("RECON_TEST_APP_DB", "sqlite://")
-    monkeypatch.delenv("RECON_ALERT_WEBHOOK_URL", raising=False)
     wh = create_marts(
         tmp_path / "wh.duckdb",
         {
@@ -357,29 +373,76 @@ def test_report_asset_reports_every_operator_check_in_dagster(tmp_path: Path, mo
         },
     )
     recon = ReconResource(config_path=str(write_config(tmp_path, wh)), as_of=AS_OF.isoformat())
-    result = dg.materialize([daily_report], resources={"recon": recon}, partition_key=LAST.isoformat())
+    result = run_checks(recon, **range_tags(LAST, LAST))
     assert result.success
     evals = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evals) == set(oc.CHECKS)
+    assert {n: e.asset_key for n, e in evals.items()} == {n: dg.AssetKey([m]) for n, m in oc.CHECK_MARTS.items()}
     failed = {n: e.severity for n, e in evals.items() if not e.passed}
     assert failed == {
         "money_at_risk": dg.AssetCheckSeverity.ERROR,
         "stuck_tasks": dg.AssetCheckSeverity.WARN,
         "gateway_errors_401": dg.AssetCheckSeverity.ERROR,
     }
-    meta = result.asset_materializations_for_node("reports__daily_report")[0].metadata
-    assert meta["findings"].value == 2 and meta["money_at_risk_usd"].value == pytest.approx(25.0)
-    assert meta["checks_failing"].text == "money_at_risk, stuck_tasks, gateway_errors_401"
-    assert "| charged_for_failure | 1 | 25.000000 |" in meta["preview"].value
-    assert (tmp_path / "reports" / LAST.isoformat() / "report.html").exists()
+    money = evals["money_at_risk"].metadata
+    assert money["money_at_risk_usd"].value == pytest.approx(25.0) and money["findings"].value == 2
+    assert ": 25.000000 USD" in money["failures"].value
+    # the same outcomes as the plain functions give: one source of truth
+    plain = {o.name: o.passed for o in oc.evaluate(wh, oc.Window(LAST, LAST, AS_OF))}
+    assert plain == {n: e.passed for n, e in evals.items()}
 
 
-def test_report_asset_reads_in_the_duckdb_pool_and_carries_every_check() -> None:
+def test_a_range_run_checks_exactly_the_runs_days(tmp_path: Path, monkeypatch) -> None:
+    """A run of FIRST..LAST (a backfill, `recon run --start --end`) checks those days, not one
+    partition and not the day before: the checks are partitioned like the marts."""
+    from orchestration.resources import ReconResource
+
+    monkeypatch.setenv("RECON_TEST_APP_DB", "sqlite://")
+    wh = create_marts(tmp_path / "wh.duckdb", {"fct_reconciliation_mismatches": [
+        finding("charged_for_failure", "6.0", day=FIRST, n=1),
+        finding("charged_for_failure", "6.0", day=LAST, n=2),
+        finding("charged_for_failure", "99.0", day=FIRST - timedelta(days=1), n=3),
+    ]})
+    recon = ReconResource(config_path=str(write_config(tmp_path, wh)), as_of=AS_OF.isoformat())
+    whole = run_checks(recon, **range_tags(FIRST, LAST))
+    money = next(e for e in whole.get_asset_check_evaluations() if e.check_name == "money_at_risk")
+    assert not money.passed and money.metadata["money_at_risk_usd"].value == pytest.approx(12.0)
+    one = run_checks(recon, **range_tags(LAST, LAST))
+    money = next(e for e in one.get_asset_check_evaluations() if e.check_name == "money_at_risk")
+    assert money.passed and money.metadata["money_at_risk_usd"].value == pytest.approx(6.0)
+
+
+def test_the_checks_read_in_the_duckdb_pool_and_the_report_no_longer_runs_them() -> None:
     from orchestration.assets.dbt import DUCKDB_POOL
+    from orchestration.assets.mart_checks import operator_checks
     from orchestration.assets.report import daily_report
+    from orchestration.definitions import daily_job, defs
 
     assert daily_report.op.pool == DUCKDB_POOL  # never opens the file while dbt writes it
-    assert {k.name for k in daily_report.check_keys} == set(oc.CHECKS)
+    assert operator_checks.node_def.pool == DUCKDB_POOL
+    assert not list(daily_report.check_keys)
+    job = defs.resolve_job_def(daily_job.name)
+    assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= set(oc.CHECKS)
+
+
+def test_severity_maps_to_dagster_and_outcomes_import_no_dagster() -> None:
+    """WARN/ERROR become dg.AssetCheckSeverity; the outcome type is a leaf (alerts imports it, not the assets)."""
+    import ast
+
+    from orchestration.assets.mart_checks import to_result
+
+    for sev, expect in ((oc.WARN, dg.AssetCheckSeverity.WARN), (oc.ERROR, dg.AssetCheckSeverity.ERROR)):
+        r = to_result(oc.CheckOutcome("stuck_tasks", False, sev, "s", "o", ["a"]))
+        assert r.severity == expect and r.asset_key == dg.AssetKey([oc.CHECK_MARTS["stuck_tasks"]])
+    for module in ("check_outcome.py", "alerts.py", "assets/operator_checks.py"):
+        tree = ast.parse((REPO / "orchestration" / module).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "orchestration.assets.mart_checks" not in imported
+        if module != "assets/operator_checks.py":
+            assert not any(str(m).startswith("orchestration.assets") for m in imported), module
+        if module != "alerts.py":
+            assert "dagster" not in imported, module
 
 
 def test_usage_coverage_errors_when_a_day_the_run_needs_is_uncovered(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from orchestration import alerts
-from orchestration.assets.operator_checks import ERROR, WARN, CheckOutcome
+from orchestration.check_outcome import ERROR, WARN, CheckOutcome
 from orchestration.reports.sample_marts import create_marts
 
 SECRET_PATH = "/hooks/T000/B000/s3cr3t-token-value"
@@ -156,41 +156,33 @@ def test_redact_url_keeps_only_scheme_host_and_port() -> None:
     assert alerts.redact_url("http://127.0.0.1:9999/x") == "http://127.0.0.1:9999/…"
 
 
-def test_the_report_asset_posts_after_the_run_and_a_dead_hook_does_not_fail_it(
+def test_the_checks_step_posts_once_per_failing_run_and_a_dead_hook_does_not_fail_it(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from orchestration.assets.report import daily_report
+    """Through Dagster: the operator checks step posts once when a check fails (never when all pass),
+    retries a 5xx once, and the URL reaches neither the run's config nor its log (a `dg.EnvVar`)."""
+    from test_operator_checks import range_tags, run_checks
+
     from orchestration.resources import ReconResource
 
     as_of = datetime(2026, 3, 11, 6, tzinfo=UTC)
-    wh = create_marts(
-        tmp_path / "wh.duckdb",
-        {
-            "fct_reconciliation_mismatches": [
-                {
-                    "finding_id": "f1",
-                    "finding_key": "charged_for_failure:job_1",
-                    "mismatch_type": "charged_for_failure",
-                    "severity": "error",
-                    "job_id": "job_1",
-                    "task_id": "task_1",
-                    "gateway": "main",
-                    "detail": "refund missing",
-                    "amount_usd": Decimal("12.5"),
-                    "partition_date": LAST,
-                    "detected_at": as_of,
-                }
-            ],
-            "fct_mismatch_history": [
-                {
-                    "finding_key": "x",
-                    "mismatch_type": "charged_for_failure",
-                    "first_seen_at": as_of - timedelta(days=1),
-                    "last_seen_at": as_of,
-                }
-            ],
-        },
-    )
+    row = {
+        "finding_id": "f1",
+        "finding_key": "charged_for_failure:job_1",
+        "mismatch_type": "charged_for_failure",
+        "severity": "error",
+        "job_id": "job_1",
+        "task_id": "task_1",
+        "gateway": "main",
+        "detail": "refund missing",
+        "amount_usd": Decimal("12.5"),
+        "partition_date": LAST,
+        "detected_at": as_of,
+    }
+    history = [{"finding_key": "x", "mismatch_type": "charged_for_failure",
+                "first_seen_at": as_of - timedelta(days=1), "last_seen_at": as_of}]
+    wh = create_marts(tmp_path / "wh.duckdb", {"fct_reconciliation_mismatches": [row],
+                                               "fct_mismatch_history": history})
     cfg = {
         "warehouse": {
             "path": str(wh),
@@ -203,21 +195,44 @@ def test_the_report_asset_posts_after_the_run_and_a_dead_hook_does_not_fail_it(
     (tmp_path / "recon.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     monkeypatch.setenv("RECON_TEST_APP_DB", "sqlite://")
     recon = ReconResource(config_path=str(tmp_path / "recon.yaml"), as_of=as_of.isoformat())
+    instance = dg.DagsterInstance.ephemeral()
+
+    def logged(run_id: str) -> str:  # every line the run logged, Dagster's and recon's
+        return "\n".join(e.user_message for e in instance.all_logs(run_id))
+
     with Receiver([200]) as r:
         monkeypatch.setenv(alerts.WEBHOOK_ENV, r.url)
-        result = dg.materialize([daily_report], resources={"recon": recon}, partition_key=LAST.isoformat())
+        result = run_checks(recon, alerts.alert_webhook(), instance=instance, **range_tags(LAST, LAST))
         assert result.success
-        assert len(r.requests) == 1
+        assert len(r.requests) == 1  # one post for the run, not one per failing check
         body = r.requests[0]["body"]
-    assert body["run_id"] == result.run_id and body["money_at_risk_usd"] == 12.5
+    assert body["run_id"] == result.run_id and body["money_at_risk_usd"] == 12.5 and body["findings"] == 1
     assert "money_at_risk" in [c["check"] for c in body["failing_checks"]]
     assert body["report_path"].endswith(f"{LAST.isoformat()}/report.html")
-    with Receiver([500]) as dead:
+    assert "delivered to http://127.0.0.1" in logged(result.run_id) and "s3cr3t" not in logged(result.run_id)
+    with Receiver([503]) as dead:
         monkeypatch.setenv(alerts.WEBHOOK_ENV, dead.url)
-        assert dg.materialize(
-            [daily_report], resources={"recon": recon}, partition_key=LAST.isoformat()
-        ).success
-        assert len(dead.requests) == 2
+        result = run_checks(recon, alerts.alert_webhook(), instance=instance, **range_tags(LAST, LAST))
+        assert result.success
+        assert len(dead.requests) == 2  # one try, one retry on the 5xx, then a warning
+    assert "HTTP 503; the run is not affected" in logged(result.run_id) and "s3cr3t" not in logged(result.run_id)
+    with Receiver([200]) as quiet:
+        monkeypatch.setenv(alerts.WEBHOOK_ENV, quiet.url)
+        passing = ReconResource(config_path=str(tmp_path / "recon.yaml"), as_of=as_of.isoformat())
+        cfg["warehouse"]["path"] = str(create_marts(tmp_path / "ok.duckdb", {"fct_mismatch_history": history}))
+        (tmp_path / "recon.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        ok = run_checks(passing, alerts.alert_webhook(), **range_tags(LAST, LAST))
+        assert ok.success and all(e.passed for e in ok.get_asset_check_evaluations())
+        assert quiet.requests == []  # a run whose checks all pass posts nothing
+
+
+def test_the_webhook_resource_is_optional_and_reads_the_env_var_at_run_time(monkeypatch) -> None:
+    monkeypatch.delenv(alerts.WEBHOOK_ENV, raising=False)
+    assert alerts.alert_webhook().url == ""
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, "https://hooks.example.test/T/B/secret")
+    hook = alerts.alert_webhook()
+    assert isinstance(hook, dg.ConfigurableResource)
+    assert "secret" not in repr(hook)  # an EnvVar: the value is resolved when a run starts
 
 
 def test_quarantined_rows_reach_the_webhook_summary(tmp_path):

@@ -1,10 +1,10 @@
-"""Operator checks on the daily report: thresholds a person acts on, each with its own owner.
+"""Operator checks: thresholds a person acts on, each with its own owner, as plain functions.
 
-Every check reads the marts read-only (only dbt writes the DuckDB file) over the run's days and
-returns a :class:`CheckOutcome`; the report asset turns them into Dagster asset check results
-(`OPERATOR_CHECK_SPECS`), so they show in the UI on `reports/daily_report`, and the webhook
-(`orchestration.alerts`) posts the failing ones. Findings are data: a failing check warns or
-errors in the UI, it never fails the run.
+Every check is a function of a read-only DuckDB connection, the run's days and the thresholds that
+returns a :class:`CheckOutcome` (a test calls it without Dagster). `orchestration.assets.mart_checks`
+runs them as Dagster asset checks on the marts they read (`CHECK_MARTS`) and posts the failing ones
+to the webhook (`orchestration.alerts`). Findings are data: a failing check warns or errors in the
+UI, it never fails the run.
 
 Thresholds are the config's `alerts:` block (:class:`orchestration.config.AlertsConfig`, the one
 place their names and defaults live; dbt gets the same values as vars).
@@ -13,18 +13,15 @@ place their names and defaults live; dbt gets the same values as vars).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-import dagster as dg
-
+from orchestration.check_outcome import ERROR, WARN, CheckOutcome
 from orchestration.config import AlertsConfig as Thresholds
 from orchestration.reports import marts
 
-REPORT_KEY = dg.AssetKey(["reports", "daily_report"])
-
-WARN, ERROR = "WARN", "ERROR"
+__all__ = ["ERROR", "WARN", "CheckOutcome", "Thresholds", "Window", "evaluate", "quarantine_outcome"]
 
 # Who acts on each gateway error class (the mart's `owner` column wins when present).
 ERROR_OWNERS = {
@@ -36,33 +33,6 @@ ERROR_OWNERS = {
     "403": "whoever owns the gateway token: the key may not use that model or group",
 }
 ERROR_SEVERITY = {"401": ERROR, "402": ERROR, "429": WARN, "5xx": WARN, "400": WARN, "403": ERROR}
-
-
-@dataclass
-class CheckOutcome:
-    name: str
-    passed: bool
-    severity: str  # the severity it has when it fails: WARN or ERROR
-    summary: str
-    owner: str
-    failures: list[str] = field(default_factory=list)
-    metadata: dict[str, object] = field(default_factory=dict)
-
-    def to_result(self) -> dg.AssetCheckResult:
-        meta = {
-            "summary": self.summary,
-            "owner": self.owner,
-            "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in self.failures) or "none"),
-            **self.metadata,
-        }
-        return dg.AssetCheckResult(
-            check_name=self.name,
-            asset_key=REPORT_KEY,
-            passed=self.passed,
-            severity=dg.AssetCheckSeverity.ERROR if self.severity == ERROR else dg.AssetCheckSeverity.WARN,
-            description=self.summary,
-            metadata=meta,
-        )
 
 
 @dataclass(frozen=True)
@@ -102,6 +72,8 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
     # largest amount), never the sum of its findings
     by_direction = money.by_direction(marts.stream(con, marts.MISMATCHES, money.ROW_COLUMNS, where, params))
     total = sum(by_direction.values())
+    findings = con.execute(f"select count(*) from {marts.MISMATCHES}" + (f" where {where}" if where else ""),
+                           params).fetchone()[0]
     passed = total <= t.money_at_risk_usd
     top = sorted(by_direction.items(), key=lambda kv: -kv[1])
     failures = [] if passed else [f"{d}: {usd:.6f} USD" for d, usd in top if usd > 0]
@@ -113,7 +85,7 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
         f"money at risk {total:.6f} USD (limit {t.money_at_risk_usd:.2f})" + (f": {split}" if split else ""),
         owner,
         failures,
-        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_usd),
+        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_usd), "findings": int(findings),
          **{f"{d}_usd": float(round(usd, 6)) for d, usd in by_direction.items()}},
     )
 
@@ -469,9 +441,19 @@ DESCRIPTIONS = {
     "more than alerts.gateway_totals_tolerance_quota.",
 }
 
-OPERATOR_CHECK_SPECS = [
-    dg.AssetCheckSpec(name, asset=REPORT_KEY, description=DESCRIPTIONS[name]) for name in CHECKS
-]
+# The mart each check reads: its asset check hangs on that mart's asset (orchestration.assets.mart_checks).
+CHECK_MARTS = {
+    "money_at_risk": marts.MISMATCHES,
+    "new_mismatch_code": marts.HISTORY,
+    "stuck_tasks": marts.MISMATCHES,
+    "settlement_p95": marts.LAG_DAILY,
+    **{f"gateway_errors_{c.lower()}": marts.ERROR_ALERTS for c in ERROR_OWNERS},
+    "gateway_error_rate": marts.ERROR_RATE,
+    "spend_anomaly": marts.SPEND_DAILY,
+    "usage_coverage": marts.MISMATCHES,
+    "high_token_requests": marts.HIGH_TOKENS,
+    "gateway_totals": marts.GATEWAY_TOTALS,
+}
 
 
 def evaluate(
