@@ -54,22 +54,9 @@
   {{ return(glob_matches(landing_glob(table))) }}
 {%- endmacro %}
 
-{% macro batch_columns() -%}
-  {{ return({'_seq': 'bigint', '_extracted_at': 'timestamp with time zone', '_change': 'varchar',
-             '_gone_at': 'timestamp with time zone'}) }}
-{%- endmacro %}
-
-{% macro manifest_columns() -%}
-  {%- set ts = 'timestamp with time zone' -%}
-  {{ return({'gateway': 'varchar', 'record': 'varchar', 'day': 'date', 'seq': 'bigint', 'extracted_at': ts,
-             'extracted': 'boolean', 'complete': 'boolean', 'reason': 'varchar', 'rows_served': 'bigint',
-             'rows_new': 'bigint', 'rows_changed': 'bigint', 'rows_gone': 'bigint', 'rows_held': 'bigint',
-             'rows_held_gone': 'bigint', 'window_start': ts, 'window_end': ts, 'filter': 'varchar'}) }}
-{%- endmacro %}
-
 {% macro empty_relation(table) -%}
-  {%- set cols = dict(manifest_columns() if table == 'extraction_manifests' else canonical_columns(table)) -%}
-  {%- if table in evidence_tables() -%}{%- do cols.update(batch_columns()) -%}{%- endif -%}
+  {#- every declared column of the source (an evidence table's batch columns too), typed as declared -#}
+  {%- set cols = source_columns(table) -%}
   (select
   {%- for name, data_type in cols.items() %}
     cast(null as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
