@@ -497,3 +497,46 @@ def test_high_token_requests_warn_in_the_runs_days_naming_model_request_and_usua
     two = run(tmp_path, "high_token_requests", {"fct_high_token_requests": [high_tokens(LAST, 5000)]},
               oc.Thresholds(high_token_requests_warn=2))
     assert two.passed
+
+
+def firing_rows() -> dict[str, dict[str, list[dict]]]:
+    """Per check, mart rows in the run's days that make it fail."""
+    totals = {"total_date": LAST, "gateway": "main", "gateway_quota": 1005, "detail_quota": 1000,
+              "quota_difference": 5, "gateway_usd": 0.00201, "detail_usd": 0.002, "detail_rows": 2,
+              "endpoint": "/api/log/self/stat", "is_disagreement": True}
+    return {
+        "money_at_risk": {"fct_reconciliation_mismatches": [finding("charged_for_failure", "25.0")]},
+        "new_mismatch_code": {"fct_mismatch_history": [history("missing_usage", AS_OF - timedelta(days=3),
+                                                               resolved=AS_OF - timedelta(days=2)),
+                                                       history("stuck_task", AS_OF, n=2)]},
+        "stuck_tasks": {"fct_reconciliation_mismatches": [finding("stuck_task")]},
+        "settlement_p95": {"fct_settlement_lag_daily": [lag(LAST, 90000.0)]},
+        **{f"gateway_errors_{c.lower()}": {"fct_error_alerts_daily": [errors_row(c, 50)]} for c in oc.ERROR_OWNERS},
+        "gateway_error_rate": {"fct_error_rate_daily": [rate_row(9, 20, True)]},
+        "spend_anomaly": {"fct_spend_daily": [spend(LAST, True)]},
+        "usage_coverage": {"fct_reconciliation_mismatches": [finding("coverage_gap", job_id=None, task_id=None)]},
+        "high_token_requests": {"fct_high_token_requests": [high_tokens(LAST, 5000)]},
+        "gateway_totals": {"fct_gateway_totals_daily": [totals]},
+    }
+
+
+@pytest.mark.parametrize("name", list(oc.CHECKS))
+def test_each_check_is_a_plain_function_of_a_read_only_connection(tmp_path: Path, name: str) -> None:
+    """No Dagster, no warehouse path: the function itself on a read-only DuckDB connection passes on
+    quiet marts and fails on its own firing rows, with the severity it declares."""
+    import duckdb
+
+    rows = firing_rows()
+    assert set(rows) == set(oc.CHECKS)
+    fn = oc.CHECKS[name]
+    quiet = create_marts(tmp_path / "quiet.duckdb")
+    loud = create_marts(tmp_path / "loud.duckdb", rows[name])
+    with duckdb.connect(str(quiet), read_only=True) as con:
+        ok = fn(con, WINDOW, oc.Thresholds())
+    with duckdb.connect(str(loud), read_only=True) as con:
+        bad = fn(con, WINDOW, oc.Thresholds())
+    assert isinstance(ok, oc.CheckOutcome) and ok.name == name and ok.passed, ok.summary
+    assert not bad.passed and bad.failures, bad.summary
+    errors = {"money_at_risk", "usage_coverage", "gateway_totals", "gateway_errors_401", "gateway_errors_402",
+              "gateway_errors_403"}  # the README's table: these error, the rest warn (one stuck task warns)
+    assert bad.severity == (oc.ERROR if name in errors else oc.WARN)
