@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, client_for
+from orchestration.errors import ExtractionError
+from orchestration.gateways import client_for
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
 from orchestration.sandbox.faults import Faults
 from orchestration.sandbox.scenario import build_scenario

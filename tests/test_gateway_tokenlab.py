@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
+from orchestration.errors import ExtractionError, GatewayAuthError
+from orchestration.gateways import client_for
 from orchestration.gateways.normalize_tokenlab import find_records, task_row
 from orchestration.gateways.tokenlab import TokenLabClient
 from orchestration.sandbox import TOKENLAB_API_KEY, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
@@ -243,7 +244,7 @@ def test_a_failed_request_is_an_error_row_never_a_charge(rec: dict) -> None:
 
 
 def test_an_unknown_access_channel_is_a_row_error_naming_the_field() -> None:
-    from orchestration.gateways.normalize_newapi import RowError
+    from orchestration.errors import RowError
     from orchestration.gateways.normalize_tokenlab import usage_row
 
     with pytest.raises(RowError) as err:

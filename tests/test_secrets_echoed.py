@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from orchestration import scrub
 from orchestration.demo import demo_config
-from orchestration.gateways.base import ExtractionError, GatewayAuthError
+from orchestration.errors import ExtractionError, GatewayAuthError
 from orchestration.sandbox.scenario import build_scenario, write_app_db
 
 try:  # tests/ is a rootdir-importable folder, not a package

@@ -7,14 +7,13 @@ environment only when a request is made, never at import or construction time.
 from __future__ import annotations
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways.base import (
+from orchestration.errors import (
     ConflictingDuplicateError,
     ExtractionError,
     GatewayAuthError,
-    GatewayClient,
     InvalidRecordError,
-    Log,
 )
+from orchestration.gateways.base import GatewayClient, Log
 
 
 def client_for(cfg: GatewayConfig, log: Log | None = None) -> GatewayClient:

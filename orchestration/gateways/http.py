@@ -53,7 +53,8 @@ from tenacity import (
     stop_before_delay,
 )
 
-from orchestration.gateways.base import ExtractionError, GatewayAuthError, Log
+from orchestration.errors import ExtractionError, GatewayAuthError
+from orchestration.gateways.base import Log
 from orchestration.gateways.errors import redact, where
 from orchestration.gateways.interrupts import run_interruptibly
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestration.errors import RowError
 from orchestration.gateways.normalize import as_bool, as_float, as_int, as_str
 from orchestration.gateways.system_rows import parse as parse_system_row
 from schemas.record_key import served_row_key
@@ -35,14 +36,6 @@ TASK_STATUS = {
     "IN_PROGRESS": "running", "SUCCESS": "succeeded", "FAILURE": "failed", "UNKNOWN": "unknown",
 }
 MS_THRESHOLD = 100_000_000_000  # 1e11: as seconds that is the year 5138, as ms 1973
-
-
-class RowError(ValueError):
-    """A row the normalizer cannot read; the caller adds gateway and window to the message."""
-
-    def __init__(self, field: str, row_id: str, why: str) -> None:
-        super().__init__(f"field={field} row={row_id}: {why}")
-        self.field, self.row_id, self.why = field, row_id, why
 
 
 def row_id(item: dict) -> str:
