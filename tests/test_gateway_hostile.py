@@ -226,7 +226,7 @@ def test_a_number_out_of_range_in_a_row_is_an_invalid_record_not_a_bare_overflow
     from hostile_gateway import _row
 
     from orchestration.errors import InvalidRecordError
-    from orchestration.gateways.normalize_newapi import usage_row
+    from orchestration.gateways.newapi.rows import usage_row
     from orchestration.gateways.pager import Pager, Source
     from orchestration.gateways.windows import Window
 

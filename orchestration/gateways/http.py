@@ -55,8 +55,8 @@ from tenacity import (
 
 from orchestration.errors import ExtractionError, GatewayAuthError
 from orchestration.gateways.base import Log
-from orchestration.gateways.errors import redact, where
 from orchestration.gateways.interrupts import run_interruptibly
+from orchestration.gateways.messages import redact, where
 
 try:  # orjson is much faster on big pages; json is the fallback
     import orjson

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from orchestration.gateways.errors import fmt_window
+from orchestration.gateways.messages import fmt_window
 
 
 @dataclass(frozen=True)

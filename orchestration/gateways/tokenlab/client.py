@@ -22,13 +22,14 @@ from orchestration.config import GatewayConfig, require_env
 from orchestration.errors import ExtractionError, InvalidRecordError, RowError
 from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, gather_all, run_sync
-from orchestration.gateways.newapi import (
+from orchestration.gateways.newapi.client import (
     KeyHashes,
     after_pager,
     check_cross_window,
     read_coverage,
     sorted_table,
 )
+from orchestration.gateways.newapi.rows import now_utc
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -36,7 +37,6 @@ from orchestration.gateways.normalize import (
     table_from_rows,
     to_frame,
 )
-from orchestration.gateways.normalize_newapi import now_utc
 from orchestration.gateways.normalize_tokenlab import find_records, task_row, usage_row
 from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.windows import Window, closed, cut, utc

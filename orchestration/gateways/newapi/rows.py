@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.errors import RowError
+from orchestration.gateways.newapi.system_rows import parse as parse_system_row
 from orchestration.gateways.normalize import as_bool, as_float, as_int, as_str
-from orchestration.gateways.system_rows import parse as parse_system_row
 from schemas.record_key import served_row_key
 
 try:

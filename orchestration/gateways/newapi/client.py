@@ -37,8 +37,9 @@ import pyarrow.compute as pc
 
 from orchestration.config import GatewayConfig, require_env
 from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
-from orchestration.gateways.errors import where
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, run_sync
+from orchestration.gateways.messages import where
+from orchestration.gateways.newapi.rows import now_utc, task_row, usage_row
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -47,7 +48,6 @@ from orchestration.gateways.normalize import (
     table_from_rows,
     to_frame,
 )
-from orchestration.gateways.normalize_newapi import now_utc, task_row, usage_row
 from orchestration.gateways.pager import Pager, Source
 from orchestration.gateways.totals import CONSUME_TYPE, STAT_PATHS, GatewayTotals, parse_stat_body
 from orchestration.gateways.windows import Window, closed, cut, utc
