@@ -36,8 +36,9 @@ from orchestration.evidence import read_held, read_manifest
 from orchestration.gateways import client_for
 from orchestration.landing import land_validated, partition_file, read_partition, read_quarantine
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
+from orchestration.sandbox.app_db import write_app_db
 from orchestration.sandbox.bulk import bulk_scenario
-from orchestration.sandbox.scenario import build_scenario, write_app_db
+from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
 from schemas.validate import validate_frame
 

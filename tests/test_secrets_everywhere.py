@@ -38,7 +38,8 @@ import yaml
 
 from orchestration.demo import demo_config
 from orchestration.sandbox import SANDBOX_USER_ID, newapi_routes, tokenlab_routes
-from orchestration.sandbox.scenario import build_scenario, write_app_db
+from orchestration.sandbox.app_db import write_app_db
+from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.errors import ExtractionError, RowError
-from orchestration.gateways.newapi.rows import MS_THRESHOLD
-from orchestration.gateways.normalize import UIDX, USAGE_COLS, as_bool, as_float, as_int, as_str
+from orchestration.gateways.normalize import MS_THRESHOLD, UIDX, USAGE_COLS, as_bool, as_float, as_int, as_str
 from orchestration.gateways.record_keys import content_key, lab_key
 from schemas.canonical import ACCESS_CHANNELS, SCENES
 

@@ -67,6 +67,11 @@ def _micros(t: datetime) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def now_utc() -> datetime:
+    """The clock every dialect closes windows against (a client's `now` overrides it in tests)."""
+    return datetime.now(UTC)
+
+
 def _ts(sec: int) -> datetime:
     return datetime.fromtimestamp(sec, tz=UTC)
 
