@@ -56,6 +56,7 @@ def test_the_real_tree_keeps_every_contract() -> None:
     ("orchestration/reports/marts.py", "import orchestration.landing", "reports-read-warehouse"),
     ("orchestration/gateways/tokenlab/client.py", "import orchestration.gateways.newapi.rows",
      "dialects-independent"),
+    ("orchestration/demo.py", "import pytest", "product-no-test-code"),
 ])
 def test_a_wrong_import_breaks_its_contract(tree_copy: Path, module: str, wrong_import: str,
                                             contract: str) -> None:
