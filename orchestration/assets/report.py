@@ -15,7 +15,7 @@ from orchestration.assets.operator_checks import (
     quarantine_outcome,
 )
 from orchestration.assets.partition_metadata import record_day, report_day_figures
-from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
+from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
 from orchestration.resources import ReconResource
@@ -66,9 +66,9 @@ def _built_in_this_run(context: dg.AssetExecutionContext) -> bool:
     "tasks, settlement p95, gateway 401/402/429/5xx, spend anomaly).",
 )
 def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
-    cfg = recon.load()
-    days = days_in_window(context.partition_time_window)
-    as_of = recon.now()
+    cfg = recon.config
+    window = recon.window(context)
+    days, as_of = window.days, window.as_of
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
         if _built_in_this_run(context):
             changed = rebuilt_by_another(cfg.warehouse.path, context.run.run_id)
