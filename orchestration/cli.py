@@ -1,4 +1,4 @@
-"""The `recon` command (click): demo, run, report, sandbox, ui. See DESIGN.md for the contract."""
+"""The `recon` command (click): demo, run, check, report, trace, sandbox, ui. docs/contracts.md is the contract."""
 
 from __future__ import annotations
 
@@ -91,6 +91,27 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
     _echo_check_failures(outcome.check_failures)
     click.echo(f"dbt log: {outcome.dbt_log}\n")
     click.echo(format_summary(outcome.summary))
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config")
+def check(config_path: str) -> None:
+    """Check CONFIG the way `dbt debug` does: config, env vars, each gateway (one request), the app
+    database (its queries on an empty window) and the warehouse; one line per part."""
+    from rich.console import Console
+
+    from orchestration.preflight import check_all
+
+    parts = check_all(config_path)
+    out = Console(highlight=False, soft_wrap=True)
+    for p in parts:
+        mark = "[green]ok[/green]  " if p.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {p.name}: ", end="", markup=True)
+        out.print(p.detail, markup=False)
+    failed = [p.name for p in parts if not p.ok]
+    if failed:
+        _fail(f"check failed: {', '.join(failed)}", 1)
+    click.echo(f"all {len(parts)} parts ok")
 
 
 @main.command()
