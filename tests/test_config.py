@@ -199,7 +199,12 @@ def test_a_bad_report_url_template_names_the_key(template, why):
 
 
 def test_gateways_parse_as_the_model_of_their_dialect():
-    from orchestration.config import FilesGatewayConfig, GatewayConfig, NewApiGatewayConfig, TokenLabGatewayConfig
+    from orchestration.config import (
+        FilesGatewayConfig,
+        GatewayConfig,
+        NewApiGatewayConfig,
+        TokenLabGatewayConfig,
+    )
 
     data = _base()
     data["gateways"].append({"name": "console", "dialect": "files", "path": "exports"})
