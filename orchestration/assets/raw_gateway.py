@@ -2,6 +2,7 @@
 
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ TASKS_KEY = dg.AssetKey(["raw", "gateway_tasks"])
 APP_JOBS_KEY = dg.AssetKey(["raw", "app_jobs"])
 
 
-def gateway_clients(cfg: ReconConfig, log: Callable[[str], None]):
+def gateway_clients(cfg: ReconConfig, log: Callable[[str], None]) -> AbstractContextManager[list[GatewayClient]]:
     """One client per configured gateway, all closed when the step ends (`GatewaysResource.clients`)."""
     return GatewaysResource().clients(cfg, log)
 
