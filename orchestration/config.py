@@ -327,6 +327,14 @@ class ReconConfig(_Strict):
     report: ReportConfig = ReportConfig()
     source_file: Path | None = None
 
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _as_dialect_models(cls, v: Any) -> Any:
+        """A plain `GatewayConfig` (built in code, not from a file) becomes the model of its dialect."""
+        if not isinstance(v, list):
+            return v
+        return [g.model_dump() if type(g) is GatewayConfig else g for g in v]
+
     @field_validator("gateways")
     @classmethod
     def _unique_names(cls, v: list[GatewayConfig]) -> list[GatewayConfig]:

@@ -231,3 +231,11 @@ def test_a_gateway_without_a_dialect_names_the_key():
     del data["gateways"][1]["dialect"]
     with pytest.raises(ConfigError, match=r"gateways\[1\]\.dialect: missing; expected one of newapi, tokenlab, files"):
         parse_config(data)
+
+
+def test_a_gateway_built_in_code_becomes_the_model_of_its_dialect():
+    from orchestration.config import AppConfig, GatewayConfig, ReconConfig, TokenLabGatewayConfig
+
+    g = GatewayConfig(name="lab", dialect="tokenlab", base_url="http://x", token_env="T", key_id="k")
+    cfg = ReconConfig(gateways=[g], app=AppConfig(database_url_env="D", jobs_query="q", assets_query="q"))
+    assert type(cfg.gateways[0]) is TokenLabGatewayConfig and cfg.gateways[0].key_id == "k"
