@@ -27,11 +27,11 @@ from pydantic import (
     model_validator,
 )
 
+from orchestration.errors import (
+    ConfigError,  # its old home: `from orchestration.config import ConfigError` works
+)
+
 DIALECTS = ("newapi", "tokenlab", "files")
-
-
-class ConfigError(ValueError):
-    """A config problem, phrased as one line that names the file and the key."""
 
 
 class _Strict(BaseModel):
