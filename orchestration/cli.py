@@ -1,4 +1,4 @@
-"""The `recon` command (click): demo, run, report, sandbox, ui. See DESIGN.md for the contract."""
+"""The `recon` command (click): demo, run, check, report, trace, sandbox, ui. docs/contracts.md is the contract."""
 
 from __future__ import annotations
 
@@ -94,6 +94,27 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
 
 
 @main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config")
+def check(config_path: str) -> None:
+    """Check CONFIG the way `dbt debug` does: config, env vars, each gateway (one request), the app
+    database (its queries on an empty window) and the warehouse; one line per part."""
+    from rich.console import Console
+
+    from orchestration.preflight import check_all
+
+    parts = check_all(config_path)
+    out = Console(highlight=False, soft_wrap=True)
+    for p in parts:
+        mark = "[green]ok[/green]  " if p.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {p.name}: ", end="", markup=True)
+        out.print(p.detail, markup=False)
+    failed = [p.name for p in parts if not p.ok]
+    if failed:
+        _fail(f"check failed: {', '.join(failed)}", 1)
+    click.echo(f"all {len(parts)} parts ok")
+
+
+@main.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--date", "day", type=DateParam(), help="report date (default: yesterday UTC)")
 @click.option("--start", type=DateParam(), help="first UTC day of an explicit range (instead of --date)")
@@ -103,10 +124,10 @@ def report(config_path: str, day: date | None, start: date | None, end: date | N
            as_of: datetime | None) -> None:
     """Print the mismatch summary and write the HTML/CSV report from the current marts, in a folder
     named for its days (reports_dir/<day>/ or reports_dir/<first>_<last>/)."""
-    from orchestration.partitions import days_between
     from orchestration.preflight import check_warehouse_file
     from orchestration.reports.render import render_report
     from orchestration.reports.summary import collect_summary, format_summary
+    from orchestration.run_window import RunWindow
     from orchestration.warehouse_lock import warehouse_lock
 
     try:
@@ -119,20 +140,20 @@ def report(config_path: str, day: date | None, start: date | None, end: date | N
         check_warehouse_file(cfg.warehouse.path)
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
+    as_of, lookback = as_of or parse_as_of(None), cfg.reconciliation.lookback_days
     if start is not None or end is not None:
         if day is not None or start is None:
             _fail("give either --date or --start [--end], not both", 2)
         if (end or start) < start:
             _fail(f"date range is backwards: --start {start.isoformat()} is after --end {end.isoformat()}", 2)
-        days = days_between(start, end or start)
+        window = RunWindow(start, end or start, as_of, lookback)
     else:
-        day = day or _yesterday()
         # The same days a scheduled run for `day` covers: the day and its lookback window.
-        days = days_between(day - timedelta(days=cfg.reconciliation.lookback_days), day)
+        window = RunWindow.for_day(day or _yesterday(), as_of, lookback)
     with warehouse_lock(cfg.warehouse.path, log=lambda m: click.echo(m, err=True)):
-        summary = collect_summary(cfg, days)
+        summary = collect_summary(cfg, window.days)
         summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
-                                            as_of or parse_as_of(None), links=cfg.report.model_dump())
+                                            window.as_of, links=cfg.report.model_dump())
     click.echo(format_summary(summary))
 
 

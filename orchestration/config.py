@@ -10,11 +10,22 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orchestration.errors import (
     ConfigError,  # its old home: `from orchestration.config import ConfigError` works
@@ -33,10 +44,39 @@ class WarehouseConfig(_Strict):
     reports_dir: Path = Path("data/reports")
 
 
+_ANY_HTTP_URL = TypeAdapter(AnyHttpUrl)
+
+
+def _http_url(v: str, info: ValidationInfo) -> str:
+    """An http(s) URL with a host, as pydantic's AnyHttpUrl reads it (a bad port or host fails here),
+    kept as written (AnyHttpUrl would add a trailing slash to a bare host). A space, a control
+    character or a non-ASCII path is a config error before any request: it would be re-encoded into
+    a different request, or split one."""
+    bad = next((c for c in v if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"{info.field_name} contains whitespace or a control character ({bad!r})")
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{info.field_name} must be an http:// or https:// URL with a host")
+    if not (parts.path + parts.query).isascii():
+        raise ValueError(f"{info.field_name} has a non-ASCII path; percent-encode it")
+    try:
+        _ANY_HTTP_URL.validate_python(v)
+    except ValidationError as exc:
+        raise ValueError(f"{info.field_name} is not a valid URL: {exc.errors()[0]['msg']}") from None
+    return v
+
+
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]
+
+
 class GatewayConfig(_Strict):
+    """What every dialect shares. A config file's gateways are parsed as `AnyGatewayConfig`, the
+    discriminated union of the dialect models below (the `dialect` key picks the model)."""
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     dialect: Literal["newapi", "tokenlab", "files"]
-    base_url: str | None = None
+    base_url: HttpUrlText | None = None
     token_env: str | None = None
     user_id_env: str | None = None
     key_id: str | None = None
@@ -59,25 +99,9 @@ class GatewayConfig(_Strict):
     max_page_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)  # decoded bytes of one response
     max_inflight_bytes: int = Field(default=256 * 1024 * 1024, ge=65536)  # all concurrent responses
     max_pages_per_window: int = Field(default=10_000, ge=1)  # a total needing more fails loudly
-    proxy: str | None = None  # egress proxy URL (HTTP(S)_PROXY from the environment also works)
+    proxy: HttpUrlText | None = None  # egress proxy URL (HTTP(S)_PROXY from the environment also works)
     ca_bundle: Path | None = None  # PEM file of a private CA; default: the system trust store
 
-    @field_validator("base_url", "proxy")
-    @classmethod
-    def _http_url(cls, v: str | None, info: Any) -> str | None:
-        """A URL with a space, a control character or a non-ASCII path is a config error before any
-        request (it would be re-encoded into a different request, or split one)."""
-        if v is None:
-            return v
-        bad = next((c for c in v if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
-        if bad is not None:
-            raise ValueError(f"{info.field_name} contains whitespace or a control character ({bad!r})")
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{info.field_name} must be an http:// or https:// URL with a host")
-        if not (parts.path + parts.query).isascii():
-            raise ValueError(f"{info.field_name} has a non-ASCII path; percent-encode it")
-        return v
     retention_days: int | None = Field(default=None, ge=1)  # logs older than this are gone: never re-read
     # files dialect (issue 18, docs/gateways.md): how a console writes its export.
     preset: Literal["laozhang", "tokenopen", "routescope"] | None = None  # built-in header mapping
@@ -147,6 +171,28 @@ class GatewayConfig(_Strict):
         if self.dialect == "tokenlab":
             keys = {"token_env": self.token_env, "api_key_env": self.api_key_env}
         return {k: v for k, v in keys.items() if v}
+
+
+class NewApiGatewayConfig(GatewayConfig):
+    """A new-api / one-api console: base_url, token_env and user_id_env (or key_env for `log_endpoint: token`)."""
+
+    dialect: Literal["newapi"]
+
+
+class TokenLabGatewayConfig(GatewayConfig):
+    """A TokenLab-style platform: base_url, the management token_env and key_id."""
+
+    dialect: Literal["tokenlab"]
+
+
+class FilesGatewayConfig(GatewayConfig):
+    """Console exports in a folder (`path`), no HTTP."""
+
+    dialect: Literal["files"]
+
+
+AnyGatewayConfig = Annotated[NewApiGatewayConfig | TokenLabGatewayConfig | FilesGatewayConfig,
+                             Field(discriminator="dialect")]
 
 
 class AppConfig(_Strict):
@@ -274,12 +320,20 @@ class ReportConfig(_Strict):
 
 class ReconConfig(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
-    gateways: list[GatewayConfig] = Field(min_length=1)
+    gateways: list[AnyGatewayConfig] = Field(min_length=1)
     app: AppConfig
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     alerts: AlertsConfig = AlertsConfig()
     report: ReportConfig = ReportConfig()
     source_file: Path | None = None
+
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _as_dialect_models(cls, v: Any) -> Any:
+        """A plain `GatewayConfig` (built in code, not from a file) becomes the model of its dialect."""
+        if not isinstance(v, list):
+            return v
+        return [g.model_dump() if type(g) is GatewayConfig else g for g in v]
 
     @field_validator("gateways")
     @classmethod
@@ -327,10 +381,18 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
         cfg = ReconConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = _key_path(tuple(p for p in err["loc"] if p not in ("function-after[_dialect_fields(), GatewayConfig]",)))
+        loc = err["loc"]
+        # the union's tag (gateways[0].newapi.base_url) and validator names are not config keys
+        loc = tuple(p for i, p in enumerate(loc) if not (isinstance(p, str) and (
+            p.startswith("function-") or (p in DIALECTS and i and isinstance(loc[i - 1], int)))))
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "dialect")
+        key = _key_path(loc)
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "literal_error" and key.endswith("dialect"):
-            msg = f"unknown dialect {err.get('input')!r}; expected one of {', '.join(DIALECTS)}"
+        if err["type"] == "union_tag_invalid":
+            msg = f"unknown dialect {err.get('ctx', {}).get('tag')!r}; expected one of {', '.join(DIALECTS)}"
+        if err["type"] == "union_tag_not_found":
+            msg = f"missing; expected one of {', '.join(DIALECTS)}"
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""

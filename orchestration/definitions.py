@@ -16,7 +16,7 @@ from orchestration.assets.raw_app import app_assets, app_jobs
 from orchestration.assets.raw_gateway import gateway_tasks, usage_records
 from orchestration.assets.report import daily_report
 from orchestration.partitions import DAILY
-from orchestration.resources import ReconResource
+from orchestration.resources import GatewaysResource, ReconResource
 from orchestration.schedules import daily_schedule
 
 ALL_ASSETS = [usage_records, gateway_tasks, app_jobs, app_assets, recon_dbt_models, daily_report]
@@ -41,6 +41,7 @@ def build_defs(recon: ReconResource | None = None, dbt: DbtCliResource | None = 
             "recon": recon or ReconResource(config_path=dg.EnvVar("RECON_CONFIG")),
             "dbt": dbt or dbt_resource(),
             "alert_webhook": webhook or alert_webhook(),
+            "gateways": GatewaysResource(),
         },
     )
 

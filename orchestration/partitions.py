@@ -79,10 +79,10 @@ def days_between(first: date, last: date) -> list[date]:
 
 
 def days_in_window(window: dg.TimeWindow) -> list[date]:
-    """The UTC days a (possibly multi-day) partition time window covers."""
-    first = window.start.astimezone(UTC).date()
-    last = (window.end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    return days_between(first, last)
+    """The UTC days a (possibly multi-day) partition time window covers (`RunWindow.from_partitions`)."""
+    from orchestration.run_window import RunWindow
+
+    return RunWindow.from_partitions(window, datetime.now(UTC), 0).days
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-PER_RUN = ("start_date", "end_date", "as_of")  # never passed as --vars: they change every run
+PER_RUN = ("start_date", "end_date", "as_of", "rewrite_from")  # never passed as --vars: they change every run
 
 
 def run_values_path(warehouse: str | Path) -> Path:

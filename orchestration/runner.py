@@ -18,7 +18,7 @@ import dagster as dg
 
 from orchestration.config import ReconConfig, check_env, load_config
 from orchestration.partitions import days_between
-from orchestration.preflight import check_app, check_warehouse_file
+from orchestration.preflight import check_app, check_gateways, check_warehouse_file
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
 from orchestration.scrub import install_log_scrubber, register_config, scrub
@@ -119,6 +119,8 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     install_log_scrubber()
     check_warehouse_file(cfg.warehouse.path)
     check_app(cfg)  # the mapping queries on an empty window: columns, :start/:end, driver, connection
+    # each gateway once, never retried: a wrong base_url or token stops the run here, before extraction
+    check_gateways(cfg, warn=lambda m: print(scrub(m), file=sys.stderr))
 
     quiet_library_warnings()
     from orchestration.definitions import build_defs  # heavy import (parses dbt manifest): only when run

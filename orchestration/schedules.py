@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 import dagster as dg
 
 from orchestration.config import ConfigError, load_config
+from orchestration.run_window import RunWindow
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -19,9 +20,9 @@ SCHEDULE_CRON_ENV = "RECON_SCHEDULE_CRON"
 
 
 def partition_range_for_tick(tick: datetime, lookback_days: int) -> tuple[date, date]:
-    """Yesterday (UTC, relative to the tick) and the `lookback_days` days before it."""
-    last = tick.astimezone(UTC).date() - timedelta(days=1)
-    return last - timedelta(days=lookback_days), last
+    """Yesterday (UTC, relative to the tick) and the `lookback_days` days before it (`RunWindow.for_tick`)."""
+    window = RunWindow.for_tick(tick, lookback_days)
+    return window.first_day, window.last_day
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:

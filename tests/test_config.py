@@ -196,3 +196,46 @@ def test_a_bad_report_url_template_names_the_key(template, why):
     with pytest.raises(ConfigError) as exc:
         parse_config({**_base(), "report": {"app_job_url": template}})
     assert "report.app_job_url" in str(exc.value) and why in str(exc.value)
+
+
+def test_gateways_parse_as_the_model_of_their_dialect():
+    from orchestration.config import (
+        FilesGatewayConfig,
+        GatewayConfig,
+        NewApiGatewayConfig,
+        TokenLabGatewayConfig,
+    )
+
+    data = _base()
+    data["gateways"].append({"name": "console", "dialect": "files", "path": "exports"})
+    cfg = parse_config(data)
+    assert [type(g) for g in cfg.gateways] == [NewApiGatewayConfig, TokenLabGatewayConfig, FilesGatewayConfig]
+    assert all(isinstance(g, GatewayConfig) for g in cfg.gateways)
+    assert cfg.gateways[0].base_url == _base()["gateways"][0]["base_url"]  # kept as written, no slash added
+
+
+@pytest.mark.parametrize("url, why", [
+    ("http://gw.example.com:99999", "base_url is not a valid URL"),
+    ("ftp://gw.example.com", "base_url must be an http:// or https:// URL"),
+    ("http://gw example.com", "base_url contains whitespace"),
+])
+def test_a_bad_base_url_names_the_key(url, why):
+    data = _base()
+    data["gateways"][0]["base_url"] = url
+    with pytest.raises(ConfigError, match=rf"gateways\[0\]\.base_url: {why}"):
+        parse_config(data)
+
+
+def test_a_gateway_without_a_dialect_names_the_key():
+    data = _base()
+    del data["gateways"][1]["dialect"]
+    with pytest.raises(ConfigError, match=r"gateways\[1\]\.dialect: missing; expected one of newapi, tokenlab, files"):
+        parse_config(data)
+
+
+def test_a_gateway_built_in_code_becomes_the_model_of_its_dialect():
+    from orchestration.config import AppConfig, GatewayConfig, ReconConfig, TokenLabGatewayConfig
+
+    g = GatewayConfig(name="lab", dialect="tokenlab", base_url="http://x", token_env="T", key_id="k")
+    cfg = ReconConfig(gateways=[g], app=AppConfig(database_url_env="D", jobs_query="q", assets_query="q"))
+    assert type(cfg.gateways[0]) is TokenLabGatewayConfig and cfg.gateways[0].key_id == "k"

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from orchestration.landing import write_partition
+from orchestration.run_window import RunWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT = ROOT / "dbt_project"
@@ -216,7 +217,9 @@ def test_incremental_daily_runs_equal_a_full_refresh(scenario, frames, built, tm
             ["run"],
             landing_dir=landing,
             warehouse=warehouse,
-            dbt_vars=run_vars(truth, start_date=day.isoformat(), end_date=day.isoformat()),
+            # the days recon's own run of `day` rewrites: RunWindow.rewrite_from, the default lookback back
+            dbt_vars=run_vars(truth, start_date=day.isoformat(), end_date=day.isoformat(),
+                              rewrite_from=RunWindow(day, day, datetime.now(UTC), 3).rewrite_from.isoformat()),
             work_dir=tmp_path,
         )
     for table, key in INCREMENTAL_MARTS.items():

@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestration.assets.dbt import build_args, dbt_vars
 from orchestration.config import load_config
 from orchestration.run_values import read_run_values, run_values_path, write_run_values
+from orchestration.run_window import RunWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT = ROOT / "dbt_project"
@@ -38,12 +39,13 @@ def test_build_args_leave_the_per_run_values_out_of_vars():
     from datetime import UTC, date, datetime
 
     cfg = load_config(ROOT / "recon.example.yaml")
-    v = dbt_vars(cfg, [date(2026, 11, 20)], datetime(2026, 11, 22, 6, tzinfo=UTC))
+    v = dbt_vars(cfg, RunWindow(date(2026, 11, 20), date(2026, 11, 20), datetime(2026, 11, 22, 6, tzinfo=UTC), 3))
     args = build_args(v, full_refresh=True)
     passed = json.loads(args[args.index("--vars") + 1])
-    assert not {"start_date", "end_date", "as_of"} & passed.keys()
+    assert not {"start_date", "end_date", "as_of", "rewrite_from"} & passed.keys()
     assert passed["settlement_window_hours"] == 48 and "--full-refresh" in args
-    later = build_args(dbt_vars(cfg, [date(2026, 11, 21)], datetime(2026, 11, 23, 6, tzinfo=UTC)))
+    later = build_args(dbt_vars(cfg, RunWindow(date(2026, 11, 21), date(2026, 11, 21),
+                                               datetime(2026, 11, 23, 6, tzinfo=UTC), 3)))
     assert later[:3] == args[:3]  # a later day, a later clock: the same --vars, so the same parse
 
 
@@ -62,10 +64,11 @@ def test_hand_build_uses_the_last_runs_window_and_clock_and_keeps_the_parse(tmp_
     assert "current_timestamp" in out and "2026-11-" not in out  # no run yet: now(), every day
 
     write_run_values(wh, {"start_date": "2026-11-20", "end_date": "2026-11-21", "as_of": "2026-11-22T06:00:00+00:00",
-                          "lookback_days": 3})
+                          "rewrite_from": "2026-11-17"})
     out = dbt(["compile", "--inline", PROBE], wh, target)
     assert "cast('2026-11-22T06:00:00+00:00' as timestamp with time zone)" in out
-    assert "d >= cast('2026-11-20' as date) - 3" in out and "d <= cast('2026-11-21' as date)" in out
+    # the window's rewrite_from (RunWindow: start_date - lookback), not a second lookback in SQL
+    assert "d >= cast('2026-11-17' as date)" in out and "d <= cast('2026-11-21' as date)" in out
     assert REPARSE not in out  # the file changed, the parse did not
 
     write_run_values(wh, {"start_date": "2026-11-21", "end_date": "2026-11-21", "as_of": "2026-11-23T06:00:00+00:00"})

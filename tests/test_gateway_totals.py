@@ -137,7 +137,7 @@ def test_a_failing_stat_never_fails_the_days_usage_landing(tmp_path: Path, monke
     import dagster as dg
 
     from orchestration.assets.raw_gateway import usage_records
-    from orchestration.resources import ReconResource
+    from orchestration.resources import GatewaysResource, ReconResource
     from orchestration.sandbox import newapi_routes
     from orchestration.sandbox.http_types import json_response
 
@@ -147,7 +147,7 @@ def test_a_failing_stat_never_fails_the_days_usage_landing(tmp_path: Path, monke
             monkeypatch.setenv(k, v)
         recon = ReconResource(config_path=str(e.config_path), as_of=e.as_of.isoformat())
         instance = dg.DagsterInstance.ephemeral()
-        result = dg.materialize([usage_records], resources={"recon": recon}, partition_key=e.last.isoformat(),
+        result = dg.materialize([usage_records], resources={"recon": recon, "gateways": GatewaysResource()}, partition_key=e.last.isoformat(),
                                 instance=instance)
         assert result.success
         warned = [r.user_message for r in instance.all_logs(result.run_id) if "own total was not read" in r.user_message]

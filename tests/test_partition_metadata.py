@@ -15,7 +15,7 @@ from recon_pipeline import pipeline
 from support.sample_marts import create_marts
 from test_operator_checks import AS_OF, finding, write_config
 
-from orchestration.resources import ReconResource
+from orchestration.resources import GatewaysResource, ReconResource
 
 
 def _range(first: date, last: date) -> dict[str, str]:
@@ -34,7 +34,7 @@ def test_raw_usage_records_carry_each_days_rows_and_spend_over_real_http(tmp_pat
         for k, v in e.env.items():
             monkeypatch.setenv(k, v)
         recon = ReconResource(config_path=str(e.config_path), as_of=e.as_of.isoformat())
-        result = dg.materialize([usage_records], resources={"recon": recon}, tags=_range(e.first, e.last))
+        result = dg.materialize([usage_records], resources={"recon": recon, "gateways": GatewaysResource()}, tags=_range(e.first, e.last))
         assert result.success
         days = _by_day(result, "raw__usage_records")
         assert sorted(days) == [d.isoformat() for d in (e.first, date(2026, 11, 19), e.last)]

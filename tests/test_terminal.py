@@ -71,7 +71,7 @@ def test_demo_is_short_names_the_dbt_log_and_ends_with_the_summary(demo_output) 
     assert done and done.group(1) == done.group(2), text  # every node counted, the exposure's NO-OP too
     # the run's window and clock, where a hand `dbt build` finds them (README: "Run a model by hand")
     run_file = json.loads((data / "warehouse.duckdb.run.json").read_text())
-    assert {"start_date", "end_date", "as_of", "lookback_days"} <= run_file.keys()
+    assert {"start_date", "end_date", "as_of", "rewrite_from", "lookback_days"} <= run_file.keys()
     assert f"reconciling {run_file['start_date']} .. {run_file['end_date']}" in text
 
 

@@ -44,18 +44,25 @@
   to_microseconds(cast(round(cast({{ var('settlement_window_hours') }} as double) * 3600000000) as bigint))
 {%- endmacro %}
 
-{#- The first and last UTC day an incremental run rewrites: start_date - lookback_days .. end_date.
-    With no start_date the run touches every day. open_ended: no upper bound, for tables dated by an
-    event that can happen after the day the record landed in (a job's terminal day). -#}
+{#- The first and last UTC day an incremental run rewrites: rewrite_from .. end_date. recon derives
+    rewrite_from once (orchestration/run_window.py RunWindow.rewrite_from: start_date minus the
+    lookback, since records landed for the run's days can change findings dated before them); a
+    build given only start_date (by hand) rewrites from start_date; pass rewrite_from to reach back. With neither the run touches
+    every day. open_ended: no upper bound, for tables dated by an event that can happen after the
+    day the record landed in (a job's terminal day). -#}
 {% macro touched_days_filter(date_column, open_ended=false) -%}
-  {%- set start = run_value('start_date') -%}
+  {%- set first = run_value('start_date') -%}
+  {%- set start = run_value('rewrite_from') -%}
+  {#- never later than start_date: a start_date given as --vars with the last run's rewrite_from -#}
+  {%- if start in (none, '') or (first not in (none, '') and start > first) -%}
+    {%- set start = first -%}
+  {%- endif -%}
   {%- set end = run_value('end_date') -%}
   {%- if start in (none, '') and end in (none, '') -%}
     true
   {%- else -%}
-    {%- set lookback = var('lookback_days') | int -%}
     {%- if start not in (none, '') -%}
-      {{ date_column }} >= cast('{{ start }}' as date) - {{ lookback }}
+      {{ date_column }} >= cast('{{ start }}' as date)
     {%- else -%}
       true
     {%- endif %}

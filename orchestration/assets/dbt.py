@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import sys
-from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -16,9 +15,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration import terminal
 from orchestration.config import ReconConfig
-from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
+from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import ReconResource
 from orchestration.run_values import PER_RUN, write_run_values
+from orchestration.run_window import RunWindow
 from orchestration.warehouse_lock import warehouse_lock, write_build_stamp
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -66,14 +66,9 @@ def parse_if_stale(project: DbtProject) -> bool:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def dbt_vars(cfg: ReconConfig, days: list[date], as_of: datetime) -> dict[str, str | float | int]:
-    """The `--vars` of a run: the days it touches, the clock, and the reconciliation thresholds."""
-    return {
-        "start_date": days[0].isoformat(),
-        "end_date": days[-1].isoformat(),
-        "as_of": as_of.isoformat(),
-        **cfg.dbt_vars(),
-    }
+def dbt_vars(cfg: ReconConfig, window: RunWindow) -> dict[str, str | float | int]:
+    """The values of a run: its window (start_date, end_date, as_of, rewrite_from) and the thresholds."""
+    return {**window.run_values(), **cfg.dbt_vars()}
 
 
 def build_args(variables: dict[str, str | float | int], full_refresh: bool = False) -> list[str]:
@@ -150,9 +145,8 @@ class DbtConfig(dg.Config):
 def recon_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, recon: ReconResource, config: DbtConfig
 ):
-    cfg = recon.load()
-    days = days_in_window(context.partition_time_window)
-    variables = dbt_vars(cfg, days, recon.now())
+    cfg = recon.config
+    variables = dbt_vars(cfg, recon.window(context))
     # dbt reads these through env_var() in profiles.yml and the raw sources; the step runs in its
     # own process under `dagster dev` and in the CLI's process otherwise.
     os.environ.update(dbt_env(cfg))

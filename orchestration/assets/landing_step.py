@@ -23,7 +23,8 @@ from orchestration import terminal
 from orchestration.assets.partition_metadata import record_day, usage_spend_usd
 from orchestration.evidence import GatewayRead, land_extraction, write_new
 from orchestration.landing import land_validated, partition_dir, quarantine_to_arrow, write_quarantine
-from orchestration.partitions import days_in_window, iter_day_bounds
+from orchestration.partitions import iter_day_bounds
+from orchestration.run_window import RunWindow
 from schemas.validate import QUARANTINE_REASON, validate_frame
 
 SCHEMA_CHECK = "schema_valid"
@@ -53,15 +54,23 @@ def schema_check_result(failure_lines: list[str], quarantined: int) -> dg.AssetC
     )
 
 
+def _days(context: dg.AssetExecutionContext, window: RunWindow | None) -> list[date]:
+    if window is None:
+        window = RunWindow.from_partitions(context.partition_time_window, datetime.now(UTC), 0)
+    return window.days
+
+
 def land_days(
     context: dg.AssetExecutionContext,
     record: str,
     landing_dir: Path,
     extract: Extract,
     source: str,
+    window: RunWindow | None = None,
 ) -> dg.MaterializeResult:
-    """Run extract/validate/land for every day of the run's partition window."""
-    days = days_in_window(context.partition_time_window)
+    """Run extract/validate/land for every day of the run's window (`ReconResource.window`; a bare
+    context in a test: its partition range)."""
+    days = _days(context, window)
     landed = quarantined = 0
     failure_lines: list[str] = []
     failures: list[dict] = []
@@ -100,10 +109,11 @@ def land_evidence_days(
     landing_dir: Path,
     extract: ExtractEvidence,
     source: str,
+    window: RunWindow | None = None,
 ) -> dg.MaterializeResult:
     """Extract/validate/append for every day of the run's window; a manifest row per gateway and day
     even when a gateway was not read (past retention, not closed yet), so coverage is data."""
-    days = days_in_window(context.partition_time_window)
+    days = _days(context, window)
     landed = quarantined = new = changed = gone = 0
     partial: list[str] = []
     failure_lines: list[str] = []

@@ -30,12 +30,13 @@ def _app_asset(record: str, key: dg.AssetKey, description: str) -> dg.AssetsDefi
     )
     def _asset(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
         with no_retry_for_permanent_errors(), stop_on_signals():
-            cfg = recon.load()
+            cfg = recon.config
 
             def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:
                 return extract_app_records(cfg.app, record, start, end)
 
-            return land_days(context, record, cfg.warehouse.landing_dir, extract, source=f"app:{record}")
+            return land_days(context, record, cfg.warehouse.landing_dir, extract, source=f"app:{record}",
+                             window=recon.window(context))
 
     return _asset
 

@@ -1,8 +1,8 @@
 """Raw gateway assets: usage records and gateway tasks, per UTC day, from every configured gateway."""
 
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,23 +15,20 @@ from orchestration.config import ReconConfig
 from orchestration.errors import ExtractionError
 from orchestration.evidence import GatewayRead, read_held
 from orchestration.gateway_totals import land_totals
-from orchestration.gateways import client_for
 from orchestration.gateways.base import GatewayClient
 from orchestration.gateways.interrupts import stop_on_signals
 from orchestration.landing import read_partition
 from orchestration.partitions import DAILY, SINGLE_RUN
-from orchestration.resources import ReconResource
+from orchestration.resources import GatewaysResource, ReconResource
 
 USAGE_KEY = dg.AssetKey(["raw", "usage_records"])
 TASKS_KEY = dg.AssetKey(["raw", "gateway_tasks"])
 APP_JOBS_KEY = dg.AssetKey(["raw", "app_jobs"])
 
 
-@contextmanager
-def gateway_clients(cfg: ReconConfig, log: Callable[[str], None]) -> Iterator[list[GatewayClient]]:
-    """One client per configured gateway, all closed when the step ends, however it ends."""
-    with ExitStack() as stack:
-        yield [stack.enter_context(client_for(g, log=log)) for g in cfg.gateways]
+def gateway_clients(cfg: ReconConfig, log: Callable[[str], None]) -> AbstractContextManager[list[GatewayClient]]:
+    """One client per configured gateway, all closed when the step ends (`GatewaysResource.clients`)."""
+    return GatewaysResource().clients(cfg, log)
 
 
 def _source(cfg: ReconConfig) -> str:
@@ -119,10 +116,11 @@ def land_gateway_totals(clients: list[GatewayClient], reads: list[tuple[GatewayR
     description="Usage records (charges, refunds, errors, topups) of every gateway, appended per UTC day: "
     "a batch of what changed against what recon holds plus a manifest row per gateway (never overwritten).",
 )
-def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
+def usage_records(context: dg.AssetExecutionContext, recon: ReconResource,
+                  gateways: GatewaysResource) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors(), stop_on_signals():
-        cfg = recon.load()
-        with gateway_clients(cfg, context.log.info) as clients:
+        cfg = recon.config
+        with gateways.clients(cfg, context.log.info) as clients:
             now = recon.now()
 
             def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
@@ -131,7 +129,7 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
                 return reads
 
             return land_evidence_days(context, "usage_records", cfg.warehouse.landing_dir, extract,
-                                      source=_source(cfg))
+                                      source=_source(cfg), window=recon.window(context))
 
 
 @dg.asset(
@@ -146,13 +144,14 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource) -> dg
     description="Async gateway tasks (status, finish time, quota) per UTC day of submission. Dialects that "
     "can only look tasks up by id use the task ids of the app jobs and the usage records landed for the day.",
 )
-def gateway_tasks(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
+def gateway_tasks(context: dg.AssetExecutionContext, recon: ReconResource,
+                  gateways: GatewaysResource) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors(), stop_on_signals():
-        cfg = recon.load()
-        with gateway_clients(cfg, context.log.info) as clients:
+        cfg = recon.config
+        with gateways.clients(cfg, context.log.info) as clients:
             def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
                 known = known_task_ids(cfg.warehouse.landing_dir, day)
                 return read_each(clients, day, start, end, None, lambda c: c.tasks(start, end, known))
 
             return land_evidence_days(context, "gateway_tasks", cfg.warehouse.landing_dir, extract,
-                                      source=_source(cfg))
+                                      source=_source(cfg), window=recon.window(context))

@@ -7,7 +7,7 @@ The operator checks and the webhook are not here: they are asset checks on the m
 import dagster as dg
 
 from orchestration.assets.partition_metadata import record_day, report_day_figures
-from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
+from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
 from orchestration.resources import ReconResource
@@ -56,9 +56,9 @@ def _built_in_this_run(context: dg.AssetExecutionContext) -> bool:
     "`reports_dir/<the run's days>/` (with a trail page per finding). The operator checks are on the marts they read.",
 )
 def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.MaterializeResult:
-    cfg = recon.load()
-    days = days_in_window(context.partition_time_window)
-    as_of = recon.now()
+    cfg = recon.config
+    window = recon.window(context)
+    days, as_of = window.days, window.as_of
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
         if _built_in_this_run(context):
             changed = rebuilt_by_another(cfg.warehouse.path, context.run.run_id)

@@ -9,7 +9,7 @@
 -- How late settlement runs: per terminal day, scene and model, the lag distribution of the jobs
 -- that settled (seconds from terminal to the last ledger row), and how many are still open.
 -- A job can end days after the day it landed in, so an incremental run rewrites every terminal day
--- from start_date - lookback_days on.
+-- from rewrite_from (start_date - lookback_days) on.
 with
 
 settlements as (
