@@ -16,6 +16,7 @@ from orchestration.assets.operator_checks import (
 )
 from orchestration.assets.partition_metadata import record_day, report_day_figures
 from orchestration.partitions import DAILY, SINGLE_RUN, days_in_window
+from orchestration.reports import marts
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
 from orchestration.resources import ReconResource
@@ -69,7 +70,7 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
     cfg = recon.load()
     days = days_in_window(context.partition_time_window)
     as_of = recon.now()
-    with warehouse_lock(cfg.warehouse.path, log=context.log.info):
+    with warehouse_lock(cfg.warehouse.path, log=context.log.info), marts.reading(cfg.warehouse.path):
         if _built_in_this_run(context):
             changed = rebuilt_by_another(cfg.warehouse.path, context.run.run_id)
             if changed:
