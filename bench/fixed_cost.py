@@ -71,7 +71,9 @@ def dbt_phases(started: float, ended: float) -> dict[str, float]:
     if not events or not msgpack.exists():
         return {}
     nodes = [e for e in events if e["info"]["name"] in ("NodeStart", "NodeFinished")]
-    launched, first_log, done = msgpack.stat().st_mtime, _ts(events[0]), _ts(events[-1])
+    first_log, done = _ts(events[0]), _ts(events[-1])
+    # a full re-parse rewrites the file after dbt started: then the launch is unknown (counted as before dbt)
+    launched = min(msgpack.stat().st_mtime, first_log)
     first_node = _ts(nodes[0]) if nodes else done
     last_node = _ts(nodes[-1]) if nodes else done
     return dict(zip(PHASES, (launched - started, first_log - launched, first_node - first_log,
