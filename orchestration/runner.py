@@ -19,6 +19,7 @@ import dagster as dg
 from orchestration.config import ReconConfig, check_env, load_config
 from orchestration.partitions import days_between
 from orchestration.preflight import check_app, check_gateways, check_warehouse_file
+from orchestration.reports import marts
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
 from orchestration.scrub import install_log_scrubber, register_config, scrub
@@ -144,7 +145,8 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
         changed = rebuilt_by_another(cfg.warehouse.path, result.run_id)
         if changed:
             raise RunFailed(changed)
-        summary = collect_summary(cfg, days)
+        with marts.reading(cfg.warehouse.path):  # one connection for the summary's dozen reads
+            summary = collect_summary(cfg, days)
     for ev in result.get_asset_materialization_events():
         path = ev.materialization.metadata.get("report_path")
         if path is not None:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.assets.partition_metadata import record_day, report_day_figures
 from orchestration.partitions import DAILY, SINGLE_RUN
+from orchestration.reports import marts
 from orchestration.reports.render import markdown_preview, render_report
 from orchestration.reports.summary import collect_summary
 from orchestration.resources import ReconResource
@@ -59,7 +60,7 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
     cfg = recon.config
     window = recon.window(context)
     days, as_of = window.days, window.as_of
-    with warehouse_lock(cfg.warehouse.path, log=context.log.info):
+    with warehouse_lock(cfg.warehouse.path, log=context.log.info), marts.reading(cfg.warehouse.path):
         if _built_in_this_run(context):
             changed = rebuilt_by_another(cfg.warehouse.path, context.run.run_id)
             if changed:

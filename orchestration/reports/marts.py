@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
@@ -31,11 +32,39 @@ GATEWAY_TOTALS = "fct_gateway_totals_daily"
 _COLUMNS: WeakKeyDictionary = WeakKeyDictionary()
 
 
+# The connection a `reading()` block shares, per thread (a DuckDB connection is not thread-safe).
+_SHARED: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar("recon_marts_shared", default=None)
+
+
+@contextmanager
+def reading(warehouse: Path | str) -> Iterator[None]:
+    """Every `read_only(warehouse)` inside the block reuses one connection. The report step and the
+    summary open the file dozens of times otherwise (about 25 ms each, plus the column lookups of each
+    new connection: a second or more of an empty day's run). Only where no writer can run meanwhile
+    (under the warehouse lock, after the build): a connection sees the file as it was when opened."""
+    key = str(Path(warehouse).resolve())
+    shared = _SHARED.get()
+    if (shared is not None and shared[0] == key) or not Path(warehouse).exists():
+        yield
+        return
+    with read_only(warehouse) as con:
+        token = _SHARED.set((key, con))
+        try:
+            yield
+        finally:
+            _SHARED.reset(token)
+
+
 @contextmanager
 def read_only(warehouse: Path | str) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """A read-only connection, or None when the warehouse file does not exist yet."""
+    """A read-only connection (the enclosing `reading()` block's, if any), or None when the
+    warehouse file does not exist yet."""
     if not Path(warehouse).exists():
         yield None
+        return
+    shared = _SHARED.get()
+    if shared is not None and shared[0] == str(Path(warehouse).resolve()):
+        yield shared[1]
         return
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -53,8 +82,8 @@ def columns(con: duckdb.DuckDBPyConnection | None, table: str) -> list[str]:
     cache = _COLUMNS.get(con)
     if cache is not None and table in cache:
         return list(cache[table])
-    rows = con.execute(
-        "select column_name from information_schema.columns where table_name = ? order by ordinal_position",
+    rows = con.execute(  # duckdb_columns(): the same rows as information_schema.columns, twice as fast
+        "select column_name from duckdb_columns() where table_name = ? order by column_index",
         [table],
     ).fetchall()
     names = [r[0] for r in rows]
