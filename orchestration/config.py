@@ -374,8 +374,11 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
     if isinstance(warehouse.landing_dir, str):  # s3://: a UPath that carries the endpoint (orchestration.storage)
         from orchestration import storage
 
-        warehouse = warehouse.model_copy(
-            update={"landing_dir": storage.root(warehouse.landing_dir, warehouse.landing_endpoint_url)})
+        try:
+            landing = storage.root(warehouse.landing_dir, warehouse.landing_endpoint_url)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: warehouse.landing_dir: {exc}") from None
+        warehouse = warehouse.model_copy(update={"landing_dir": landing})
     gateways = [g.model_copy(update={"path": _resolve(base, g.path), "ca_bundle": _resolve(base, g.ca_bundle)})
                 for g in cfg.gateways]
     return cfg.model_copy(update={"warehouse": warehouse, "gateways": gateways,

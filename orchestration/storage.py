@@ -19,6 +19,7 @@ AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import re
@@ -68,6 +69,8 @@ def root(location: str | os.PathLike | UPath, endpoint_url: str | None = None) -
     if is_remote(location):
         return location  # already a UPath
     if is_url(location):
+        if importlib.util.find_spec("s3fs") is None or importlib.util.find_spec("upath") is None:
+            raise ValueError("an s3:// landing needs the s3 extra: pip install -e '.[s3]'")
         from upath import UPath
 
         return UPath(check_url(str(location)), **storage_options(endpoint_url))

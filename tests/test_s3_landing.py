@@ -178,3 +178,10 @@ def test_storage_paths_stay_plain_paths_locally(tmp_path: Path) -> None:
         write_new(pa.table({"a": [2]}), target)
     assert storage.read_table(target).column("a").to_pylist() == [1]
     assert [p.name for p in target.parent.iterdir()] == ["batch-000001.parquet"]  # no temp file left
+
+
+def test_an_s3_landing_without_the_s3_extra_is_one_config_line(tmp_path, monkeypatch) -> None:
+    real = storage.importlib.util.find_spec
+    monkeypatch.setattr(storage.importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"warehouse.landing_dir: an s3:// landing needs the s3 extra"):
+        parse_config(_cfg("s3://bucket/x"), base_dir=tmp_path)
