@@ -59,8 +59,27 @@ def check_app(cfg: ReconConfig) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def check_landing(cfg: ReconConfig) -> None:
+    """An s3:// landing's bucket exists and answers with the credentials at hand (one listing), so a
+    wrong bucket or missing credentials is one line before extraction, not a failed landing step."""
+    from orchestration import storage
+
+    root = cfg.warehouse.landing_dir
+    if not storage.is_remote(root):
+        return
+    bucket = root.path.split("/", 1)[0]
+    try:
+        root.fs.ls(bucket)
+    except FileNotFoundError:
+        raise ConfigError(f"warehouse.landing_dir: {root}: bucket {bucket!r} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - botocore/aiohttp errors: one line, whatever they are
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"warehouse.landing_dir: {root}: cannot list bucket {bucket!r}: {first}") from None
+
+
 def preflight(cfg: ReconConfig, first: date, last: date, now: datetime | None = None) -> None:
     """Every check above, cheapest first; raises the first ConfigError."""
     check_days(first, last, now)
     check_warehouse_file(cfg.warehouse.path)
+    check_landing(cfg)
     check_app(cfg)

@@ -18,7 +18,7 @@ import dagster as dg
 
 from orchestration.config import ReconConfig, check_env, load_config
 from orchestration.partitions import days_between
-from orchestration.preflight import check_app, check_warehouse_file
+from orchestration.preflight import check_app, check_landing, check_warehouse_file
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
 from orchestration.scrub import install_log_scrubber, register_config, scrub
@@ -118,6 +118,7 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     register_config(cfg)  # and known to the scrubber, for the lines this process prints
     install_log_scrubber()
     check_warehouse_file(cfg.warehouse.path)
+    check_landing(cfg)  # an s3:// landing: the bucket exists and the credentials list it
     check_app(cfg)  # the mapping queries on an empty window: columns, :start/:end, driver, connection
 
     quiet_library_warnings()

@@ -185,3 +185,14 @@ def test_an_s3_landing_without_the_s3_extra_is_one_config_line(tmp_path, monkeyp
     monkeypatch.setattr(storage.importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a))
     with pytest.raises(ConfigError, match=r"warehouse.landing_dir: an s3:// landing needs the s3 extra"):
         parse_config(_cfg("s3://bucket/x"), base_dir=tmp_path)
+
+
+def test_preflight_names_a_missing_bucket_in_one_line(s3, tmp_path) -> None:
+    from orchestration.preflight import check_landing
+
+    endpoint, _ = s3
+    check_landing(parse_config(_cfg(f"s3://{BUCKET}/{PREFIX}", landing_endpoint_url=endpoint), base_dir=tmp_path))
+    check_landing(parse_config(_cfg("landing"), base_dir=tmp_path))  # a local landing: nothing to check
+    with pytest.raises(ConfigError) as err:
+        check_landing(parse_config(_cfg("s3://no-such-bucket/x", landing_endpoint_url=endpoint), base_dir=tmp_path))
+    assert str(err.value) == "warehouse.landing_dir: s3://no-such-bucket/x: bucket 'no-such-bucket' does not exist"
