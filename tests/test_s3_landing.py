@@ -20,6 +20,7 @@ from recon_pipeline import REPO, marts, pipeline
 from orchestration import storage
 from orchestration.config import ConfigError, parse_config
 from orchestration.evidence import write_new
+from orchestration.partitions import first_landed_day
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -114,6 +115,7 @@ def test_a_taken_name_is_never_overwritten_on_s3(s3) -> None:
     assert storage.read_table(target).column("a").to_pylist() == [1]
     assert [p.name for p in storage.files(target.parent)] == ["batch-000001.parquet"]
     assert storage.files(root / "nothing" / "here") == []
+    assert first_landed_day(root) == date(2026, 11, 19)  # the partitions' start without a start_date
 
 
 def _run(env, cmd: list[str]) -> subprocess.CompletedProcess:
