@@ -19,6 +19,7 @@ AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
@@ -140,10 +141,8 @@ def put_replace(table: pa.Table, target: UPath) -> UPath:
 def remove(path: Path | UPath) -> None:
     """Remove a replaceable file (an app day's quarantine), never evidence; absent is fine."""
     if is_remote(path):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             path.fs.rm_file(path.path)
-        except FileNotFoundError:
-            pass
         return
     path.unlink(missing_ok=True)
 
