@@ -40,8 +40,37 @@ class _Strict(BaseModel):
 
 class WarehouseConfig(_Strict):
     path: Path = Path("data/warehouse.duckdb")
-    landing_dir: Path = Path("data/landing")
+    # a folder, or an s3://bucket/prefix URL (docs/landing.md); credentials only from the AWS chain
+    landing_dir: Path | str = Path("data/landing")
     reports_dir: Path = Path("data/reports")
+    landing_endpoint_url: str | None = None  # an S3-compatible server (MinIO, Ceph) instead of AWS S3
+
+    @field_validator("landing_dir", mode="before")
+    @classmethod
+    def _landing_url(cls, v: object) -> object:
+        from orchestration import storage
+
+        if isinstance(v, str) and "://" in v:
+            return storage.check_url(v)
+        return Path(v) if isinstance(v, str) else v
+
+    @field_validator("landing_endpoint_url")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is no http(s) URL")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("credentials do not belong in the URL: use the environment or the AWS chain")
+        return v
+
+    @model_validator(mode="after")
+    def _endpoint_needs_url(self) -> WarehouseConfig:
+        if self.landing_endpoint_url and not isinstance(self.landing_dir, str):
+            raise ValueError("landing_endpoint_url needs an s3:// landing_dir")
+        return self
 
 
 _ANY_HTTP_URL = TypeAdapter(AnyHttpUrl)
@@ -400,9 +429,18 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
     base = base_dir or Path.cwd()
     wh = cfg.warehouse
     warehouse = WarehouseConfig(
-        path=_resolve(base, wh.path), landing_dir=_resolve(base, wh.landing_dir),
-        reports_dir=_resolve(base, wh.reports_dir),
+        path=_resolve(base, wh.path), landing_dir=wh.landing_dir if isinstance(wh.landing_dir, str)
+        else _resolve(base, wh.landing_dir), reports_dir=_resolve(base, wh.reports_dir),
+        landing_endpoint_url=wh.landing_endpoint_url,
     )
+    if isinstance(warehouse.landing_dir, str):  # s3://: a UPath that carries the endpoint (orchestration.storage)
+        from orchestration import storage
+
+        try:
+            landing = storage.root(warehouse.landing_dir, warehouse.landing_endpoint_url)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: warehouse.landing_dir: {exc}") from None
+        warehouse = warehouse.model_copy(update={"landing_dir": landing})
     gateways = [g.model_copy(update={"path": _resolve(base, g.path), "ca_bundle": _resolve(base, g.ca_bundle)})
                 for g in cfg.gateways]
     return cfg.model_copy(update={"warehouse": warehouse, "gateways": gateways,

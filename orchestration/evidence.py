@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchestration import storage
 from orchestration.landing import (
     _PANDAS_TYPES,
     _fsync_dir,
@@ -95,10 +96,8 @@ def batch_schema(record: str) -> pa.Schema:
 
 
 def _files(d: Path, kind: str) -> list[tuple[int, Path]]:
-    if not d.is_dir():
-        return []
     out = []
-    for p in d.iterdir():
+    for p in storage.files(d):
         m = _NAME.match(p.name)
         if m and m.group(1) == kind:
             out.append((int(m.group(2)), p))
@@ -115,7 +114,10 @@ def _name(kind: str, seq: int) -> str:
 
 
 def write_new(table: pa.Table, target: Path) -> Path:
-    """Write `table` as a new immutable file: temp + fsync + hard link (never replaces a file)."""
+    """Write `table` as a new immutable file: temp + fsync + hard link (never replaces a file); on
+    S3 a conditional PUT (If-None-Match: *). Either way FileExistsError when the name is taken."""
+    if storage.is_remote(target):
+        return storage.put_new(table, target)
     tmp = write_synced_temp(table, target)  # also clears what a killed writer of this name left, once stale
     try:
         os.link(tmp, target)  # FileExistsError instead of overwriting
@@ -135,6 +137,9 @@ def migrate_legacy(landing_dir: Path, record: str, day: date) -> bool:
     if not old.exists():
         return False
     d = old.parent
+    if storage.is_remote(d):  # S3 cannot rename; readers take the old file as batch 0 as it is
+        raise RuntimeError(f"landing {record} {day}: {old} is the old single-file layout; migrate it on a local "
+                           "landing first (recon renames it batch-000000), then copy the landing to S3")
     target = d / _name("batch", 0)
     if target.exists():
         raise RuntimeError(f"landing {record} {day}: both {old.name} and {target.name} exist; keeping both, "
@@ -154,7 +159,7 @@ def migrate_legacy(landing_dir: Path, record: str, day: date) -> bool:
 
 
 def _read_batch(seq: int, path: Path, record: str) -> pa.Table:
-    t = pq.read_table(path)
+    t = storage.read_table(path)
     schema = batch_schema(record)
     cols = []
     for f in schema:
@@ -194,7 +199,7 @@ def read_held(landing_dir: Path, record: str, day: date) -> pd.DataFrame | None:
 
 def read_manifest(landing_dir: Path, record: str, day: date) -> pd.DataFrame:
     d = partition_dir(landing_dir, record, day)
-    parts = [pq.read_table(p) for _, p in _files(d, "manifest")]
+    parts = [storage.read_table(p) for _, p in _files(d, "manifest")]
     t = pa.concat_tables(parts) if parts else MANIFEST_SCHEMA.empty_table()
     return t.to_pandas(types_mapper=_PANDAS_TYPES.get)
 

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from orchestration import storage
 from orchestration.evidence import write_new
 from orchestration.gateways.totals import GatewayTotals
 
@@ -29,7 +29,7 @@ _FILE = re.compile(r"^totals-(\d{6})\.parquet$")
 
 
 def totals_dir(landing_dir: Path, day: date) -> Path:
-    return Path(landing_dir) / RECORD / f"date={day.isoformat()}"
+    return storage.root(landing_dir) / RECORD / f"date={day.isoformat()}"
 
 
 def land_totals(landing_dir: Path, day: date, totals: list[GatewayTotals], extracted_at: datetime) -> Path | None:
@@ -37,17 +37,17 @@ def land_totals(landing_dir: Path, day: date, totals: list[GatewayTotals], extra
     if not totals:
         return None
     d = totals_dir(landing_dir, day)
-    d.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(d)
     rows = [{"gateway": t.gateway, "day": day, "quota": t.quota, "rpm": None, "tpm": None,
              "quota_per_unit": t.quota_per_unit, "endpoint": t.endpoint, "filter": t.filter,
              "window_start": t.window_start, "window_end": t.window_end, "extracted_at": extracted_at}
             for t in totals]
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     while True:  # a concurrent run of the same day may take a sequence number first: look again
-        files = sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _FILE.match(p.name)))
+        files = sorted((int(m.group(1)), p) for p in storage.files(d) if (m := _FILE.match(p.name)))
         # rpm/tpm are the last 60 s at read time, not the day: kept out, so a re-read of a closed day
         # with the same totals adds no file (as an unchanged usage re-read adds no batch)
-        if files and _facts(pq.read_table(files[-1][1]).to_pylist()) == _facts(rows):
+        if files and _facts(storage.read_table(files[-1][1]).to_pylist()) == _facts(rows):
             return None
         seq = (files[-1][0] if files else 0) + 1
         try:
@@ -64,4 +64,4 @@ def _facts(rows: list[dict]) -> list[tuple]:
 def held_totals(landing_dir: Path, day: date) -> list[tuple]:
     """Every total ever landed for `day`, without the read time (tests compare data dirs by it)."""
     d = totals_dir(landing_dir, day)
-    return sorted({t for p in sorted(d.glob("totals-*.parquet")) for t in _facts(pq.read_table(p).to_pylist())})
+    return sorted({t for p in storage.glob(d, "totals-*.parquet") for t in _facts(storage.read_table(p).to_pylist())})

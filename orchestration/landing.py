@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from orchestration import storage
 from schemas.canonical import RECORDS, arrow_schema
 from schemas.validate import KEYS, QUARANTINE_REASON, canonical_dtypes
 
@@ -50,7 +51,7 @@ _PANDAS_TYPES = {
 def partition_dir(landing_dir: Path, record: str, day: date) -> Path:
     if record not in RECORDS:
         raise ValueError(f"unknown record type {record!r}")
-    return Path(landing_dir) / record / f"date={day.isoformat()}"
+    return storage.root(landing_dir) / record / f"date={day.isoformat()}"
 
 
 def partition_file(landing_dir: Path, record: str, day: date) -> Path:
@@ -143,7 +144,10 @@ def write_synced_temp(table: pa.Table, target: Path) -> str:
 
 
 def write_atomic(table: pa.Table, target: Path) -> Path:
-    """Write `table` to `target` via temp file + fsync + rename. Deterministic bytes for equal input."""
+    """Write `table` to `target` via temp file + fsync + rename (on S3: one PUT, atomic by itself).
+    Deterministic bytes for equal input."""
+    if storage.is_remote(target):
+        return storage.put_replace(table, target)
     tmp = write_synced_temp(table, target)
     try:
         os.replace(tmp, target)
@@ -174,7 +178,7 @@ def write_quarantine(df: pd.DataFrame | None, landing_dir: Path, record: str, da
     """Replace the day's quarantine file; remove a stale one when nothing failed this time."""
     target = quarantine_file(landing_dir, record, day)
     if df is None or df.empty:
-        target.unlink(missing_ok=True)
+        storage.remove(target)
         return None
     return write_atomic(quarantine_to_arrow(df, record), target)
 
@@ -205,7 +209,7 @@ def read_partition(landing_dir: Path, record: str, day: date) -> pd.DataFrame | 
     f = partition_file(landing_dir, record, day)
     if not f.exists():
         return None
-    df = pq.read_table(f).to_pandas(types_mapper=_PANDAS_TYPES.get)
+    df = storage.read_table(f).to_pandas(types_mapper=_PANDAS_TYPES.get)
     for col, dtype in canonical_dtypes(record).items():
         if col in df.columns and isinstance(dtype, pd.DatetimeTZDtype):
             df[col] = df[col].dt.as_unit("us")
@@ -215,4 +219,4 @@ def read_partition(landing_dir: Path, record: str, day: date) -> pd.DataFrame | 
 def read_quarantine(landing_dir: Path, record: str, day: date) -> pd.DataFrame | None:
     """The quarantined rows of one day (all text, with ``quarantine_reason``), or None."""
     f = quarantine_file(landing_dir, record, day)
-    return pq.read_table(f).to_pandas(types_mapper=_PANDAS_TYPES.get) if f.exists() else None
+    return storage.read_table(f).to_pandas(types_mapper=_PANDAS_TYPES.get) if f.exists() else None

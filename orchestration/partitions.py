@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration import storage
+
 FLOOR = "2025-01-01"  # without a config (tests, tools): far enough back for any backfill
 DEFAULT_HISTORY_DAYS = 90  # a config with no start_date and nothing landed yet: this many days back
 _DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -18,7 +20,7 @@ _DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 def first_landed_day(landing_dir: str | Path) -> date | None:
     """The oldest `date=YYYY-MM-DD` folder of any record under the landing dir (None when empty)."""
     days = []
-    for p in Path(landing_dir).glob("*/date=*"):
+    for p in storage.glob(storage.root(landing_dir), "*/date=*"):
         m = _DAY_DIR.match(p.name)
         if m and p.is_dir():
             days.append(date.fromisoformat(m.group(1)))

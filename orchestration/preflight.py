@@ -166,8 +166,15 @@ def check_warehouse(cfg: ReconConfig) -> str:
     """The DuckDB file (or where it will be made) and the landing folder can be written."""
     import os
 
+    from orchestration import storage
+
     check_warehouse_file(cfg.warehouse.path)
-    for key, p in (("warehouse.path", Path(cfg.warehouse.path).parent), ("warehouse.landing_dir", Path(cfg.warehouse.landing_dir))):
+    folders = [("warehouse.path", Path(cfg.warehouse.path).parent)]
+    if storage.is_remote(cfg.warehouse.landing_dir):
+        check_landing(cfg)  # an s3:// landing: its bucket answers (one listing)
+    else:
+        folders.append(("warehouse.landing_dir", Path(cfg.warehouse.landing_dir)))
+    for key, p in folders:
         existing = next((q for q in (p, *p.parents) if q.exists()), None)
         if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise ConfigError(f"{key}: {existing or p} is not a writable folder")
@@ -184,10 +191,29 @@ def check_gateways(cfg: ReconConfig, warn: Callable[[str], None] | None = None) 
                 warn(f"preflight: {exc}")
 
 
+def check_landing(cfg: ReconConfig) -> None:
+    """An s3:// landing's bucket exists and answers with the credentials at hand (one listing), so a
+    wrong bucket or missing credentials is one line before extraction, not a failed landing step."""
+    from orchestration import storage
+
+    root = cfg.warehouse.landing_dir
+    if not storage.is_remote(root):
+        return
+    bucket = root.path.split("/", 1)[0]
+    try:
+        root.fs.ls(bucket)
+    except FileNotFoundError:
+        raise ConfigError(f"warehouse.landing_dir: {root}: bucket {bucket!r} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - botocore/aiohttp errors: one line, whatever they are
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"warehouse.landing_dir: {root}: cannot list bucket {bucket!r}: {first}") from None
+
+
 def preflight(cfg: ReconConfig, first: date, last: date, now: datetime | None = None) -> None:
     """Every check above, cheapest first; raises the first ConfigError."""
     check_days(first, last, now)
     check_warehouse_file(cfg.warehouse.path)
+    check_landing(cfg)
     check_app(cfg)
     check_gateways(cfg)
 

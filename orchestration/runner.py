@@ -18,7 +18,7 @@ import dagster as dg
 
 from orchestration.config import ReconConfig, check_env, load_config
 from orchestration.partitions import days_between
-from orchestration.preflight import check_app, check_gateways, check_warehouse_file
+from orchestration.preflight import check_app, check_gateways, check_landing, check_warehouse_file
 from orchestration.reports import marts
 from orchestration.reports.summary import Summary, collect_summary
 from orchestration.schedules import range_tags
@@ -119,6 +119,7 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
     register_config(cfg)  # and known to the scrubber, for the lines this process prints
     install_log_scrubber()
     check_warehouse_file(cfg.warehouse.path)
+    check_landing(cfg)  # an s3:// landing: the bucket exists and the credentials list it
     check_app(cfg)  # the mapping queries on an empty window: columns, :start/:end, driver, connection
     # each gateway once, never retried: a wrong base_url or token stops the run here, before extraction
     check_gateways(cfg, warn=lambda m: print(scrub(m), file=sys.stderr))

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 
+from orchestration import storage
 from orchestration.landing import partition_dir
 from orchestration.reports import marts
 
@@ -136,7 +137,7 @@ def _batch_files(landing_dir: Path, days: set[date]) -> list[str]:
     """The usage batch files of `days` and their neighbours (a row lands in its UTC day's folder;
     the neighbours cover a created_at that the gateway and the app round differently)."""
     near = sorted({d + timedelta(days=k) for d in days for k in (-1, 0, 1)})
-    return [str(p) for d in near for p in sorted(partition_dir(landing_dir, "usage_records", d).glob("batch-*.parquet"))]
+    return [str(p) for d in near for p in storage.glob(partition_dir(landing_dir, "usage_records", d), "batch-*.parquet")]
 
 
 def stored_versions(landing_dir: Path | str, usage_rows: list[dict]) -> dict[str, list[dict]]:
@@ -145,12 +146,14 @@ def stored_versions(landing_dir: Path | str, usage_rows: list[dict]) -> dict[str
     money fields of that version. Rows whose batches are not found map to an empty list."""
     out: dict[str, list[dict]] = {u["record_key"]: [] for u in usage_rows if u.get("record_key")}
     days = {u["created_at"].astimezone(UTC).date() for u in usage_rows if u.get("created_at") is not None}
-    files = _batch_files(Path(landing_dir), days) if out else []
+    root = storage.root(landing_dir)
+    files = _batch_files(root, days) if out else []
     if not files:
         return out
     con = duckdb.connect(":memory:")
     try:
         con.execute("set TimeZone = 'UTC'")
+        storage.duckdb_register(con, root)
         con.read_parquet(files, union_by_name=True).create_view("batches")
         have = {r[0] for r in con.execute("describe batches").fetchall()}
         wanted = {"seq": "_seq", "extracted_at": "_extracted_at", "change": "_change", "gone_at": "_gone_at",

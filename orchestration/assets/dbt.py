@@ -103,6 +103,7 @@ def dbt_env(cfg: ReconConfig) -> dict[str, str]:
     return {
         "RECON_LANDING_DIR": str(cfg.warehouse.landing_dir),
         "RECON_WAREHOUSE_PATH": str(cfg.warehouse.path),
+        "RECON_LANDING_ENDPOINT_URL": cfg.warehouse.landing_endpoint_url or "",
     }
 
 

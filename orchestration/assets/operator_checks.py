@@ -495,8 +495,7 @@ def evaluate(
 def quarantine_outcome(landing_dir: Path, days: list[date]) -> CheckOutcome:
     """Rows pandera quarantined on the run's days, per record and day (the raw assets' own
     `schema_valid` checks say the same in the UI; this puts it in the webhook summary too)."""
-    import pyarrow.parquet as pq
-
+    from orchestration import storage
     from orchestration.landing import quarantine_file
     from schemas.canonical import RECORDS
 
@@ -505,7 +504,7 @@ def quarantine_outcome(landing_dir: Path, days: list[date]) -> CheckOutcome:
         for day in days:
             f = quarantine_file(landing_dir, record, day)
             if f.exists():
-                lines.append(f"{record} {day.isoformat()}: {pq.ParquetFile(f).metadata.num_rows} row(s) quarantined ({f})")
+                lines.append(f"{record} {day.isoformat()}: {storage.num_rows(f)} row(s) quarantined ({f})")
     return CheckOutcome(
         name="schema_quarantine",
         passed=not lines,

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from orchestration import storage
 from orchestration.config import ReconConfig
 from orchestration.evidence import EVIDENCE_RECORDS, read_held
 from orchestration.landing import partition_file
@@ -65,7 +64,7 @@ def landed_counts(cfg: ReconConfig, days: list[date]) -> dict[str, int]:
                 continue
             f = partition_file(cfg.warehouse.landing_dir, record, d)
             if f.exists():
-                n += pq.ParquetFile(f).metadata.num_rows
+                n += storage.num_rows(f)
         out[record] = n
     return out
 
