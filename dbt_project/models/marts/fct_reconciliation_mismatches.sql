@@ -17,27 +17,27 @@
 -- 10M jobs that copy spilled to disk and dominated the build).
 with
 
-jobs as not materialized (
+jobs as {{ not_materialized() }} (
     select * from {{ ref('int_jobs_reconciled') }}
 ),
 
-linked_usage as not materialized (
+linked_usage as {{ not_materialized() }} (
     select * from {{ ref('int_usage_records_linked') }}
 ),
 
-task_ledgers as not materialized (
+task_ledgers as {{ not_materialized() }} (
     select * from {{ ref('int_task_ledgers_settled') }}
 ),
 
-quota_checked as not materialized (
+quota_checked as {{ not_materialized() }} (
     select * from {{ ref('int_usage_records_quota_checked') }}
 ),
 
-gateway_tasks as not materialized (
+gateway_tasks as {{ not_materialized() }} (
     select * from {{ ref('stg_raw__gateway_tasks') }}
 ),
 
-app_jobs as not materialized (
+app_jobs as {{ not_materialized() }} (
     select * from {{ ref('stg_raw__app_jobs') }}
 ),
 
@@ -52,10 +52,10 @@ missing_usage as (
         'missing_usage' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway,
         scene, model, job_id as subject_key, coalesce(expected_cost_usd, 0) as amount_usd,
         created_date as partition_date,
-        'job succeeded at ' || strftime(terminal_at, '%Y-%m-%dT%H:%M:%SZ')
-            || ', settlement window passed at ' || strftime(settlement_window_ends_at, '%Y-%m-%dT%H:%M:%SZ')
-            || ', net charge ' || printf('%.6f', net_cost_usd) || ' USD (expected '
-            || coalesce(printf('%.6f', expected_cost_usd), 'n/a') || ' USD): ask the gateway why it was never billed'
+        'job succeeded at ' || {{ iso_utc('terminal_at') }}
+            || ', settlement window passed at ' || {{ iso_utc('settlement_window_ends_at') }}
+            || ', net charge ' || {{ fixed6('net_cost_usd') }} || ' USD (expected '
+            || coalesce({{ fixed6('expected_cost_usd') }}, 'n/a') || ' USD): ask the gateway why it was never billed'
             as detail
     from jobs, tolerances
     where effective_status = 'succeeded'
@@ -68,8 +68,8 @@ charged_for_failure as (
         'charged_for_failure', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
         net_cost_usd, created_date,
         'task ' || effective_status || coalesce(' (' || gateway_fail_reason || ')', '')
-            || ' and still charged ' || printf('%.6f', net_cost_usd) || ' USD net after the settlement window ('
-            || strftime(settlement_window_ends_at, '%Y-%m-%dT%H:%M:%SZ') || '): claim the refund'
+            || ' and still charged ' || {{ fixed6('net_cost_usd') }} || ' USD net after the settlement window ('
+            || {{ iso_utc('settlement_window_ends_at') }} || '): claim the refund'
     from jobs, tolerances
     where effective_status in ('failed', 'cancelled')
       and is_window_passed
@@ -82,19 +82,19 @@ over_refunded_jobs as (
     select
         'over_refunded', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
         -net_cost_usd, created_date,
-        'refunds exceed charges: charged ' || printf('%.6f', charged_usd) || ' USD, credited '
-            || printf('%.6f', credited_usd) || ' USD (' || refund_count || ' refund rows)'
+        'refunds exceed charges: charged ' || {{ fixed6('charged_usd') }} || ' USD, credited '
+            || {{ fixed6('credited_usd') }} || ' USD (' || refund_count || ' refund rows)'
     from jobs, tolerances
     where net_cost_usd < -tol_usd
 ),
 
 over_refunded_tasks as (
     select
-        'over_refunded', cast(null as varchar), l.task_id, cast(null as varchar), l.gateway,
-        cast(null as varchar), cast(null as varchar), l.task_id, -l.net_cost_usd,
+        'over_refunded', cast(null as {{ t_string() }}), l.task_id, cast(null as {{ t_string() }}), l.gateway,
+        cast(null as {{ t_string() }}), cast(null as {{ t_string() }}), l.task_id, -l.net_cost_usd,
         cast(l.first_ledger_at as date),
-        'refunds exceed charges on a task no app job links to: charged ' || printf('%.6f', l.charged_usd)
-            || ' USD, credited ' || printf('%.6f', l.credited_usd) || ' USD'
+        'refunds exceed charges on a task no app job links to: charged ' || {{ fixed6('l.charged_usd') }}
+            || ' USD, credited ' || {{ fixed6('l.credited_usd') }} || ' USD'
     from task_ledgers as l, tolerances
     where l.job_id is null
       and l.net_cost_usd < -tol_usd
@@ -104,7 +104,7 @@ missing_asset as (
     select
         'missing_asset', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
         net_cost_usd, created_date,
-        'task succeeded and was charged ' || printf('%.6f', net_cost_usd)
+        'task succeeded and was charged ' || {{ fixed6('net_cost_usd') }}
             || ' USD but the user has no available asset (' || asset_count || ' asset rows): redeliver or refund'
     from jobs, tolerances
     where effective_status = 'succeeded'
@@ -140,8 +140,8 @@ cost_mismatch as (
     select
         'cost_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
         abs(net_cost_usd - expected_cost_usd), created_date,
-        'net billed ' || printf('%.6f', net_cost_usd) || ' USD, app expected '
-            || printf('%.6f', expected_cost_usd) || ' USD (diff ' || printf('%.6f', net_cost_usd - expected_cost_usd)
+        'net billed ' || {{ fixed6('net_cost_usd') }} || ' USD, app expected '
+            || {{ fixed6('expected_cost_usd') }} || ' USD (diff ' || {{ fixed6('net_cost_usd - expected_cost_usd') }}
             || ' USD beyond tolerance)'
     from jobs, tolerances
     where is_money_final
@@ -166,18 +166,18 @@ duplicate_create as (
         'one job created ' || case when charged_task_count > 1
             then charged_task_count || ' charged gateway tasks'
             else charged_request_count || ' charged requests' end
-            || ' (retry_count ' || retry_count || '): refund the extra ' || printf('%.6f', duplicate_cost_usd) || ' USD'
+            || ' (retry_count ' || retry_count || '): refund the extra ' || {{ fixed6('duplicate_cost_usd') }} || ' USD'
     from jobs
     where is_duplicate_create
 ),
 
 orphan_usage as (
     select
-        'orphan_usage', cast(null as varchar), task_id, request_id, gateway, scene, model, record_key,
+        'orphan_usage', cast(null as {{ t_string() }}), task_id, request_id, gateway, scene, model, record_key,
         abs(coalesce(cost_usd, 0)), created_date,
-        'charge of ' || printf('%.6f', coalesce(cost_usd, 0)) || ' USD (quota ' || coalesce(quota, 0)
+        'charge of ' || {{ fixed6('coalesce(cost_usd, 0)') }} || ' USD (quota ' || coalesce(quota, 0)
             || ', token ' || coalesce(token_name, 'n/a') || ') at '
-            || strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') || ' links to no app job by task, request or transaction id'
+            || {{ iso_utc('created_at') }} || ' links to no app job by task, request or transaction id'
     from linked_usage
     where record_type = 'consume'
       and not is_linked
@@ -186,7 +186,7 @@ orphan_usage as (
 ),
 
 ambiguous_pairs as (
-    select unnest(string_split(ambiguous_job_ids, ',')) as candidate_job_id, gateway, record_key,
+    select {{ explode_split('ambiguous_job_ids', ',') }} as candidate_job_id, gateway, record_key,
         cost_usd, ambiguous_job_ids
     from linked_usage
     where ambiguous_job_ids is not null
@@ -197,9 +197,9 @@ ambiguous_match as (
     select
         'ambiguous_match', j.job_id, j.gateway_task_id, j.request_id, min(p.gateway), j.scene, j.model, j.job_id,
         0.0, j.created_date,
-        count(*) || ' id-less usage row(s) of ' || printf('%.6f', sum(coalesce(p.cost_usd, 0)))
+        count(*) || ' id-less usage row(s) of ' || {{ fixed6('sum(coalesce(p.cost_usd, 0))') }}
             || ' USD fit this job and others (candidates ' || replace(min(p.ambiguous_job_ids), ',', ', ')
-            || '; rows ' || string_agg(p.record_key, ', ' order by p.record_key)
+            || '; rows ' || {{ string_agg_sorted('p.record_key', ', ') }}
             || '): not linked to any of them, match them by hand'
     from ambiguous_pairs as p
     inner join jobs as j on p.candidate_job_id = j.job_id
@@ -211,7 +211,7 @@ stuck_jobs as (
         'stuck_task', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
         0.0, created_date,
         coalesce('gateway task ' || gateway_status, 'job ' || app_status) || ' since '
-            || strftime(stuck_since_at, '%Y-%m-%dT%H:%M:%SZ') || ', longer than the '
+            || {{ iso_utc('stuck_since_at') }} || ', longer than the '
             || {{ var('stuck_task_sla_minutes') }} || ' minute SLA'
     from jobs
     where is_stuck
@@ -225,9 +225,9 @@ job_task_ids as (
 
 stuck_tasks as (
     select
-        'stuck_task', cast(null as varchar), t.task_id, cast(null as varchar), t.gateway,
-        cast(null as varchar), cast(null as varchar), t.task_id, 0.0, t.submitted_date,
-        'gateway task ' || t.status || ' since ' || strftime(t.submitted_at, '%Y-%m-%dT%H:%M:%SZ')
+        'stuck_task', cast(null as {{ t_string() }}), t.task_id, cast(null as {{ t_string() }}), t.gateway,
+        cast(null as {{ t_string() }}), cast(null as {{ t_string() }}), t.task_id, 0.0, t.submitted_date,
+        'gateway task ' || t.status || ' since ' || {{ iso_utc('t.submitted_at') }}
             || ' with no app job, longer than the ' || {{ var('stuck_task_sla_minutes') }} || ' minute SLA'
     from gateway_tasks as t
     where not t.is_terminal
@@ -251,10 +251,10 @@ quota_mismatch as (
 -- the money rules that conclude from absent usage are withheld for that day's jobs (filter in final)
 coverage_gaps as (
     select
-        'coverage_gap', cast(null as varchar), cast(null as varchar), cast(null as varchar), gateway,
-        cast(null as varchar), cast(null as varchar), gateway || '|' || cast(day as varchar), 0.0, day,
-        'gateway ' || gateway || ' holds no complete usage extraction of ' || cast(day as varchar) || ' ('
-            || coverage_status || ': ' || reason || '); ' || cast(jobs as varchar)
+        'coverage_gap', cast(null as {{ t_string() }}), cast(null as {{ t_string() }}), cast(null as {{ t_string() }}), gateway,
+        cast(null as {{ t_string() }}), cast(null as {{ t_string() }}), gateway || '|' || cast(day as {{ t_string() }}), 0.0, day,
+        'gateway ' || gateway || ' holds no complete usage extraction of ' || cast(day as {{ t_string() }}) || ' ('
+            || coverage_status || ': ' || reason || '); ' || cast(jobs as {{ t_string() }})
             || ' app job(s) of that day are not judged on money: export the day from the console into a files gateway'
     from {{ ref('int_coverage_gaps') }}
 ),
@@ -320,27 +320,27 @@ directed as (
 final as (
     select
         cast(md5(mismatch_type || '|' || coalesce(job_id, '') || '|' || coalesce(task_id, '') || '|'
-            || coalesce(request_id, '') || '|' || coalesce(subject_key, '')) as varchar) as finding_id,
-        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id, subject_key) as varchar) as finding_key,
-        cast(mismatch_type as varchar) as mismatch_type,
+            || coalesce(request_id, '') || '|' || coalesce(subject_key, '')) as {{ t_string() }}) as finding_id,
+        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id, subject_key) as {{ t_string() }}) as finding_key,
+        cast(mismatch_type as {{ t_string() }}) as mismatch_type,
         cast(case
             when mismatch_type in ('charged_for_failure', 'over_refunded', 'duplicate_create',
                 'orphan_usage', 'missing_asset') then 'error'
             when mismatch_type in ('model_mismatch') then 'info'
             else 'warn'
-        end as varchar) as severity,
-        cast(job_id as varchar) as job_id,
-        cast(task_id as varchar) as task_id,
-        cast(request_id as varchar) as request_id,
-        cast(gateway as varchar) as gateway,
-        cast(scene as varchar) as scene,
-        cast(model as varchar) as model,
-        cast(subject_key as varchar) as subject_key,
-        cast(detail as varchar) as detail,
+        end as {{ t_string() }}) as severity,
+        cast(job_id as {{ t_string() }}) as job_id,
+        cast(task_id as {{ t_string() }}) as task_id,
+        cast(request_id as {{ t_string() }}) as request_id,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(scene as {{ t_string() }}) as scene,
+        cast(model as {{ t_string() }}) as model,
+        cast(subject_key as {{ t_string() }}) as subject_key,
+        cast(detail as {{ t_string() }}) as detail,
         cast(round(greatest(coalesce(amount_usd, 0), 0), 8) as decimal(20, 8)) as amount_usd,
         cast(partition_date as date) as partition_date,
-        cast({{ as_of() }} as timestamp with time zone) as detected_at,
-        cast(direction as varchar) as direction
+        cast({{ as_of() }} as {{ t_timestamp() }}) as detected_at,
+        cast(direction as {{ t_string() }}) as direction
     from directed
     where {{ incremental_day_filter('partition_date') }}
       and not (mismatch_type in ('missing_usage', 'charged_for_failure', 'over_refunded', 'cost_mismatch')

@@ -18,7 +18,7 @@ consumes as (
 final as (
     select
         cast(created_date as date) as usage_date,
-        cast(gateway as varchar) as gateway,
+        cast(gateway as {{ t_string() }}) as gateway,
         cast(count(*) as bigint) as consume_count,
         cast(count(*) filter (where zero_quota) as bigint) as zero_quota_count,
         cast(count(*) filter (where stream_error) as bigint) as stream_error_count,

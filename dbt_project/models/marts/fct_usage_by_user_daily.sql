@@ -15,7 +15,7 @@ settled as (
 final as (
     select
         cast(j.created_date as date) as usage_date,
-        cast(j.user_id as varchar) as user_id,
+        cast(j.user_id as {{ t_string() }}) as user_id,
         cast(count(*) as bigint) as job_count,
         cast(count(*) filter (where j.status = 'succeeded') as bigint) as succeeded_count,
         cast(count(*) filter (where j.status in ('failed', 'cancelled')) as bigint) as failed_count,

@@ -12,10 +12,10 @@ usage_records as (
 final as (
     select
         cast(created_date as date) as usage_date,
-        cast(gateway as varchar) as gateway,
-        cast(coalesce(token_name, '(none)') as varchar) as token_name,
-        cast(coalesce(model, '(none)') as varchar) as model,
-        cast(coalesce(group_name, '(none)') as varchar) as group_name,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(coalesce(token_name, '(none)') as {{ t_string() }}) as token_name,
+        cast(coalesce(model, '(none)') as {{ t_string() }}) as model,
+        cast(coalesce(group_name, '(none)') as {{ t_string() }}) as group_name,
         cast(count(*) filter (where record_type in ('consume', 'error')) as bigint) as request_count,
         cast(count(*) filter (where record_type = 'error') as bigint) as error_count,
         cast(count(*) filter (where record_type = 'consume' and (
