@@ -28,7 +28,7 @@ make_dt_interval(0, 0, 0, cast(({{ expr }}) / 1000000.0 as decimal(18, 6)))
 {#- A number as text with six decimals (money in finding details). Spark's printf takes no decimal. -#}
 {% macro fixed6(expr) -%}{{ return(adapter.dispatch('fixed6', 'recon')(expr)) }}{%- endmacro %}
 {% macro default__fixed6(expr) -%}printf('%.6f', {{ expr }}){%- endmacro %}
-{% macro spark__fixed6(expr) -%}printf('%.6f', cast({{ expr }} as decimal(38, 6))){%- endmacro %}
+{% macro spark__fixed6(expr) -%}printf('%.6f', cast({{ expr }} as double)){%- endmacro %}
 
 {#- Continuous (interpolated) quantile of a group. -#}
 {% macro quantile_cont(expr, q) -%}{{ return(adapter.dispatch('quantile_cont', 'recon')(expr, q)) }}{%- endmacro %}

@@ -66,3 +66,21 @@ select g.{{ key }}, cast(d.day as date) as day
 {% macro spark__struct_of(pairs) -%}
 named_struct({%- for name, expr in pairs %}'{{ name }}', {{ expr }}{{ ", " if not loop.last }}{% endfor -%})
 {%- endmacro %}
+
+{#- The rows of several relations whose columns have the same names (in any order). DuckDB matches
+    them by name (`union all by name`); Spark's SQL has no such union: each side lists `columns`. -#}
+{% macro union_by_name(relations, columns) -%}
+  {{ return(adapter.dispatch('union_by_name', 'recon')(relations, columns)) }}
+{%- endmacro %}
+
+{% macro default__union_by_name(relations, columns) -%}
+  {%- for r in relations %}
+    {% if not loop.first %}union all by name {% endif %}select * from {{ r }}
+  {%- endfor %}
+{%- endmacro %}
+
+{% macro spark__union_by_name(relations, columns) -%}
+  {%- for r in relations %}
+    {% if not loop.first %}union all {% endif %}select {{ columns | join(', ') }} from {{ r }}
+  {%- endfor %}
+{%- endmacro %}

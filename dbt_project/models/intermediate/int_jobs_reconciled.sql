@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- One row per app job with everything the rules need: the gateway task it maps to (the job's own
 -- task id, else the first task reached through its linked usage), whose status decides, the money
 -- of its linked ledger rows, how many charged tasks/requests it created, the models billed, the

@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- The settlement ledger of every gateway task: the pre-charge at submit, the settlement deltas
 -- (consume rows after the first, and difference rows carrying pre_consumed/actual quota), the
 -- refunds, the net cost (cost_usd is signed, so net = Σ consume − Σ refund), when it was first

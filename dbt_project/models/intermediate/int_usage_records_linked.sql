@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- Every usage row with the app job it belongs to, and how it was linked.
 -- Keys in priority order: the job's task_id, its request_id, its billing_transaction_id. A task id
 -- reached through a row linked by request/transaction id brings that task's other rows (settlement

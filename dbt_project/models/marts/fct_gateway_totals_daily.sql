@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- The gateway's own total for a day (new-api's stat: quota of its consume rows in the day's range)
 -- next to the sum of the consume rows recon holds for the same range ("summary != detail rows",
 -- new-api #7105, one-api #506). Rows the gateway deleted after the total was read still count (they

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Requests far above their model's usual size (the consoles' "abnormally high tokens in a single
 -- request" alert): a consume row whose prompt + completion tokens exceed the mean +
 -- request_tokens_sigma x sample stddev of the same gateway and model's requests over the

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Request latency per UTC day, gateway and model from the gateways' duration_ms (new-api's
 -- use_time), consume rows only: p50 and p95 (continuous quantiles, interpolated) and the maximum.
 with

@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('terminal_date', open_ended=true) }}",

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Soft failures per UTC day and gateway (GATEWAYS.md): consume rows that look like success but are
 -- not — billed 0 although tokens were used (quota 0, tokens > 0: a stream disconnect billed
 -- nothing while upstream charged), or a stream that ended in error (stream_status error). A row

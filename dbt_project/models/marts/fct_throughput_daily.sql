@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Peak requests per minute and tokens per minute per UTC day and gateway (the consoles' RPM/TPM),
 -- from the rows recon holds: requests are consume + error rows, tokens the consume rows' prompt +
 -- completion tokens, per wall-clock UTC minute. The earliest minute wins a tie.

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Usage by app user (the pseudonymized user_id the app DB query returns; never a raw identity):
 -- jobs, outcomes, tokens, the app's expected cost and the gateway's net cost recon settled for
 -- them, per UTC day of the job's creation.

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Usage analytics, the view every console offers: spend, requests, tokens, errors and soft failures
 -- per UTC day by gateway x token name x model x group. A missing dimension is '(none)' so the grain
 -- is a key. Requests are consume + error rows; spend is consume + refund cost (topups are credits).

@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- The assets the app delivered, typed and deduplicated on asset_id (latest created_at wins).
 with
 

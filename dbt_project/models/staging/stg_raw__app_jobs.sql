@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- The app's jobs, typed and deduplicated on job_id keeping the latest state (a terminal status
 -- over a non-terminal one, then the latest terminal_at).
 with

@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- Gateway async tasks, typed: the current version of every task recon ever held, on (gateway,
 -- task_id). A task lands in the day of its submitted_at; the landing is append-only (docs/landing.md),
 -- so each extraction that saw the task change added a version: the highest batch (version_seq) wins,

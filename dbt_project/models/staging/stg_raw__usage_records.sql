@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- Gateway usage rows, typed: the current version of every row recon ever held. The landing is
 -- append-only (docs/landing.md): each extraction adds a batch of what changed, so a row can have
 -- several versions (TokenLab records gain their billing_transaction_id when they settle) and a row
