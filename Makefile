@@ -39,8 +39,11 @@ test-fast: $(STAMP)
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/recon ui
 
+# ruff (lint + format check) and the import contracts of pyproject's [tool.importlinter] (docs/architecture.md)
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration schemas tests bench
+	$(BIN)/ruff format --check orchestration schemas tests bench
+	$(BIN)/lint-imports
 
 bench-extract: $(STAMP)
 	$(BIN)/python -m bench.extract

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # imported late so `--help` is instant
     from orchestration.config import GatewayConfig
-    from orchestration.gateways.newapi import NewApiClient
+    from orchestration.gateways.newapi.client import NewApiClient
     from orchestration.gateways.windows import cut
     from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
 

@@ -42,8 +42,8 @@ from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestration.config import AppConfig, ConfigError, require_env
-from orchestration.gateways.base import ExtractionError
+from orchestration.config import AppConfig, require_env
+from orchestration.errors import ConfigError, ExtractionError
 from orchestration.pseudonymize import pseudonym_key, pseudonymize_series
 from schemas.canonical import OPTIONAL_COLUMNS, RECORDS
 from schemas.validate import ROW_ERRORS_ATTR, coerce_frame

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestration.errors import (
+    ConfigError,  # its old home: `from orchestration.config import ConfigError` works
+)
+
 DIALECTS = ("newapi", "tokenlab", "files")
-
-
-class ConfigError(ValueError):
-    """A config problem, phrased as one line that names the file and the key."""
 
 
 class _Strict(BaseModel):

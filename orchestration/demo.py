@@ -22,7 +22,8 @@ import yaml
 
 from orchestration import sandbox
 from orchestration.data_dir_lock import data_dir_lock
-from orchestration.sandbox.scenario import build_scenario, write_app_db, write_truth
+from orchestration.sandbox.app_db import write_app_db
+from orchestration.sandbox.scenario import build_scenario, write_truth
 from orchestration.sandbox.scoring import Score, score
 from orchestration.sandbox.server import serve
 

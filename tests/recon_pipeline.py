@@ -17,8 +17,9 @@ import duckdb
 import yaml
 
 from orchestration.demo import DEMO_ENV, demo_config
+from orchestration.sandbox.app_db import write_app_db
 from orchestration.sandbox.faults import Faults
-from orchestration.sandbox.scenario import build_scenario, write_app_db
+from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from orchestration.app_sources import bind_params, check_app_queries, extract_app_records, sqlite_bound
 from orchestration.config import AppConfig, ConfigError
-from orchestration.gateways.base import ExtractionError
+from orchestration.errors import ExtractionError
 from orchestration.landing import land_validated, read_partition, read_quarantine
 from orchestration.pseudonymize import DEMO_KEY, pseudonymize_user_id
 from schemas.canonical import RECORDS

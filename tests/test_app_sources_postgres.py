@@ -131,7 +131,7 @@ def test_postgres_local_time_zone_does_not_matter(pg_app, tmp_path: Path, monkey
 
 def test_a_mapping_query_cannot_delete_the_apps_rows(pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """psycopg2 sends `delete ...; commit; select ...` as one string: the session must refuse the write."""
-    from orchestration.gateways.base import ExtractionError
+    from orchestration.errors import ExtractionError
 
     eng = create_engine(pg_url)
     with eng.connect() as conn:
@@ -156,7 +156,7 @@ def test_the_documented_postgresql_url_works(pg_app, pg_url: str, monkeypatch: p
 ])
 def test_a_connection_failure_says_which(pg_url: str, monkeypatch: pytest.MonkeyPatch, change, says) -> None:
     from orchestration.app_sources import check_app_queries
-    from orchestration.gateways.base import ExtractionError
+    from orchestration.errors import ExtractionError
 
     monkeypatch.setenv("APP_DATABASE_URL", change(pg_url.replace("postgresql+psycopg2://", "postgresql://")))
     with pytest.raises(ExtractionError, match=says):

@@ -31,12 +31,14 @@ from orchestration.app_sources import extract_app_records
 from orchestration.cli import main as recon_cli
 from orchestration.config import AppConfig, GatewayConfig
 from orchestration.demo import DEMO_ENV, demo_config
+from orchestration.errors import ExtractionError, GatewayAuthError, InvalidRecordError
 from orchestration.evidence import read_held, read_manifest
-from orchestration.gateways import ExtractionError, GatewayAuthError, InvalidRecordError, client_for
+from orchestration.gateways import client_for
 from orchestration.landing import land_validated, partition_file, read_partition, read_quarantine
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
+from orchestration.sandbox.app_db import write_app_db
 from orchestration.sandbox.bulk import bulk_scenario
-from orchestration.sandbox.scenario import build_scenario, write_app_db
+from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
 from schemas.validate import validate_frame
 

@@ -42,8 +42,8 @@ import pytest
 from orchestration.assets.landing_step import land_evidence_days
 from orchestration.assets.raw_gateway import gateway_clients, known_task_ids, read_each
 from orchestration.config import AppConfig, GatewayConfig, ReconConfig, WarehouseConfig
+from orchestration.errors import ConflictingDuplicateError, ExtractionError
 from orchestration.evidence import GatewayRead, land_extraction, read_held, read_manifest
-from orchestration.gateways import ConflictingDuplicateError, ExtractionError
 from orchestration.landing import partition_dir, partition_file, write_partition
 from orchestration.sandbox import (
     SANDBOX_TOKEN,

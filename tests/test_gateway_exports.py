@@ -11,7 +11,7 @@ import pytest
 
 from orchestration.config import GatewayConfig
 from orchestration.gateways import client_for
-from orchestration.gateways.files import parse_money
+from orchestration.gateways.files.client import parse_money
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)
 END = DAY + timedelta(days=1)

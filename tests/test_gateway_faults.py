@@ -7,16 +7,11 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from support.sandbox_gateways import newapi_gateway, tokenlab_gateway
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, client_for
-from orchestration.sandbox import (
-    SANDBOX_TOKEN,
-    SANDBOX_USER_ID,
-    TOKENLAB_API_KEY,
-    TOKENLAB_KEY_ID,
-    TOKENLAB_TOKEN,
-)
+from orchestration.errors import ExtractionError
+from orchestration.gateways import client_for
 from orchestration.sandbox.faults import Faults
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
@@ -27,27 +22,17 @@ def scenario():
     return build_scenario(seed=3, days=2, jobs_per_day=60)
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("F_TOKEN", SANDBOX_TOKEN)
-    monkeypatch.setenv("F_USER", SANDBOX_USER_ID)
-    monkeypatch.setenv("F_LAB", TOKENLAB_TOKEN)
-    monkeypatch.setenv("F_LAB_KEY", TOKENLAB_API_KEY)
+pytestmark = pytest.mark.usefixtures("sandbox_env")  # tests/conftest.py
 
 
 def newapi(url: str, **kw) -> GatewayConfig:
-    base = {"name": "main", "dialect": "newapi", "base_url": url, "token_env": "F_TOKEN", "user_id_env": "F_USER",
-                "max_concurrency": 6, "window_minutes": 180, "max_attempts": 12, "page_size": 20, "timeout_seconds": 5}
-    base.update(kw)
-    return GatewayConfig(**base)
+    base = {"max_concurrency": 6, "window_minutes": 180, "max_attempts": 12, "page_size": 20}
+    return newapi_gateway(url, **{**base, **kw})
 
 
 def lab(url: str, **kw) -> GatewayConfig:
-    base = {"name": "lab", "dialect": "tokenlab", "base_url": url, "token_env": "F_LAB", "key_id": TOKENLAB_KEY_ID,
-            "api_key_env": "F_LAB_KEY",
-                "max_concurrency": 6, "window_minutes": 360, "max_attempts": 12, "page_size": 10, "timeout_seconds": 5}
-    base.update(kw)
-    return GatewayConfig(**base)
+    base = {"max_concurrency": 6, "window_minutes": 360, "max_attempts": 12, "page_size": 10}
+    return tokenlab_gateway(url, **{**base, **kw})
 
 
 def run(c: GatewayConfig, scenario, faults: Faults | None, logs: list[str] | None = None):

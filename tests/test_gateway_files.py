@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, client_for
+from orchestration.errors import ExtractionError
+from orchestration.gateways import client_for
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)
 HEAD = ["Time", "Model", "Key Name", "Group", "Input Tokens", "Output Tokens", "Cost (USD)", "Duration (s)",

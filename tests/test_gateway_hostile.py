@@ -21,7 +21,8 @@ import pytest
 from hostile_gateway import hostile
 
 from orchestration.config import ConfigError, GatewayConfig, require_env
-from orchestration.gateways import ExtractionError, client_for
+from orchestration.errors import ExtractionError
+from orchestration.gateways import client_for
 from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
@@ -224,8 +225,8 @@ def test_a_number_out_of_range_in_a_row_is_an_invalid_record_not_a_bare_overflow
 
     from hostile_gateway import _row
 
-    from orchestration.gateways import InvalidRecordError
-    from orchestration.gateways.normalize_newapi import usage_row
+    from orchestration.errors import InvalidRecordError
+    from orchestration.gateways.newapi.rows import usage_row
     from orchestration.gateways.pager import Pager, Source
     from orchestration.gateways.windows import Window
 

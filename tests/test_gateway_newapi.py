@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
-from orchestration.gateways.newapi import NewApiClient
+from orchestration.errors import ExtractionError, GatewayAuthError
+from orchestration.gateways import client_for
+from orchestration.gateways.newapi.client import NewApiClient
 from orchestration.sandbox import SANDBOX_API_KEY, SANDBOX_TOKEN, SANDBOX_USER_ID
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from support.sandbox_gateways import newapi_gateway, tokenlab_gateway
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, client_for
-from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
+from orchestration.errors import ExtractionError
+from orchestration.gateways import client_for
 from orchestration.sandbox.faults import Faults
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
@@ -28,19 +29,12 @@ def scenario():
     return build_scenario(seed=5, days=1, jobs_per_day=40)
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("P_TOKEN", SANDBOX_TOKEN)
-    monkeypatch.setenv("P_USER", SANDBOX_USER_ID)
-    monkeypatch.setenv("P_LAB", TOKENLAB_TOKEN)
+pytestmark = pytest.mark.usefixtures("sandbox_env")  # tests/conftest.py
 
 
 def newapi(url: str, **kw) -> GatewayConfig:
-    base = {"name": "main", "dialect": "newapi", "base_url": url, "token_env": "P_TOKEN", "user_id_env": "P_USER",
-            "max_concurrency": 4, "window_minutes": 480, "page_size": 5, "timeout_seconds": 5,
-            "rate_limit_wait_seconds": WINDOW_S}
-    base.update(kw)
-    return GatewayConfig(**base)
+    base = {"max_concurrency": 4, "window_minutes": 480, "page_size": 5, "rate_limit_wait_seconds": WINDOW_S}
+    return newapi_gateway(url, **{**base, **kw})
 
 
 def extract(cfg: GatewayConfig, scenario, faults: Faults) -> tuple[pd.DataFrame, list[str], object, list[float]]:
@@ -128,9 +122,8 @@ def test_retry_after_wins_over_the_limiter_wait(scenario) -> None:
 
 
 def test_tokenlab_retry_after_in_the_error_body_is_honoured(scenario, monkeypatch) -> None:
-    cfg = GatewayConfig(name="lab", dialect="tokenlab", base_url="http://x", token_env="P_LAB",
-                        key_id=TOKENLAB_KEY_ID, max_concurrency=3, window_minutes=720, page_size=10,
-                        rate_limit_wait_seconds=60)
+    cfg = tokenlab_gateway("http://x", max_concurrency=3, window_minutes=720, page_size=10,
+                           rate_limit_wait_seconds=60)
     logs: list[str] = []
     with serve(scenario, faults=Faults(rate_limit_every=3, retry_after_s=0.04)) as url:
         cl = client_for(cfg.model_copy(update={"base_url": url}), logs.append)

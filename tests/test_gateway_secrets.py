@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, client_for
+from orchestration.errors import ExtractionError
+from orchestration.gateways import client_for
 from orchestration.landing import write_partition
 from orchestration.sandbox import (
     SANDBOX_API_KEY,

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways import ExtractionError, GatewayAuthError, client_for
+from orchestration.errors import ExtractionError, GatewayAuthError
+from orchestration.gateways import client_for
 from orchestration.gateways.normalize_tokenlab import find_records, task_row
-from orchestration.gateways.tokenlab import TokenLabClient
+from orchestration.gateways.tokenlab.client import TokenLabClient
 from orchestration.sandbox import TOKENLAB_API_KEY, TOKENLAB_KEY_ID, TOKENLAB_TOKEN
 from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
@@ -150,7 +151,7 @@ def test_unknown_response_shape_fails_loudly_naming_the_keys() -> None:
 def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_changes_warn() -> None:
     from orchestration.gateways.normalize_tokenlab import usage_row
     from orchestration.gateways.pager import Source
-    from orchestration.gateways.tokenlab import _SettlingPager
+    from orchestration.gateways.tokenlab.client import _SettlingPager
 
     rec = {"type": "charge", "request_id": "req_1", "task_id": "tsk_1", "created_at": "2026-03-01T10:00:00.000Z",
            "scene": "image", "logical_model": "flux-1.1-pro", "cost": {"amount": "0.040000", "currency": "USD"}}
@@ -243,7 +244,7 @@ def test_a_failed_request_is_an_error_row_never_a_charge(rec: dict) -> None:
 
 
 def test_an_unknown_access_channel_is_a_row_error_naming_the_field() -> None:
-    from orchestration.gateways.normalize_newapi import RowError
+    from orchestration.errors import RowError
     from orchestration.gateways.normalize_tokenlab import usage_row
 
     with pytest.raises(RowError) as err:

@@ -13,9 +13,10 @@ from recon_pipeline import pipeline
 
 from orchestration.assets import operator_checks as oc
 from orchestration.config import GatewayConfig
+from orchestration.errors import GatewayAuthError
 from orchestration.gateway_totals import land_totals, totals_dir
-from orchestration.gateways import GatewayAuthError, client_for
-from orchestration.gateways.newapi import NewApiClient
+from orchestration.gateways import client_for
+from orchestration.gateways.newapi.client import NewApiClient
 from orchestration.sandbox import SANDBOX_API_KEY, SANDBOX_TOKEN, SANDBOX_USER_ID
 from orchestration.sandbox.faults import Faults
 from orchestration.sandbox.scenario import build_scenario

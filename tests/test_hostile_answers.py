@@ -27,8 +27,9 @@ import pytest
 from orchestration.assets.landing_step import land_evidence_days
 from orchestration.assets.raw_gateway import read_each
 from orchestration.config import GatewayConfig
+from orchestration.errors import ExtractionError
 from orchestration.evidence import read_held, read_manifest
-from orchestration.gateways import ExtractionError, client_for
+from orchestration.gateways import client_for
 from orchestration.landing import read_quarantine
 
 DAY = date(2026, 11, 20)

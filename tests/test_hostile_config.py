@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from support.net import closed_port
 
 from orchestration.app_sources import app_engine, check_app_queries
 from orchestration.cli import main as recon_cli
@@ -161,16 +162,8 @@ def test_the_documented_postgresql_url_has_its_driver() -> None:
     eng.dispose()
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_unreachable_host_says_so(tmp_path: Path, app_db: str, monkeypatch) -> None:
-    monkeypatch.setenv("APP_DATABASE_URL", f"postgresql://recon:s3cret-pw@127.0.0.1:{_closed_port()}/app")
+    monkeypatch.setenv("APP_DATABASE_URL", f"postgresql://recon:s3cret-pw@127.0.0.1:{closed_port()}/app")
     res = run_cli(["run", "--config", str(write_config(tmp_path)), "--start", "2026-11-20"])
     assert res.exit_code == 2, res.output
     assert res.stderr == ("recon: config error: app: cannot connect to the app database (env APP_DATABASE_URL): "

@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from support.sample_marts import create_marts, sample_rows
 
 from orchestration.reports.render import HTML_TOP_PER_CODE, render_report, report_dir, spreadsheet_safe
-from orchestration.reports.sample_marts import create_marts, sample_rows
 from orchestration.reports.summary import summarize
 
 LAST = date(2026, 3, 10)

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from orchestration.gateways.newapi.rows import usage_row
+from orchestration.gateways.newapi.system_rows import parse
 from orchestration.gateways.normalize import USAGE_COLS, table_from_rows, to_frame
-from orchestration.gateways.normalize_newapi import usage_row
-from orchestration.gateways.system_rows import parse
 from schemas.validate import QUARANTINE_REASON, validate_frame
 
 QPU = 500_000.0

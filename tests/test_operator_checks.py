@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from support.sample_marts import MART_COLUMNS, create_marts
 
 from orchestration.assets import operator_checks as oc
-from orchestration.reports.sample_marts import MART_COLUMNS, create_marts
 
 FIRST, LAST = date(2026, 3, 8), date(2026, 3, 10)
 AS_OF = datetime(2026, 3, 11, 6, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 import yaml
 from recon_pipeline import pipeline
+from support.sample_marts import create_marts
 from test_operator_checks import AS_OF, finding, write_config
 
-from orchestration.reports.sample_marts import create_marts
 from orchestration.resources import ReconResource
 
 

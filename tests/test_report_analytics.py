@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from support.sample_marts import create_marts
+
 from orchestration.reports import analytics
 from orchestration.reports.render import render_report
-from orchestration.reports.sample_marts import create_marts
 from orchestration.reports.summary import summarize
 
 D1, D2, BEFORE = date(2026, 3, 9), date(2026, 3, 10), date(2026, 3, 1)

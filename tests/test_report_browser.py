@@ -15,10 +15,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.sample_marts import create_marts, sample_rows
 
 from orchestration.reports.money import currency
 from orchestration.reports.render import render_report
-from orchestration.reports.sample_marts import create_marts, sample_rows
 from orchestration.reports.summary import summarize
 
 REPO = Path(__file__).resolve().parents[1]

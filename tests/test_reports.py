@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.sample_marts import create_marts, sample_rows
 
 from orchestration.reports import charts
 from orchestration.reports.money import currency
@@ -17,7 +18,6 @@ from orchestration.reports.render import (
     markdown_preview,
     render_report,
 )
-from orchestration.reports.sample_marts import create_marts, sample_rows
 from orchestration.reports.summary import MISMATCH_CODES, format_summary, summarize
 
 LAST = date(2026, 3, 10)

@@ -9,7 +9,7 @@ import pytest
 
 from orchestration.assets.retry import HTTP_RETRY, no_retry_for_permanent_errors
 from orchestration.config import ConfigError
-from orchestration.gateways import (
+from orchestration.errors import (
     ConflictingDuplicateError,
     ExtractionError,
     GatewayAuthError,

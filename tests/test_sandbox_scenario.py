@@ -10,11 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from support.reference import reconcile
 
 from orchestration.landing import to_arrow
+from orchestration.sandbox.app_db import write_app_db
 from orchestration.sandbox.bulk import bulk_scenario
-from orchestration.sandbox.reference import reconcile
-from orchestration.sandbox.scenario import MISMATCH_CODES, build_scenario, write_app_db, write_truth
+from orchestration.sandbox.scenario import MISMATCH_CODES, build_scenario, write_truth
 from orchestration.sandbox.scoring import score
 from schemas.canonical import RECORDS
 from schemas.record_key import served_row_key

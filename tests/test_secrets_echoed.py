@@ -25,8 +25,9 @@ from sqlalchemy import create_engine, text
 
 from orchestration import scrub
 from orchestration.demo import demo_config
-from orchestration.gateways.base import ExtractionError, GatewayAuthError
-from orchestration.sandbox.scenario import build_scenario, write_app_db
+from orchestration.errors import ExtractionError, GatewayAuthError
+from orchestration.sandbox.app_db import write_app_db
+from orchestration.sandbox.scenario import build_scenario
 
 try:  # tests/ is a rootdir-importable folder, not a package
     from test_secrets_everywhere import texts_of

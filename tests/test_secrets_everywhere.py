@@ -22,7 +22,6 @@ import gzip
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,10 +34,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from support.net import closed_port
 
 from orchestration.demo import demo_config
 from orchestration.sandbox import SANDBOX_USER_ID, newapi_routes, tokenlab_routes
-from orchestration.sandbox.scenario import build_scenario, write_app_db
+from orchestration.sandbox.app_db import write_app_db
+from orchestration.sandbox.scenario import build_scenario
 from orchestration.sandbox.server import serve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,14 +82,6 @@ def planted_scenario():
     for i, j in enumerate(sc.app_jobs):
         j["account_ref"] = f"{RAW_USER}-{i % 7}@example.com"
     return sc
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,7 +167,7 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
         "GATEWAY_TOKEN": TOKEN, "GATEWAY_USER_ID": SANDBOX_USER_ID, "GATEWAY_KEY": API_KEY,
         "TOKENLAB_TOKEN": LAB_TOKEN, "TOKENLAB_API_KEY": LAB_KEY, "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}",
         "RECON_PSEUDONYM_KEY": "pseudonym-key-for-this-test",
-        "RECON_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{_closed_port()}/{WEBHOOK_SECRET}/x",
+        "RECON_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/{WEBHOOK_SECRET}/x",
         "DAGSTER_HOME": str(home), "DBT_LOG_PATH": str(dbt_logs),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     })

@@ -166,7 +166,7 @@ def test_scope_names_are_validated(bad: list[str]) -> None:
 
 
 def test_one_query_per_token_name_and_group_plus_the_system_rows() -> None:
-    from orchestration.gateways.newapi import NewApiClient
+    from orchestration.gateways.newapi.client import NewApiClient
 
     cl = NewApiClient(GatewayConfig(name="m", dialect="newapi", base_url="http://x", token_env="T", user_id_env="U",
                                     token_names=["a", "b"], groups=["g"]))

@@ -14,10 +14,10 @@ from typing import Self
 import dagster as dg
 import pytest
 import yaml
+from support.sample_marts import create_marts
 
 from orchestration import alerts
 from orchestration.assets.operator_checks import ERROR, WARN, CheckOutcome
-from orchestration.reports.sample_marts import create_marts
 
 SECRET_PATH = "/hooks/T000/B000/s3cr3t-token-value"
 FIRST, LAST = date(2026, 3, 8), date(2026, 3, 10)

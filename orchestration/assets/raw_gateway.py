@@ -12,10 +12,11 @@ import pandas as pd
 from orchestration.assets.landing_step import land_evidence_days, schema_check_spec
 from orchestration.assets.retry import HTTP_RETRY, no_retry_for_permanent_errors
 from orchestration.config import ReconConfig
+from orchestration.errors import ExtractionError
 from orchestration.evidence import GatewayRead, read_held
 from orchestration.gateway_totals import land_totals
 from orchestration.gateways import client_for
-from orchestration.gateways.base import ExtractionError, GatewayClient
+from orchestration.gateways.base import GatewayClient
 from orchestration.gateways.interrupts import stop_on_signals
 from orchestration.landing import read_partition
 from orchestration.partitions import DAILY, SINGLE_RUN

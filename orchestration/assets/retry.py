@@ -7,8 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orchestration.config import ConfigError
-from orchestration.gateways.base import ConflictingDuplicateError, GatewayAuthError, InvalidRecordError
+from orchestration.errors import ConfigError, ConflictingDuplicateError, GatewayAuthError, InvalidRecordError
 
 # Transient failures (a gateway down for a minute) get the whole step again, after the client's own
 # per-request retries ran out. Auth and config errors, conflicting duplicates and unreadable records

@@ -7,28 +7,27 @@ environment only when a request is made, never at import or construction time.
 from __future__ import annotations
 
 from orchestration.config import GatewayConfig
-from orchestration.gateways.base import (
+from orchestration.errors import (
     ConflictingDuplicateError,
     ExtractionError,
     GatewayAuthError,
-    GatewayClient,
     InvalidRecordError,
-    Log,
 )
+from orchestration.gateways.base import GatewayClient, Log
 
 
 def client_for(cfg: GatewayConfig, log: Log | None = None) -> GatewayClient:
     """The client for `cfg.dialect` (newapi | tokenlab | files)."""
     if cfg.dialect == "newapi":
-        from orchestration.gateways.newapi import NewApiClient
+        from orchestration.gateways.newapi.client import NewApiClient
 
         return NewApiClient(cfg, log)
     if cfg.dialect == "tokenlab":
-        from orchestration.gateways.tokenlab import TokenLabClient
+        from orchestration.gateways.tokenlab.client import TokenLabClient
 
         return TokenLabClient(cfg, log)
     if cfg.dialect == "files":
-        from orchestration.gateways.files import FilesClient
+        from orchestration.gateways.files.client import FilesClient
 
         return FilesClient(cfg, log)
     raise ValueError(f"gateway {cfg.name}: unknown dialect {cfg.dialect!r}")

@@ -1,4 +1,4 @@
-"""The one interface every gateway dialect implements, and the errors extraction raises.
+"""The one interface every gateway dialect implements (its errors live in `orchestration.errors`).
 
 A client is built from one `GatewayConfig`, reads its secrets from the environment at run time, and
 returns pandas frames with exactly the canonical columns of `schemas.canonical` (USAGE_RECORD,
@@ -17,35 +17,17 @@ from typing import TYPE_CHECKING, Self
 import pandas as pd
 
 from orchestration.config import GatewayConfig
-from orchestration.scrub import scrub
+from orchestration.errors import (  # re-exported: their old home
+    ConflictingDuplicateError,
+    ExtractionError,
+    GatewayAuthError,
+    InvalidRecordError,
+)
 
 if TYPE_CHECKING:
     from orchestration.gateways.totals import GatewayTotals
 
 Log = Callable[[str], None]
-
-
-class ExtractionError(RuntimeError):
-    """Extraction could not produce a complete, trustworthy partition. Nothing may land.
-
-    The message is scrubbed of every secret recon loaded (`orchestration.scrub`): it may quote a
-    gateway's answer, and a gateway may echo the token it was sent."""
-
-    def __init__(self, *args: object) -> None:
-        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
-
-
-class GatewayAuthError(ExtractionError):
-    """401/403 or success:false for auth: not retried; the message names the env var to check."""
-
-
-class ConflictingDuplicateError(ExtractionError):
-    """The same dedup key arrived with different content; names both rows' public ids."""
-
-
-class InvalidRecordError(ExtractionError):
-    """A record the gateway sent (or a console export holds) cannot be read: a field missing or
-    unreadable, `other` not JSON. Fetching it again gives the same record, so it is not retried."""
 
 
 @dataclass(frozen=True)
@@ -94,3 +76,9 @@ class GatewayClient(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+__all__ = [
+    "ConflictingDuplicateError", "ExtractionError", "GatewayAuthError", "GatewayClient", "InvalidRecordError",
+    "Log", "ReadCoverage",
+]

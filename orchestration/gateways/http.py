@@ -53,9 +53,10 @@ from tenacity import (
     stop_before_delay,
 )
 
-from orchestration.gateways.base import ExtractionError, GatewayAuthError, Log
-from orchestration.gateways.errors import redact, where
+from orchestration.errors import ExtractionError, GatewayAuthError
+from orchestration.gateways.base import Log
 from orchestration.gateways.interrupts import run_interruptibly
+from orchestration.gateways.messages import redact, where
 
 try:  # orjson is much faster on big pages; json is the fallback
     import orjson

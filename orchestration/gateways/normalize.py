@@ -21,6 +21,7 @@ TASK_COLS: tuple[str, ...] = tuple(GATEWAY_TASK)
 UIDX = {c: i for i, c in enumerate(USAGE_COLS)}
 TIDX = {c: i for i, c in enumerate(TASK_COLS)}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS_THRESHOLD = 100_000_000_000  # 1e11: as seconds that is the year 5138, as ms 1973 (epoch s vs ms)
 
 _PANDAS_TYPES = {
     pa.string(): pd.StringDtype("pyarrow"),

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestration.gateways.base import ExtractionError
-from orchestration.gateways.normalize import UIDX, USAGE_COLS, as_bool, as_float, as_int, as_str
-from orchestration.gateways.normalize_newapi import MS_THRESHOLD, RowError
+from orchestration.errors import ExtractionError, RowError
+from orchestration.gateways.normalize import MS_THRESHOLD, UIDX, USAGE_COLS, as_bool, as_float, as_int, as_str
 from orchestration.gateways.record_keys import content_key, lab_key
 from schemas.canonical import ACCESS_CHANNELS, SCENES
 

@@ -26,7 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.gateways.base import ExtractionError, InvalidRecordError, Log
+from orchestration.errors import ExtractionError, InvalidRecordError
+from orchestration.gateways.base import Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
 from orchestration.gateways.pages import normalize_items, parse_list_body

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from orchestration.gateways.base import ExtractionError, GatewayAuthError, InvalidRecordError
+from orchestration.errors import ExtractionError, GatewayAuthError, InvalidRecordError, RowError
 
 _AUTH_WORDS = ("token", "auth", "login", "permission", "unauthor", "forbidden", "access", "credential",
                "登录", "权限", "令牌", "未授权", "无权")
@@ -60,7 +60,6 @@ def parse_list_body(body: Any, loc: str, auth_hint: str) -> tuple[list[dict], in
 def normalize_items(items: list, normalize: Callable[[dict], tuple], gateway: str, partition: str,
                     endpoint: str, window: str, page: int) -> list[tuple]:
     """Row tuples of a page's items; a bad item or row is an InvalidRecordError naming where."""
-    from orchestration.gateways.normalize_newapi import RowError
 
     out = []
     for it in items:

@@ -1,5 +1,5 @@
 """record_key for canonical usage rows that have no served-row hash (new-api rows use
-`schemas.record_key.served_row_key` in `normalize_newapi`).
+`schemas.record_key.served_row_key` in `gateways.newapi.rows`).
 
 TokenLab records mutate while they settle, so their public id is the key (`lab_key`: the record's
 `id`, else its `request_id`) and a later version replaces the earlier; id-less rows (the files

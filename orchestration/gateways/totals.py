@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestration.gateways.base import ExtractionError, GatewayAuthError
+from orchestration.errors import ExtractionError, GatewayAuthError
 
 STAT_PATHS = {"self": "/api/log/self/stat", "admin": "/api/log/stat"}
 CONSUME_TYPE = 2

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from orchestration.gateways.errors import fmt_window
+from orchestration.gateways.messages import fmt_window
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ def _micros(t: datetime) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def now_utc() -> datetime:
+    """The clock every dialect closes windows against (a client's `now` overrides it in tests)."""
+    return datetime.now(UTC)
 
 
 def _ts(sec: int) -> datetime:

@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -179,10 +178,3 @@ def write_truth(scenario: Scenario, path: str | Path) -> Path:
     p.write_text(json.dumps(scenario.truth, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return p
 
-
-def __getattr__(name: str) -> Any:  # write_app_db lives in app_db.py; importable from here too
-    if name == "write_app_db":
-        from orchestration.sandbox.app_db import write_app_db
-
-        return write_app_db
-    raise AttributeError(name)

@@ -1,6 +1,6 @@
 """Helpers that phrase extraction errors as one secret-free line.
 
-The exception classes themselves live in `base.py` (fixed interface); this module only builds their
+The exception classes themselves live in `orchestration.errors`; this module only builds their
 messages so every dialect names gateway, endpoint, window, page and attempts the same way.
 """
 

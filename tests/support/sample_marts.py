@@ -381,7 +381,7 @@ def sample_rows(last_day: date, days: int = 7) -> dict[str, list[dict]]:
     }
 
 
-if __name__ == "__main__":  # preview: python -m orchestration.reports.sample_marts OUT_DIR
+if __name__ == "__main__":  # preview: cd tests && python -m support.sample_marts OUT_DIR
     import sys
 
     from orchestration.reports.render import render_report

@@ -27,10 +27,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from orchestration.gateways.base import (
-    ExtractionError,
-    GatewayClient,
-)
+from orchestration.errors import ExtractionError, RowError
+from orchestration.gateways.base import GatewayClient
 from orchestration.gateways.normalize import (
     UIDX,
     empty_frame,
@@ -39,7 +37,6 @@ from orchestration.gateways.normalize import (
     table_from_rows,
     to_frame,
 )
-from orchestration.gateways.normalize_newapi import RowError
 from orchestration.gateways.normalize_tokenlab import find_records, task_row, usage_row
 from orchestration.gateways.windows import utc
 from schemas.validate import QUARANTINE_REASON

@@ -11,11 +11,11 @@ which pandera quarantines. The text itself never lands.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from orchestration.gateways.normalize import as_bool, as_float, as_int, as_str
-from orchestration.gateways.system_rows import parse as parse_system_row
+from orchestration.errors import RowError
+from orchestration.gateways.newapi.system_rows import parse as parse_system_row
+from orchestration.gateways.normalize import MS_THRESHOLD, as_bool, as_float, as_int, as_str
 from schemas.record_key import served_row_key
 
 try:
@@ -34,15 +34,6 @@ TASK_STATUS = {
     "NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued",
     "IN_PROGRESS": "running", "SUCCESS": "succeeded", "FAILURE": "failed", "UNKNOWN": "unknown",
 }
-MS_THRESHOLD = 100_000_000_000  # 1e11: as seconds that is the year 5138, as ms 1973
-
-
-class RowError(ValueError):
-    """A row the normalizer cannot read; the caller adds gateway and window to the message."""
-
-    def __init__(self, field: str, row_id: str, why: str) -> None:
-        super().__init__(f"field={field} row={row_id}: {why}")
-        self.field, self.row_id, self.why = field, row_id, why
 
 
 def row_id(item: dict) -> str:
@@ -227,6 +218,3 @@ def task_row(item: dict, gateway: str, qpu: float) -> tuple:
         None, None, None,  # poll_url, x_task_id, x_billing_transaction_id: TokenLab only
     )
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

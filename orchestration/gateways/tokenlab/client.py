@@ -19,15 +19,9 @@ import pandas as pd
 import pyarrow as pa
 
 from orchestration.config import GatewayConfig, require_env
-from orchestration.gateways.base import ExtractionError, GatewayClient, InvalidRecordError, Log, ReadCoverage
+from orchestration.errors import ExtractionError, InvalidRecordError, RowError
+from orchestration.gateways.base import GatewayClient, Log, ReadCoverage
 from orchestration.gateways.http import HttpFetcher, HttpSettings, Stats, gather_all, run_sync
-from orchestration.gateways.newapi import (
-    KeyHashes,
-    after_pager,
-    check_cross_window,
-    read_coverage,
-    sorted_table,
-)
 from orchestration.gateways.normalize import (
     UIDX,
     concat,
@@ -35,10 +29,16 @@ from orchestration.gateways.normalize import (
     table_from_rows,
     to_frame,
 )
-from orchestration.gateways.normalize_newapi import RowError, now_utc
 from orchestration.gateways.normalize_tokenlab import find_records, task_row, usage_row
 from orchestration.gateways.pager import Pager, Source
-from orchestration.gateways.windows import Window, closed, cut, utc
+from orchestration.gateways.reads import (
+    KeyHashes,
+    after_pager,
+    check_cross_window,
+    read_coverage,
+    sorted_table,
+)
+from orchestration.gateways.windows import Window, closed, cut, now_utc, utc
 
 _BTX = UIDX["billing_transaction_id"]
 # what settling changes on a record: its transaction id, its settlement time, reserved -> settled
