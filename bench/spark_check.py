@@ -131,20 +131,37 @@ def compare_mart(name: str, duckdb_path: Path, warehouse: Path) -> MartDiff:
 def mart_names(manifest: Path) -> list[str]:
     """Every model under models/marts, from the DuckDB build's manifest."""
     nodes = json.loads(manifest.read_text())["nodes"].values()
-    return sorted(n["name"] for n in nodes if n["resource_type"] == "model" and n["path"].startswith("marts/"))
+    return sorted(
+        n["name"] for n in nodes if n["resource_type"] == "model" and n["path"].startswith("marts/")
+    )
 
 
 def run_dbt(target: str, env: dict[str, str], work: Path, run_vars: dict, log: Path) -> float:
     """`dbt run` on one target; its own target and log folders. Returns the wall time in seconds."""
-    args = [str(BIN / "dbt"), "run", "--target", target, "--vars", json.dumps(run_vars),
-            "--target-path", str(work / f"target-{target}"), "--log-path", str(work / f"logs-{target}")]
+    args = [
+        str(BIN / "dbt"),
+        "run",
+        "--target",
+        target,
+        "--vars",
+        json.dumps(run_vars),
+        "--target-path",
+        str(work / f"target-{target}"),
+        "--log-path",
+        str(work / f"logs-{target}"),
+    ]
     start = time.monotonic()
     with log.open("w") as out:
-        done = subprocess.run(args, cwd=DBT_PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(
+            args, cwd=DBT_PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
     elapsed = time.monotonic() - start
     if done.returncode != 0:
-        tail = "\n".join(line for line in log.read_text(errors="replace").splitlines()
-                         if "ERROR" in line or "Error" in line)[-3000:]
+        tail = "\n".join(
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if "ERROR" in line or "Error" in line
+        )[-3000:]
         raise SystemExit(f"spark-check: dbt run --target {target} failed (log {log}):\n{tail}")
     return elapsed
 
@@ -160,8 +177,12 @@ def as_of_of(data_dir: Path) -> str:
 def make_demo(work: Path) -> Path:
     data_dir = work / "data"
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    subprocess.run([str(BIN / "recon"), "demo", "--days", "7", "--data-dir", str(data_dir)], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "recon"), "demo", "--days", "7", "--data-dir", str(data_dir)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return data_dir
 
 
@@ -170,14 +191,18 @@ def report(console: Console, diffs: list[MartDiff]) -> None:
     for col in ("mart", "DuckDB rows", "Spark rows", "result"):
         table.add_column(col)
     for d in diffs:
-        table.add_row(d.name, str(d.duckdb_rows), str(d.spark_rows), "[green]same[/]" if d.ok else "[red]differs[/]")
+        table.add_row(
+            d.name, str(d.duckdb_rows), str(d.spark_rows), "[green]same[/]" if d.ok else "[red]differs[/]"
+        )
     console.print(table)
     for d in diffs:
         if d.ok:
             continue
-        console.print(f"[red]{d.name}[/]: columns only in DuckDB {d.missing_columns}, only in Spark "
-                      f"{d.extra_columns}; {len(d.only_duckdb)} row(s) only in DuckDB, "
-                      f"{len(d.only_spark)} only in Spark")
+        console.print(
+            f"[red]{d.name}[/]: columns only in DuckDB {d.missing_columns}, only in Spark "
+            f"{d.extra_columns}; {len(d.only_duckdb)} row(s) only in DuckDB, "
+            f"{len(d.only_spark)} only in Spark"
+        )
         for side, rows in (("duckdb", d.only_duckdb), ("spark", d.only_spark)):
             for row in rows[:SHOWN_ROWS]:
                 console.print(f"  only {side}: {row!r}", markup=False, highlight=False)
@@ -185,7 +210,9 @@ def report(console: Console, diffs: list[MartDiff]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, help="a recon data dir with a landing (default: a fresh demo)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="a recon data dir with a landing (default: a fresh demo)"
+    )
     parser.add_argument("--work-dir", type=Path, help="where the two builds go (default: a temp dir)")
     args = parser.parse_args(argv)
     console = Console()
@@ -201,8 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     duckdb_path.parent.mkdir(exist_ok=True)
     warehouse = work / "spark-warehouse"
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env.update({"RECON_LANDING_DIR": str(landing), "RECON_WAREHOUSE_PATH": str(duckdb_path),
-                "RECON_SPARK_WAREHOUSE_DIR": str(warehouse), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"})
+    env.update(
+        {
+            "RECON_LANDING_DIR": str(landing),
+            "RECON_WAREHOUSE_PATH": str(duckdb_path),
+            "RECON_SPARK_WAREHOUSE_DIR": str(warehouse),
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     console.print(f"spark-check: landing {landing}, as_of {run_vars['as_of']}, work dir {work}")
     duck_s = run_dbt("dev", env, work, run_vars, work / "dbt-duckdb.log")
     console.print(f"DuckDB build: {duck_s:.1f} s")
@@ -214,11 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     total = time.monotonic() - start
     bad = [d.name for d in diffs if not d.ok]
     if bad:
-        console.print(f"[red]spark-check failed[/]: {len(bad)} of {len(diffs)} marts differ ({', '.join(bad)}); "
-                      f"{total:.0f} s")
+        console.print(
+            f"[red]spark-check failed[/]: {len(bad)} of {len(diffs)} marts differ ({', '.join(bad)}); "
+            f"{total:.0f} s"
+        )
         return 1
-    console.print(f"[green]spark-check passed[/]: {len(diffs)} marts identical on DuckDB and Spark; "
-                  f"wall time {total:.0f} s (DuckDB build {duck_s:.0f} s, Spark build {spark_s:.0f} s)")
+    console.print(
+        f"[green]spark-check passed[/]: {len(diffs)} marts identical on DuckDB and Spark; "
+        f"wall time {total:.0f} s (DuckDB build {duck_s:.0f} s, Spark build {spark_s:.0f} s)"
+    )
     return 0
 
 
