@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export DAGSTER_HOME := $(abspath .dagster_home)
 
-.PHONY: install demo test test-fast ui lint bench-extract bench-scale clean
+.PHONY: install demo test test-fast ui lint bench-extract bench-scale spark-install spark-check clean
 
 # Re-install only when the dependency files change: the second run is quick.
 $(STAMP): pyproject.toml constraints.txt
@@ -53,6 +53,19 @@ bench-scale: SCALE ?= 1000000
 bench-scale: RUNS ?= 3
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale.harness --scales $(SCALE) --runs $(RUNS)
+
+# The optional Spark extra (dbt-spark, pyspark; Java 17 on PATH), outside the default install.
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	@touch $(SPARK_STAMP)
+
+spark-install: $(SPARK_STAMP)
+
+# The whole dbt project on DuckDB and on Spark, every mart compared row for row (bench/spark_check.py):
+# make spark-check [DATA_DIR=<a recon data dir>]; without DATA_DIR a fresh `recon demo` in a temp dir.
+spark-check: $(SPARK_STAMP)
+	env -u DAGSTER_HOME $(BIN)/python -m bench.spark_check $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -34,6 +34,10 @@
 {%- endmacro %}
 
 {% macro glob_matches(pattern) -%}
+  {{ return(adapter.dispatch('glob_matches', 'recon')(pattern)) }}
+{%- endmacro %}
+
+{% macro default__glob_matches(pattern) -%}
   {%- set sql -%}
     select count(*) as n from glob('{{ pattern | replace("'", "''") }}')
   {%- endset -%}
@@ -43,6 +47,10 @@
 
 {#- True when some file of the glob carries `column` (a migrated day file, batch 0, has no batch columns). -#}
 {% macro glob_has_column(pattern, column) -%}
+  {{ return(adapter.dispatch('glob_has_column', 'recon')(pattern, column)) }}
+{%- endmacro %}
+
+{% macro default__glob_has_column(pattern, column) -%}
   {%- set sql -%}
     select count(*) as n from parquet_schema('{{ pattern | replace("'", "''") }}') where name = '{{ column }}'
   {%- endset -%}
@@ -59,7 +67,7 @@
   {%- set cols = source_columns(table) -%}
   (select
   {%- for name, data_type in cols.items() %}
-    cast(null as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
+    cast(null as {{ sql_type(data_type) }}) as {{ name }}{{ "," if not loop.last }}
   {%- endfor %}
   where false)
 {%- endmacro %}
@@ -68,7 +76,7 @@
   {%- set globs = [] -%}
   {%- set batched = glob_matches(landing_glob(table)) and glob_has_column(landing_glob(table), '_extracted_at') -%}
   {%- for g in [landing_glob(table), legacy_glob(table)] -%}
-    {%- if glob_matches(g) -%}{%- do globs.append("'" ~ (g | replace("'", "''")) ~ "'") -%}{%- endif -%}
+    {%- if glob_matches(g) -%}{%- do globs.append(g) -%}{%- endif -%}
   {%- endfor -%}
   {%- if not globs -%}
     {{ return(empty_relation(table)) }}
@@ -86,22 +94,22 @@
   (select
   {%- for name, data_type in cols.items() %}
     {%- if name in absent %}
-    cast(null as {{ data_type }}) as {{ name }},
+    cast(null as {{ sql_type(data_type) }}) as {{ name }},
     {%- else %}
-    cast({{ name }} as {{ data_type }}) as {{ name }},
+    cast({{ name }} as {{ sql_type(data_type) }}) as {{ name }},
     {%- endif %}
   {%- endfor %}
-    coalesce(cast(nullif(regexp_extract(filename, 'batch-(\d+)\.parquet$', 1), '') as bigint), 0) as _seq,
+    coalesce(cast(nullif(regexp_extract(filename, 'batch-([0-9]+)[.]parquet$', 1), '') as bigint), 0) as _seq,
   {%- if batched %}
-    cast(_extracted_at as timestamp with time zone) as _extracted_at,
-    coalesce(cast(_change as varchar), 'new') as _change,
-    cast(_gone_at as timestamp with time zone) as _gone_at
+    cast(_extracted_at as {{ t_timestamp() }}) as _extracted_at,
+    coalesce(cast(_change as {{ t_string() }}), 'new') as _change,
+    cast(_gone_at as {{ t_timestamp() }}) as _gone_at
   {%- else %}
-    cast(null as timestamp with time zone) as _extracted_at,
+    cast(null as {{ t_timestamp() }}) as _extracted_at,
     'new' as _change,
-    cast(null as timestamp with time zone) as _gone_at
+    cast(null as {{ t_timestamp() }}) as _gone_at
   {%- endif %}
-  from read_parquet([{{ globs | join(', ') }}], union_by_name = true, filename = true, hive_partitioning = false))
+  from {{ read_landed_files(globs) }})
   {%- endset -%}
   {{ return(sql) }}
 {%- endmacro %}
@@ -112,6 +120,8 @@
     {{ evidence_relation(table) }}
   {%- elif execute and model.resource_type != 'unit_test' and not has_landed_files(table) -%}
     {{ empty_relation(table) }}
+  {%- elif execute and model.resource_type != 'unit_test' -%}
+    {{ landed_files_relation(table, rel) }}
   {%- else -%}
     {{ rel }}
   {%- endif -%}

@@ -11,6 +11,15 @@
 {%- endmacro %}
 
 {% macro last_run_values() -%}
+  {{ return(adapter.dispatch('last_run_values', 'recon')()) }}
+{%- endmacro %}
+
+{#- Spark: the per-run values come as --vars (make spark-check passes them); no run file is read. -#}
+{% macro spark__last_run_values() -%}
+  {{ return({}) }}
+{%- endmacro %}
+
+{% macro default__last_run_values() -%}
   {%- set path = run_values_path() -%}
   {%- if not glob_matches(path) -%}
     {{ return({}) }}
@@ -30,18 +39,18 @@
 {% macro as_of() -%}
   {%- set value = run_value('as_of') -%}
   {%- if value in (none, '') -%}
-    cast(current_timestamp as timestamp with time zone)
+    cast(current_timestamp as {{ t_timestamp() }})
   {%- else -%}
-    cast('{{ value }}' as timestamp with time zone)
+    cast('{{ value }}' as {{ t_timestamp() }})
   {%- endif -%}
 {%- endmacro %}
 
 {% macro interval_minutes(var_name) -%}
-  to_microseconds(cast(round(cast({{ var(var_name) }} as double) * 60000000) as bigint))
+  {{ microseconds_interval('cast(round(cast(' ~ var(var_name) ~ ' as double) * 60000000) as bigint)') }}
 {%- endmacro %}
 
 {% macro settlement_window() -%}
-  to_microseconds(cast(round(cast({{ var('settlement_window_hours') }} as double) * 3600000000) as bigint))
+  {{ microseconds_interval('cast(round(cast(' ~ var('settlement_window_hours') ~ ' as double) * 3600000000) as bigint)') }}
 {%- endmacro %}
 
 {#- The first and last UTC day an incremental run rewrites: rewrite_from .. end_date. recon derives

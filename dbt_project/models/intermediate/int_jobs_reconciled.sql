@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- One row per app job with everything the rules need: the gateway task it maps to (the job's own
 -- task id, else the first task reached through its linked usage), whose status decides, the money
 -- of its linked ledger rows, how many charged tasks/requests it created, the models billed, the
@@ -7,11 +5,11 @@
 with
 
 -- `not materialized`: read straight from the tables by each consumer, not copied first (bench/scale)
-app_jobs as not materialized (
+app_jobs as {{ not_materialized() }} (
     select * from {{ ref('stg_raw__app_jobs') }}
 ),
 
-linked_usage as not materialized (
+linked_usage as {{ not_materialized() }} (
     -- only the columns used here: this CTE has several consumers and is materialized
     select job_id, gateway, record_key, record_type, request_id, task_id, ledger_task_id, model, cost_usd,
         created_at, link_method, settled_at, is_reserved
@@ -41,7 +39,7 @@ asset_scenes as (
     inner join assets as a on j.job_id = a.job_id
     where a.asset_count > 0 and j.scene is not null
     {%- else %}
-    select cast(scene as varchar) as scene
+    select cast(scene as {{ t_string() }}) as scene
     from (values {% for s in scenes %}('{{ s }}'){% if not loop.last %}, {% endif %}{% endfor %}
         {%- if scenes | length == 0 %}(null){% endif %}) as configured(scene)
     where scene is not null
@@ -55,8 +53,10 @@ job_task_ids as (
 ),
 
 primary_task as (
+    -- the first task per job: the window orders by the query's own columns (task_rank rides along)
     select
         jt.job_id,
+        jt.task_rank,
         t.gateway as task_gateway,
         t.task_id as gateway_task_id,
         t.status as gateway_status,
@@ -67,9 +67,9 @@ primary_task as (
         t.fail_reason as gateway_fail_reason
     from job_task_ids as jt
     inner join gateway_tasks as t on jt.task_id = t.task_id
-    qualify row_number() over (
-        partition by jt.job_id order by jt.task_rank, t.submitted_at, t.task_id
-    ) = 1
+    {{ qualify_first("
+        partition by job_id order by task_rank, gateway_submitted_at, gateway_task_id
+    ") }}
 ),
 
 ledger_rows as (
@@ -81,7 +81,7 @@ money as (
         job_id,
         min(gateway) as usage_gateway,
         -- = string_agg(distinct link_method, ',' order by link_method), without a DISTINCT aggregate
-        nullif(array_to_string(list_sort(list_distinct(list(link_method))), ','), '') as link_methods,
+        nullif({{ distinct_sorted_joined('link_method', ',') }}, '') as link_methods,
         coalesce(sum(cost_usd), 0) as net_cost_usd,
         coalesce(sum(cost_usd) filter (where cost_usd > 0), 0) as charged_usd,
         coalesce(-sum(cost_usd) filter (where cost_usd < 0), 0) as credited_usd,
@@ -95,12 +95,12 @@ money as (
         count(*) filter (where is_reserved) as reserved_count,
         -- count(distinct ...) filter (...) as the length of a deduplicated list (cheaper in DuckDB)
         -- by ledger task: a pre-charge linked by request id without a task id is its job's task
-        coalesce(len(list_distinct(list(ledger_task_id) filter (
-            where record_type = 'consume' and cost_usd > 0 and ledger_task_id is not null
-        ))), 0) as charged_task_count,
-        coalesce(len(list_distinct(list(coalesce(request_id, record_key)) filter (
-            where record_type = 'consume' and cost_usd > 0 and ledger_task_id is null
-        ))), 0) as charged_request_count
+        {{ count_distinct_list('ledger_task_id',
+            where="record_type = 'consume' and cost_usd > 0 and ledger_task_id is not null") }}
+            as charged_task_count,
+        {{ count_distinct_list('coalesce(request_id, record_key)',
+            where="record_type = 'consume' and cost_usd > 0 and ledger_task_id is null") }}
+            as charged_request_count
     from ledger_rows
     group by job_id
 ),
@@ -108,7 +108,7 @@ money as (
 billed_models as (
     select
         u.job_id,
-        string_agg(distinct u.model, ', ' order by u.model) as mismatched_models
+        {{ string_agg_distinct_sorted('u.model', ', ') }} as mismatched_models
     from linked_usage as u
     inner join app_jobs as j on u.job_id = j.job_id
     where u.record_type = 'consume'

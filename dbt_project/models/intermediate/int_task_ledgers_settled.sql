@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- The settlement ledger of every gateway task: the pre-charge at submit, the settlement deltas
 -- (consume rows after the first, and difference rows carrying pre_consumed/actual quota), the
 -- refunds, the net cost (cost_usd is signed, so net = Σ consume − Σ refund), when it was first
@@ -30,11 +28,11 @@ final as (
         ledger_task_id as task_id,
         max(job_id) as job_id,
         -- = count(distinct job_id), without a DISTINCT aggregate
-        coalesce(len(list_distinct(list(job_id))), 0) as linked_job_count,
-        coalesce(arg_min(cost_usd, (created_at, record_key)) filter (where record_type = 'consume'), 0)
+        {{ count_distinct_list('job_id') }} as linked_job_count,
+        coalesce({{ arg_min_by('cost_usd', ['created_at', 'record_key']) }} filter (where record_type = 'consume'), 0)
             as precharge_usd,
         coalesce(sum(cost_usd) filter (where not is_refund), 0)
-            - coalesce(arg_min(cost_usd, (created_at, record_key)) filter (where record_type = 'consume'), 0)
+            - coalesce({{ arg_min_by('cost_usd', ['created_at', 'record_key']) }} filter (where record_type = 'consume'), 0)
             as settlement_delta_usd,
         coalesce(-sum(cost_usd) filter (where is_refund), 0) as refunded_usd,
         coalesce(sum(cost_usd) filter (where cost_usd > 0), 0) as charged_usd,

@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- Every usage row with the app job it belongs to, and how it was linked.
 -- Keys in priority order: the job's task_id, its request_id, its billing_transaction_id. A task id
 -- reached through a row linked by request/transaction id brings that task's other rows (settlement
@@ -16,7 +14,7 @@
 -- with ambiguous_job_ids and surfaces as ambiguous_match on each candidate job.
 with
 
-usage_records as not materialized (
+usage_records as {{ not_materialized() }} (
     select * from {{ ref('stg_raw__usage_records') }}
 ),
 
@@ -67,7 +65,7 @@ fallback_candidates as (
     select u.gateway, u.record_key, u.created_at as row_created_at, j.job_id, j.created_at as job_created_at,
         j.token_name is not null or j.prompt_tokens is not null or j.completion_tokens is not null
             as is_token_match,
-        abs(epoch(u.created_at) - epoch(coalesce(j.terminal_at, j.created_at))) as distance_seconds
+        abs({{ epoch_seconds('u.created_at') }} - {{ epoch_seconds('coalesce(j.terminal_at, j.created_at)') }}) as distance_seconds
     from id_less_rows as u
     inner join id_less_jobs as j
         on lower(u.model) = lower(j.model)
@@ -81,7 +79,7 @@ fallback_candidates as (
 
 row_fits as (
     select gateway, record_key, count(*) as fit_count,
-        string_agg(job_id, ',' order by job_id) as fit_job_ids
+        {{ string_agg_sorted('job_id', ',') }} as fit_job_ids
     from fallback_candidates
     group by gateway, record_key
 ),
@@ -90,16 +88,24 @@ fallback_links as (
     -- a row that fits exactly one job links to it; a job that several such rows fit takes the one
     -- nearest its end (the others stay unlinked). A row that fits several jobs links to none of
     -- them: it is an ambiguous_match, never a guess.
-    select c.gateway, c.record_key, c.job_id, c.job_created_at,
-        case when c.is_token_match then 'fallback_token_model_time' else 'fallback_model_time' end
-            as link_method,
-        5 as link_rank
-    from fallback_candidates as c
-    inner join row_fits as f on c.gateway = f.gateway and c.record_key = f.record_key
-    where f.fit_count = 1
-    qualify row_number() over (
-        partition by c.job_id order by c.distance_seconds, c.row_created_at, c.record_key
-    ) = 1
+    select gateway, record_key, job_id, job_created_at, link_method, link_rank
+    from (
+        select *
+        from (
+            select c.gateway, c.record_key, c.job_id, c.job_created_at,
+                case when c.is_token_match then 'fallback_token_model_time' else 'fallback_model_time' end
+                    as link_method,
+                5 as link_rank,
+                c.distance_seconds,
+                c.row_created_at
+            from fallback_candidates as c
+            inner join row_fits as f on c.gateway = f.gateway and c.record_key = f.record_key
+            where f.fit_count = 1
+        ) as fits
+        {{ qualify_first("
+            partition by job_id order by distance_seconds, row_created_at, record_key
+        ") }}
+    ) as nearest
 ),
 
 task_links as (
@@ -113,7 +119,8 @@ best_link as (
     -- per row, the link with the lowest (link_rank, job_created_at, job_id): an aggregate, not a
     -- window over every candidate link
     select gateway, record_key,
-        arg_min({'job_id': job_id, 'link_method': link_method}, (link_rank, job_created_at, job_id)) as best
+        {{ arg_min_by(struct_of([('job_id', 'job_id'), ('link_method', 'link_method')]),
+            ['link_rank', 'job_created_at', 'job_id']) }} as best
     from (
         select gateway, record_key, job_id, job_created_at, link_method, link_rank from direct_links
         union all

@@ -1,4 +1,4 @@
--- A view (the project default): only the mismatch mart and one test read it, and as a table it would
+-- A view (dbt_project.yml): only the mismatch mart and one test read it, and as a table it would
 -- copy every consume row (bench/scale).
 -- Recompute each billable row's quota from the pricing fields the gateway logged in `other`.
 --   text rows (model_price -1 or absent, ratios present):

@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('error_date') }}",
@@ -85,9 +85,9 @@ classes as (
 final as (
     select
         cast(e.created_date as date) as error_date,
-        cast(e.gateway as varchar) as gateway,
-        cast(e.error_class as varchar) as error_class,
-        cast(c.owner as varchar) as owner,
+        cast(e.gateway as {{ t_string() }}) as gateway,
+        cast(e.error_class as {{ t_string() }}) as error_class,
+        cast(c.owner as {{ t_string() }}) as owner,
         cast(e.error_count as bigint) as error_count,
         cast(r.request_count as bigint) as request_count,
         cast(e.error_count / r.request_count as double) as error_rate,

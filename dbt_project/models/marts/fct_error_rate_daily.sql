@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('error_date') }}",
@@ -29,7 +29,7 @@ daily as (
 final as (
     select
         cast(created_date as date) as error_date,
-        cast(gateway as varchar) as gateway,
+        cast(gateway as {{ t_string() }}) as gateway,
         cast(request_count as bigint) as request_count,
         cast(error_count as bigint) as error_count,
         cast(error_count / request_count as double) as error_rate,

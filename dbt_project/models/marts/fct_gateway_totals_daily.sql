@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- The gateway's own total for a day (new-api's stat: quota of its consume rows in the day's range)
 -- next to the sum of the consume rows recon holds for the same range ("summary != detail rows",
 -- new-api #7105, one-api #506). Rows the gateway deleted after the total was read still count (they
@@ -33,15 +32,15 @@ detail as (
 final as (
     select
         cast(t.total_date as date) as total_date,
-        cast(t.gateway as varchar) as gateway,
+        cast(t.gateway as {{ t_string() }}) as gateway,
         cast(t.quota as bigint) as gateway_quota,
         cast(d.detail_quota as bigint) as detail_quota,
         cast(t.quota - d.detail_quota as bigint) as quota_difference,
         cast(round(t.quota / t.quota_per_unit, 8) as decimal(20, 8)) as gateway_usd,
         cast(round(d.detail_quota / t.quota_per_unit, 8) as decimal(20, 8)) as detail_usd,
         cast(d.detail_rows as bigint) as detail_rows,
-        cast(t.endpoint as varchar) as endpoint,
-        cast(t.extracted_at as timestamp with time zone) as extracted_at,
+        cast(t.endpoint as {{ t_string() }}) as endpoint,
+        cast(t.extracted_at as {{ t_timestamp() }}) as extracted_at,
         cast(t.extractions as bigint) as extractions,
         cast(abs(t.quota - d.detail_quota) > {{ var('gateway_totals_tolerance_quota') }} as boolean) as is_disagreement
     from totals as t

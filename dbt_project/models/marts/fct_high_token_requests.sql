@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Requests far above their model's usual size (the consoles' "abnormally high tokens in a single
 -- request" alert): a consume row whose prompt + completion tokens exceed the mean +
 -- request_tokens_sigma x sample stddev of the same gateway and model's requests over the
@@ -44,7 +43,7 @@ history as (
         sum(ss) over w as h_ss
     from daily
     window w as (
-        partition by gateway, model order by (created_date - date '1970-01-01')
+        partition by gateway, model order by {{ day_number('created_date') }}
         range between {{ var('request_tokens_history_days') }} preceding and 1 preceding
     )
 ),
@@ -86,12 +85,12 @@ judged as (
 final as (
     select
         cast(created_date as date) as request_date,
-        cast(gateway as varchar) as gateway,
-        cast(model as varchar) as model,
-        cast(record_key as varchar) as record_key,
-        cast(request_id as varchar) as request_id,
-        cast(token_name as varchar) as token_name,
-        cast(created_at as timestamp with time zone) as created_at,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(model as {{ t_string() }}) as model,
+        cast(record_key as {{ t_string() }}) as record_key,
+        cast(request_id as {{ t_string() }}) as request_id,
+        cast(token_name as {{ t_string() }}) as token_name,
+        cast(created_at as {{ t_timestamp() }}) as created_at,
         cast(total_tokens as bigint) as total_tokens,
         cast(h_n as bigint) as history_requests,
         cast(h_mean as double) as history_mean_tokens,

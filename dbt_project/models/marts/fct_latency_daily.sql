@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Request latency per UTC day, gateway and model from the gateways' duration_ms (new-api's
 -- use_time), consume rows only: p50 and p95 (continuous quantiles, interpolated) and the maximum.
 with
@@ -12,11 +11,11 @@ timed as (
 final as (
     select
         cast(created_date as date) as usage_date,
-        cast(gateway as varchar) as gateway,
-        cast(model as varchar) as model,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(model as {{ t_string() }}) as model,
         cast(count(*) as bigint) as request_count,
-        cast(quantile_cont(duration_ms, 0.5) as double) as p50_duration_ms,
-        cast(quantile_cont(duration_ms, 0.95) as double) as p95_duration_ms,
+        cast({{ quantile_cont('duration_ms', 0.5) }} as double) as p50_duration_ms,
+        cast({{ quantile_cont('duration_ms', 0.95) }} as double) as p95_duration_ms,
         cast(max(duration_ms) as bigint) as max_duration_ms
     from timed
     group by all

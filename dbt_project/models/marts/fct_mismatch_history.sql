@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     unique_key='finding_key',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
@@ -41,7 +41,7 @@ merged as (
         c.amount_usd, c.partition_date, c.detail,
         coalesce(p.first_seen_at, c.detected_at) as first_seen_at,
         c.detected_at as last_seen_at,
-        cast(null as timestamp with time zone) as resolved_at
+        cast(null as {{ t_timestamp() }}) as resolved_at
     from current_findings as c
     left join previous as p on c.finding_key = p.finding_key
 
@@ -64,26 +64,26 @@ merged as (
         partition_date, detail,
         detected_at as first_seen_at,
         detected_at as last_seen_at,
-        cast(null as timestamp with time zone) as resolved_at
+        cast(null as {{ t_timestamp() }}) as resolved_at
     from current_findings
 ),
 {% endif %}
 
 final as (
     select
-        cast(finding_key as varchar) as finding_key,
-        cast(mismatch_type as varchar) as mismatch_type,
-        cast(severity as varchar) as severity,
-        cast(job_id as varchar) as job_id,
-        cast(task_id as varchar) as task_id,
-        cast(request_id as varchar) as request_id,
-        cast(gateway as varchar) as gateway,
-        cast(detail as varchar) as detail,
+        cast(finding_key as {{ t_string() }}) as finding_key,
+        cast(mismatch_type as {{ t_string() }}) as mismatch_type,
+        cast(severity as {{ t_string() }}) as severity,
+        cast(job_id as {{ t_string() }}) as job_id,
+        cast(task_id as {{ t_string() }}) as task_id,
+        cast(request_id as {{ t_string() }}) as request_id,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(detail as {{ t_string() }}) as detail,
         cast(amount_usd as decimal(20, 8)) as amount_usd,
         cast(partition_date as date) as partition_date,
-        cast(first_seen_at as timestamp with time zone) as first_seen_at,
-        cast(last_seen_at as timestamp with time zone) as last_seen_at,
-        cast(resolved_at as timestamp with time zone) as resolved_at,
+        cast(first_seen_at as {{ t_timestamp() }}) as first_seen_at,
+        cast(last_seen_at as {{ t_timestamp() }}) as last_seen_at,
+        cast(resolved_at as {{ t_timestamp() }}) as resolved_at,
         cast(resolved_at is null as boolean) as is_open
     from merged
 )

@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('partition_date') }}",
@@ -17,27 +17,27 @@
 -- 10M jobs that copy spilled to disk and dominated the build).
 with
 
-jobs as not materialized (
+jobs as {{ not_materialized() }} (
     select * from {{ ref('int_jobs_reconciled') }}
 ),
 
-linked_usage as not materialized (
+linked_usage as {{ not_materialized() }} (
     select * from {{ ref('int_usage_records_linked') }}
 ),
 
-task_ledgers as not materialized (
+task_ledgers as {{ not_materialized() }} (
     select * from {{ ref('int_task_ledgers_settled') }}
 ),
 
-quota_checked as not materialized (
+quota_checked as {{ not_materialized() }} (
     select * from {{ ref('int_usage_records_quota_checked') }}
 ),
 
-gateway_tasks as not materialized (
+gateway_tasks as {{ not_materialized() }} (
     select * from {{ ref('stg_raw__gateway_tasks') }}
 ),
 
-app_jobs as not materialized (
+app_jobs as {{ not_materialized() }} (
     select * from {{ ref('stg_raw__app_jobs') }}
 ),
 
@@ -52,10 +52,10 @@ missing_usage as (
         'missing_usage' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway,
         scene, model, job_id as subject_key, coalesce(expected_cost_usd, 0) as amount_usd,
         created_date as partition_date,
-        'job succeeded at ' || strftime(terminal_at, '%Y-%m-%dT%H:%M:%SZ')
-            || ', settlement window passed at ' || strftime(settlement_window_ends_at, '%Y-%m-%dT%H:%M:%SZ')
-            || ', net charge ' || printf('%.6f', net_cost_usd) || ' USD (expected '
-            || coalesce(printf('%.6f', expected_cost_usd), 'n/a') || ' USD): ask the gateway why it was never billed'
+        'job succeeded at ' || {{ iso_utc('terminal_at') }}
+            || ', settlement window passed at ' || {{ iso_utc('settlement_window_ends_at') }}
+            || ', net charge ' || {{ fixed6('net_cost_usd') }} || ' USD (expected '
+            || coalesce({{ fixed6('expected_cost_usd') }}, 'n/a') || ' USD): ask the gateway why it was never billed'
             as detail
     from jobs, tolerances
     where effective_status = 'succeeded'
@@ -65,11 +65,12 @@ missing_usage as (
 
 charged_for_failure as (
     select
-        'charged_for_failure', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        net_cost_usd, created_date,
+        'charged_for_failure' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway,
+        scene, model, job_id as subject_key,
+        net_cost_usd as amount_usd, created_date as partition_date,
         'task ' || effective_status || coalesce(' (' || gateway_fail_reason || ')', '')
-            || ' and still charged ' || printf('%.6f', net_cost_usd) || ' USD net after the settlement window ('
-            || strftime(settlement_window_ends_at, '%Y-%m-%dT%H:%M:%SZ') || '): claim the refund'
+            || ' and still charged ' || {{ fixed6('net_cost_usd') }} || ' USD net after the settlement window ('
+            || {{ iso_utc('settlement_window_ends_at') }} || '): claim the refund' as detail
     from jobs, tolerances
     where effective_status in ('failed', 'cancelled')
       and is_window_passed
@@ -80,21 +81,24 @@ over_refunded_jobs as (
     -- judged on the job's whole ledger (every row linked by request id or task id): a refund that
     -- carries only the task id is weighed against the pre-charge that carries only the request id
     select
-        'over_refunded', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        -net_cost_usd, created_date,
-        'refunds exceed charges: charged ' || printf('%.6f', charged_usd) || ' USD, credited '
-            || printf('%.6f', credited_usd) || ' USD (' || refund_count || ' refund rows)'
+        'over_refunded' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway, scene,
+        model, job_id as subject_key,
+        -net_cost_usd as amount_usd, created_date as partition_date,
+        'refunds exceed charges: charged ' || {{ fixed6('charged_usd') }} || ' USD, credited '
+            || {{ fixed6('credited_usd') }} || ' USD (' || refund_count || ' refund rows)' as detail
     from jobs, tolerances
     where net_cost_usd < -tol_usd
 ),
 
 over_refunded_tasks as (
     select
-        'over_refunded', cast(null as varchar), l.task_id, cast(null as varchar), l.gateway,
-        cast(null as varchar), cast(null as varchar), l.task_id, -l.net_cost_usd,
-        cast(l.first_ledger_at as date),
-        'refunds exceed charges on a task no app job links to: charged ' || printf('%.6f', l.charged_usd)
-            || ' USD, credited ' || printf('%.6f', l.credited_usd) || ' USD'
+        'over_refunded' as mismatch_type, cast(null as {{ t_string() }}) as job_id, l.task_id,
+        cast(null as {{ t_string() }}) as request_id, l.gateway,
+        cast(null as {{ t_string() }}) as scene, cast(null as {{ t_string() }}) as model, l.task_id as subject_key,
+        -l.net_cost_usd as amount_usd,
+        cast(l.first_ledger_at as date) as partition_date,
+        'refunds exceed charges on a task no app job links to: charged ' || {{ fixed6('l.charged_usd') }}
+            || ' USD, credited ' || {{ fixed6('l.credited_usd') }} || ' USD' as detail
     from task_ledgers as l, tolerances
     where l.job_id is null
       and l.net_cost_usd < -tol_usd
@@ -102,10 +106,11 @@ over_refunded_tasks as (
 
 missing_asset as (
     select
-        'missing_asset', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        net_cost_usd, created_date,
-        'task succeeded and was charged ' || printf('%.6f', net_cost_usd)
-            || ' USD but the user has no available asset (' || asset_count || ' asset rows): redeliver or refund'
+        'missing_asset' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway, scene,
+        model, job_id as subject_key,
+        net_cost_usd as amount_usd, created_date as partition_date,
+        'task succeeded and was charged ' || {{ fixed6('net_cost_usd') }}
+            || ' USD but the user has no available asset (' || asset_count || ' asset rows): redeliver or refund' as detail
     from jobs, tolerances
     where effective_status = 'succeeded'
       and is_asset_scene
@@ -116,10 +121,11 @@ missing_asset as (
 
 asset_without_success as (
     select
-        'asset_without_success', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        greatest(net_cost_usd, 0), created_date,
+        'asset_without_success' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway,
+        scene, model, job_id as subject_key,
+        greatest(net_cost_usd, 0) as amount_usd, created_date as partition_date,
         'user has ' || available_asset_count || ' available asset(s) but the task '
-            || effective_status || coalesce(' (' || gateway_fail_reason || ')', '') || ': check what was delivered'
+            || effective_status || coalesce(' (' || gateway_fail_reason || ')', '') || ': check what was delivered' as detail
     from jobs
     where available_asset_count > 0
       and effective_status <> 'succeeded'
@@ -127,22 +133,24 @@ asset_without_success as (
 
 status_mismatch as (
     select
-        'status_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        0.0, created_date,
+        'status_mismatch' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway, scene,
+        model, job_id as subject_key,
+        0.0 as amount_usd, created_date as partition_date,
         'app says ' || app_status || ', gateway says ' || gateway_status
             || case when gateway_is_cancelled then ' (cancelled)' else '' end
-            || ': the app missed the final poll'
+            || ': the app missed the final poll' as detail
     from jobs
     where is_status_mismatch
 ),
 
 cost_mismatch as (
     select
-        'cost_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        abs(net_cost_usd - expected_cost_usd), created_date,
-        'net billed ' || printf('%.6f', net_cost_usd) || ' USD, app expected '
-            || printf('%.6f', expected_cost_usd) || ' USD (diff ' || printf('%.6f', net_cost_usd - expected_cost_usd)
-            || ' USD beyond tolerance)'
+        'cost_mismatch' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway, scene,
+        model, job_id as subject_key,
+        abs(net_cost_usd - expected_cost_usd) as amount_usd, created_date as partition_date,
+        'net billed ' || {{ fixed6('net_cost_usd') }} || ' USD, app expected '
+            || {{ fixed6('expected_cost_usd') }} || ' USD (diff ' || {{ fixed6('net_cost_usd - expected_cost_usd') }}
+            || ' USD beyond tolerance)' as detail
     from jobs, tolerances
     where is_money_final
       and expected_cost_usd is not null
@@ -151,9 +159,10 @@ cost_mismatch as (
 
 model_mismatch as (
     select
-        'model_mismatch', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        0.0, created_date,
-        'requested ' || model || ', billed ' || mismatched_models
+        'model_mismatch' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway, scene,
+        model, job_id as subject_key,
+        0.0 as amount_usd, created_date as partition_date,
+        'requested ' || model || ', billed ' || mismatched_models as detail
     from jobs
     where mismatched_models is not null
       and is_money_final
@@ -161,23 +170,25 @@ model_mismatch as (
 
 duplicate_create as (
     select
-        'duplicate_create', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        duplicate_cost_usd, created_date,
+        'duplicate_create' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway,
+        scene, model, job_id as subject_key,
+        duplicate_cost_usd as amount_usd, created_date as partition_date,
         'one job created ' || case when charged_task_count > 1
             then charged_task_count || ' charged gateway tasks'
             else charged_request_count || ' charged requests' end
-            || ' (retry_count ' || retry_count || '): refund the extra ' || printf('%.6f', duplicate_cost_usd) || ' USD'
+            || ' (retry_count ' || retry_count || '): refund the extra ' || {{ fixed6('duplicate_cost_usd') }} || ' USD' as detail
     from jobs
     where is_duplicate_create
 ),
 
 orphan_usage as (
     select
-        'orphan_usage', cast(null as varchar), task_id, request_id, gateway, scene, model, record_key,
-        abs(coalesce(cost_usd, 0)), created_date,
-        'charge of ' || printf('%.6f', coalesce(cost_usd, 0)) || ' USD (quota ' || coalesce(quota, 0)
+        'orphan_usage' as mismatch_type, cast(null as {{ t_string() }}) as job_id, task_id, request_id,
+        gateway, scene, model, record_key as subject_key,
+        abs(coalesce(cost_usd, 0)) as amount_usd, created_date as partition_date,
+        'charge of ' || {{ fixed6('coalesce(cost_usd, 0)') }} || ' USD (quota ' || coalesce(quota, 0)
             || ', token ' || coalesce(token_name, 'n/a') || ') at '
-            || strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') || ' links to no app job by task, request or transaction id'
+            || {{ iso_utc('created_at') }} || ' links to no app job by task, request or transaction id' as detail
     from linked_usage
     where record_type = 'consume'
       and not is_linked
@@ -186,7 +197,7 @@ orphan_usage as (
 ),
 
 ambiguous_pairs as (
-    select unnest(string_split(ambiguous_job_ids, ',')) as candidate_job_id, gateway, record_key,
+    select {{ explode_split('ambiguous_job_ids', ',') }} as candidate_job_id, gateway, record_key,
         cost_usd, ambiguous_job_ids
     from linked_usage
     where ambiguous_job_ids is not null
@@ -195,12 +206,13 @@ ambiguous_pairs as (
 ambiguous_match as (
     -- one finding per candidate job: the id-less rows that fit it and other jobs are linked to none
     select
-        'ambiguous_match', j.job_id, j.gateway_task_id, j.request_id, min(p.gateway), j.scene, j.model, j.job_id,
-        0.0, j.created_date,
-        count(*) || ' id-less usage row(s) of ' || printf('%.6f', sum(coalesce(p.cost_usd, 0)))
+        'ambiguous_match' as mismatch_type, j.job_id, j.gateway_task_id as task_id, j.request_id,
+        min(p.gateway) as gateway, j.scene, j.model, j.job_id as subject_key,
+        0.0 as amount_usd, j.created_date as partition_date,
+        count(*) || ' id-less usage row(s) of ' || {{ fixed6('sum(coalesce(p.cost_usd, 0))') }}
             || ' USD fit this job and others (candidates ' || replace(min(p.ambiguous_job_ids), ',', ', ')
-            || '; rows ' || string_agg(p.record_key, ', ' order by p.record_key)
-            || '): not linked to any of them, match them by hand'
+            || '; rows ' || {{ string_agg_sorted('p.record_key', ', ') }}
+            || '): not linked to any of them, match them by hand' as detail
     from ambiguous_pairs as p
     inner join jobs as j on p.candidate_job_id = j.job_id
     group by j.job_id, j.gateway_task_id, j.request_id, j.scene, j.model, j.created_date
@@ -208,11 +220,12 @@ ambiguous_match as (
 
 stuck_jobs as (
     select
-        'stuck_task', job_id, gateway_task_id, request_id, gateway, scene, model, job_id,
-        0.0, created_date,
+        'stuck_task' as mismatch_type, job_id, gateway_task_id as task_id, request_id, gateway, scene,
+        model, job_id as subject_key,
+        0.0 as amount_usd, created_date as partition_date,
         coalesce('gateway task ' || gateway_status, 'job ' || app_status) || ' since '
-            || strftime(stuck_since_at, '%Y-%m-%dT%H:%M:%SZ') || ', longer than the '
-            || {{ var('stuck_task_sla_minutes') }} || ' minute SLA'
+            || {{ iso_utc('stuck_since_at') }} || ', longer than the '
+            || {{ var('stuck_task_sla_minutes') }} || ' minute SLA' as detail
     from jobs
     where is_stuck
 ),
@@ -225,10 +238,12 @@ job_task_ids as (
 
 stuck_tasks as (
     select
-        'stuck_task', cast(null as varchar), t.task_id, cast(null as varchar), t.gateway,
-        cast(null as varchar), cast(null as varchar), t.task_id, 0.0, t.submitted_date,
-        'gateway task ' || t.status || ' since ' || strftime(t.submitted_at, '%Y-%m-%dT%H:%M:%SZ')
-            || ' with no app job, longer than the ' || {{ var('stuck_task_sla_minutes') }} || ' minute SLA'
+        'stuck_task' as mismatch_type, cast(null as {{ t_string() }}) as job_id, t.task_id,
+        cast(null as {{ t_string() }}) as request_id, t.gateway,
+        cast(null as {{ t_string() }}) as scene, cast(null as {{ t_string() }}) as model, t.task_id as subject_key,
+        0.0 as amount_usd, t.submitted_date as partition_date,
+        'gateway task ' || t.status || ' since ' || {{ iso_utc('t.submitted_at') }}
+            || ' with no app job, longer than the ' || {{ var('stuck_task_sla_minutes') }} || ' minute SLA' as detail
     from gateway_tasks as t
     where not t.is_terminal
       and t.task_id not in (select task_id from job_task_ids)
@@ -237,10 +252,11 @@ stuck_tasks as (
 
 quota_mismatch as (
     select
-        'quota_mismatch', job_id, task_id, request_id, gateway, scene, model, record_key,
-        abs(quota_diff) / coalesce(quota_per_unit, 500000), created_date,
+        'quota_mismatch' as mismatch_type, job_id, task_id, request_id, gateway, scene, model,
+        record_key as subject_key,
+        abs(quota_diff) / coalesce(quota_per_unit, 500000) as amount_usd, created_date as partition_date,
         quota_formula || ' row logged quota ' || checked_quota || ', formula gives ' || expected_quota
-            || ' (' || quota_diff || ' units off)'
+            || ' (' || quota_diff || ' units off)' as detail
     from quota_checked
     where is_quota_mismatch
       -- a linked row is judged once its job's money is final; a row no job links to at once
@@ -251,11 +267,13 @@ quota_mismatch as (
 -- the money rules that conclude from absent usage are withheld for that day's jobs (filter in final)
 coverage_gaps as (
     select
-        'coverage_gap', cast(null as varchar), cast(null as varchar), cast(null as varchar), gateway,
-        cast(null as varchar), cast(null as varchar), gateway || '|' || cast(day as varchar), 0.0, day,
-        'gateway ' || gateway || ' holds no complete usage extraction of ' || cast(day as varchar) || ' ('
-            || coverage_status || ': ' || reason || '); ' || cast(jobs as varchar)
-            || ' app job(s) of that day are not judged on money: export the day from the console into a files gateway'
+        'coverage_gap' as mismatch_type, cast(null as {{ t_string() }}) as job_id,
+        cast(null as {{ t_string() }}) as task_id, cast(null as {{ t_string() }}) as request_id, gateway,
+        cast(null as {{ t_string() }}) as scene, cast(null as {{ t_string() }}) as model,
+        gateway || '|' || cast(day as {{ t_string() }}) as subject_key, 0.0 as amount_usd, day as partition_date,
+        'gateway ' || gateway || ' holds no complete usage extraction of ' || cast(day as {{ t_string() }}) || ' ('
+            || coverage_status || ': ' || reason || '); ' || cast(jobs as {{ t_string() }})
+            || ' app job(s) of that day are not judged on money: export the day from the console into a files gateway' as detail
     from {{ ref('int_coverage_gaps') }}
 ),
 
@@ -264,22 +282,13 @@ withheld_days as (
 ),
 
 unioned as (
-    select * from missing_usage
-    union all select * from charged_for_failure
-    union all select * from over_refunded_jobs
-    union all select * from over_refunded_tasks
-    union all select * from missing_asset
-    union all select * from asset_without_success
-    union all select * from status_mismatch
-    union all select * from cost_mismatch
-    union all select * from model_mismatch
-    union all select * from duplicate_create
-    union all select * from orphan_usage
-    union all select * from stuck_jobs
-    union all select * from stuck_tasks
-    union all select * from quota_mismatch
-    union all select * from coverage_gaps
-    union all select * from ambiguous_match
+    -- each rule names its columns: unioned by name
+    {{ union_by_name(['missing_usage', 'charged_for_failure', 'over_refunded_jobs', 'over_refunded_tasks',
+        'missing_asset', 'asset_without_success', 'status_mismatch', 'cost_mismatch', 'model_mismatch',
+        'duplicate_create', 'orphan_usage', 'stuck_jobs', 'stuck_tasks', 'quota_mismatch', 'coverage_gaps',
+        'ambiguous_match'],
+        ['mismatch_type', 'job_id', 'task_id', 'request_id', 'gateway', 'scene', 'model', 'subject_key',
+        'amount_usd', 'partition_date', 'detail']) }}
 ),
 
 -- direction: who owes whom (recoverable: the gateway owes you; owed: you may owe the gateway;
@@ -320,27 +329,27 @@ directed as (
 final as (
     select
         cast(md5(mismatch_type || '|' || coalesce(job_id, '') || '|' || coalesce(task_id, '') || '|'
-            || coalesce(request_id, '') || '|' || coalesce(subject_key, '')) as varchar) as finding_id,
-        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id, subject_key) as varchar) as finding_key,
-        cast(mismatch_type as varchar) as mismatch_type,
+            || coalesce(request_id, '') || '|' || coalesce(subject_key, '')) as {{ t_string() }}) as finding_id,
+        cast(mismatch_type || ':' || coalesce(job_id, task_id, request_id, subject_key) as {{ t_string() }}) as finding_key,
+        cast(mismatch_type as {{ t_string() }}) as mismatch_type,
         cast(case
             when mismatch_type in ('charged_for_failure', 'over_refunded', 'duplicate_create',
                 'orphan_usage', 'missing_asset') then 'error'
             when mismatch_type in ('model_mismatch') then 'info'
             else 'warn'
-        end as varchar) as severity,
-        cast(job_id as varchar) as job_id,
-        cast(task_id as varchar) as task_id,
-        cast(request_id as varchar) as request_id,
-        cast(gateway as varchar) as gateway,
-        cast(scene as varchar) as scene,
-        cast(model as varchar) as model,
-        cast(subject_key as varchar) as subject_key,
-        cast(detail as varchar) as detail,
+        end as {{ t_string() }}) as severity,
+        cast(job_id as {{ t_string() }}) as job_id,
+        cast(task_id as {{ t_string() }}) as task_id,
+        cast(request_id as {{ t_string() }}) as request_id,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(scene as {{ t_string() }}) as scene,
+        cast(model as {{ t_string() }}) as model,
+        cast(subject_key as {{ t_string() }}) as subject_key,
+        cast(detail as {{ t_string() }}) as detail,
         cast(round(greatest(coalesce(amount_usd, 0), 0), 8) as decimal(20, 8)) as amount_usd,
         cast(partition_date as date) as partition_date,
-        cast({{ as_of() }} as timestamp with time zone) as detected_at,
-        cast(direction as varchar) as direction
+        cast({{ as_of() }} as {{ t_timestamp() }}) as detected_at,
+        cast(direction as {{ t_string() }}) as direction
     from directed
     where {{ incremental_day_filter('partition_date') }}
       and not (mismatch_type in ('missing_usage', 'charged_for_failure', 'over_refunded', 'cost_mismatch')

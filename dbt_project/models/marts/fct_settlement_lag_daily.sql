@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('terminal_date', open_ended=true) }}",
@@ -23,7 +23,7 @@ jobs as (
         coalesce(model, 'unknown') as model,
         case
             when is_settled and settled_candidate_at is not null
-                then greatest(epoch(settled_candidate_at) - epoch(terminal_at), 0)
+                then greatest({{ epoch_seconds('settled_candidate_at') }} - {{ epoch_seconds('terminal_at') }}, 0)
         end as lag_seconds,
         is_settled,
         is_window_passed
@@ -34,15 +34,15 @@ jobs as (
 final as (
     select
         cast(terminal_date as date) as terminal_date,
-        cast(scene as varchar) as scene,
-        cast(model as varchar) as model,
+        cast(scene as {{ t_string() }}) as scene,
+        cast(model as {{ t_string() }}) as model,
         cast(count(*) as bigint) as job_count,
         cast(count(lag_seconds) as bigint) as settled_count,
         cast(count(*) filter (where not is_settled and not is_window_passed) as bigint) as pending_count,
         cast(count(*) filter (where not is_settled and is_window_passed) as bigint) as unsettled_count,
-        cast(quantile_cont(lag_seconds, 0.5) as double) as p50_lag_seconds,
-        cast(quantile_cont(lag_seconds, 0.95) as double) as p95_lag_seconds,
-        cast(quantile_cont(lag_seconds, 0.99) as double) as p99_lag_seconds,
+        cast({{ quantile_cont('lag_seconds', 0.5) }} as double) as p50_lag_seconds,
+        cast({{ quantile_cont('lag_seconds', 0.95) }} as double) as p95_lag_seconds,
+        cast({{ quantile_cont('lag_seconds', 0.99) }} as double) as p99_lag_seconds,
         cast(max(lag_seconds) as double) as max_lag_seconds
     from jobs
     where {{ incremental_day_filter('terminal_date', open_ended=true) }}

@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('created_date') }}",
@@ -28,22 +28,22 @@ judged as (
 
 final as (
     select
-        cast(job_id as varchar) as job_id,
-        cast(gateway_task_id as varchar) as task_id,
-        cast(request_id as varchar) as request_id,
-        cast(gateway as varchar) as gateway,
-        cast(scene as varchar) as scene,
-        cast(model as varchar) as model,
-        cast(effective_status as varchar) as job_status,
+        cast(job_id as {{ t_string() }}) as job_id,
+        cast(gateway_task_id as {{ t_string() }}) as task_id,
+        cast(request_id as {{ t_string() }}) as request_id,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(scene as {{ t_string() }}) as scene,
+        cast(model as {{ t_string() }}) as model,
+        cast(effective_status as {{ t_string() }}) as job_status,
         cast(case
             when is_settled and (settled_at is null
                 or settled_at <= terminal_at + {{ interval_minutes('late_after_minutes') }}) then 'on_time'
             when is_settled then 'late'
             when is_window_passed then 'unsettled'
             else 'pending'
-        end as varchar) as settlement_status,
+        end as {{ t_string() }}) as settlement_status,
         cast(case
-            when settled_at is not null then greatest(epoch(settled_at) - epoch(terminal_at), 0)
+            when settled_at is not null then greatest({{ epoch_seconds('settled_at') }} - {{ epoch_seconds('terminal_at') }}, 0)
         end as double) as settlement_lag_seconds,
         cast(round(net_cost_usd, 8) as decimal(20, 8)) as net_cost_usd,
         cast(round(expected_cost_usd, 8) as decimal(20, 8)) as expected_cost_usd,
@@ -51,10 +51,10 @@ final as (
         cast(refund_count as bigint) as refund_count,
         cast(created_date as date) as created_date,
         cast(terminal_at as date) as terminal_date,
-        cast(terminal_at as timestamp with time zone) as terminal_at,
-        cast(first_charged_at as timestamp with time zone) as first_charged_at,
-        cast(settled_at as timestamp with time zone) as settled_at,
-        cast(settlement_window_ends_at as timestamp with time zone) as settlement_window_ends_at
+        cast(terminal_at as {{ t_timestamp() }}) as terminal_at,
+        cast(first_charged_at as {{ t_timestamp() }}) as first_charged_at,
+        cast(settled_at as {{ t_timestamp() }}) as settled_at,
+        cast(settlement_window_ends_at as {{ t_timestamp() }}) as settlement_window_ends_at
     from judged
     where {{ incremental_day_filter('created_date') }}
 )

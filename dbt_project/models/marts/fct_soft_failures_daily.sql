@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Soft failures per UTC day and gateway (GATEWAYS.md): consume rows that look like success but are
 -- not — billed 0 although tokens were used (quota 0, tokens > 0: a stream disconnect billed
 -- nothing while upstream charged), or a stream that ended in error (stream_status error). A row
@@ -18,7 +17,7 @@ consumes as (
 final as (
     select
         cast(created_date as date) as usage_date,
-        cast(gateway as varchar) as gateway,
+        cast(gateway as {{ t_string() }}) as gateway,
         cast(count(*) as bigint) as consume_count,
         cast(count(*) filter (where zero_quota) as bigint) as zero_quota_count,
         cast(count(*) filter (where stream_error) as bigint) as stream_error_count,

@@ -32,23 +32,23 @@ summed as (
 
 final as (
     select
-        cast(s.gateway as varchar) as gateway,
-        cast(s.record as varchar) as record,
+        cast(s.gateway as {{ t_string() }}) as gateway,
+        cast(s.record as {{ t_string() }}) as record,
         cast(s.day as date) as day,
         cast(s.extractions as bigint) as extractions,
         cast(s.complete_extractions as bigint) as complete_extractions,
         cast(coalesce(l.rows_held, 0) as bigint) as rows_held,
         cast(coalesce(l.rows_held_gone, 0) as bigint) as rows_gone,
-        cast(s.last_extracted_at as timestamp with time zone) as last_extracted_at,
-        cast(s.last_complete_extraction_at as timestamp with time zone) as last_complete_extraction_at,
+        cast(s.last_extracted_at as {{ t_timestamp() }}) as last_extracted_at,
+        cast(s.last_complete_extraction_at as {{ t_timestamp() }}) as last_complete_extraction_at,
         cast(case
             when s.complete_extractions > 0 then 'covered'
             when s.extractions > 0 then 'partial'
             else 'unavailable'
-        end as varchar) as coverage_status,
-        cast(nullif(l.reason, '') as varchar) as last_reason,
+        end as {{ t_string() }}) as coverage_status,
+        cast(nullif(l.reason, '') as {{ t_string() }}) as last_reason,
         -- what the latest extraction read: key, endpoint, and a shared account's token_names / groups
-        cast(nullif(l.filter, '') as varchar) as last_filter
+        cast(nullif(l.filter, '') as {{ t_string() }}) as last_filter
     from summed as s
     inner join latest as l
         on l.gateway = s.gateway and l.record = s.record and l.day = s.day and l.rn = 1

@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('spend_date') }}",
@@ -20,8 +20,8 @@ usage_records as (
 final as (
     select
         cast(created_date as date) as spend_date,
-        cast(gateway as varchar) as gateway,
-        cast(coalesce(access_channel, 'unspecified') as varchar) as access_channel,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(coalesce(access_channel, 'unspecified') as {{ t_string() }}) as access_channel,
         cast(round(coalesce(sum(cost_usd), 0), 8) as decimal(20, 8)) as net_spend_usd,
         cast(round(coalesce(sum(cost_usd) filter (where cost_usd > 0), 0), 8) as decimal(20, 8)) as charged_usd,
         cast(round(coalesce(-sum(cost_usd) filter (where cost_usd < 0), 0), 8) as decimal(20, 8)) as credited_usd,

@@ -1,6 +1,6 @@
 {{
   config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook="{{ delete_touched_days('spend_date') }}",
@@ -34,10 +34,9 @@ daily as (
 ),
 
 spine as (
-    select g.gateway, cast(d.day as date) as spend_date
-    from (select gateway, min(spend_date) as first_day, max(spend_date) as last_day
-          from daily group by gateway) as g,
-        lateral (select unnest(generate_series(g.first_day, g.last_day, interval 1 day)) as day) as d
+    select gateway, day as spend_date
+    from ({{ day_spine('(select gateway, min(spend_date) as first_day, max(spend_date) as last_day
+          from daily group by gateway)', 'gateway') }}) as days
 ),
 
 filled as (
@@ -70,7 +69,7 @@ with_history as (
 final as (
     select
         cast(spend_date as date) as spend_date,
-        cast(gateway as varchar) as gateway,
+        cast(gateway as {{ t_string() }}) as gateway,
         cast(round(net_spend_usd, 8) as decimal(20, 8)) as net_spend_usd,
         cast(round(charged_usd, 8) as decimal(20, 8)) as charged_usd,
         cast(round(credited_usd, 8) as decimal(20, 8)) as credited_usd,
@@ -93,7 +92,7 @@ final as (
             when history_days >= {{ var('spend_anomaly_min_history_days') }}
                 then 'short: ' || history_days || ' of {{ var('spend_anomaly_history_days') }} previous days'
             else 'none: ' || history_days || ' previous days, fewer than {{ var('spend_anomaly_min_history_days') }}'
-        end as varchar) as history_basis
+        end as {{ t_string() }}) as history_basis
     from with_history
     where {{ incremental_day_filter('spend_date') }}
 )

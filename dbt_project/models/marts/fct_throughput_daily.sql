@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Peak requests per minute and tokens per minute per UTC day and gateway (the consoles' RPM/TPM),
 -- from the rows recon holds: requests are consume + error rows, tokens the consume rows' prompt +
 -- completion tokens, per wall-clock UTC minute. The earliest minute wins a tie.
@@ -20,12 +19,12 @@ per_minute as (
 final as (
     select
         cast(created_date as date) as usage_date,
-        cast(gateway as varchar) as gateway,
+        cast(gateway as {{ t_string() }}) as gateway,
         cast(sum(requests) as bigint) as request_count,
         cast(max(requests) as bigint) as peak_rpm,
-        cast(first(minute_at order by requests desc, minute_at) as timestamp with time zone) as peak_rpm_minute,
+        cast({{ first_by_max('minute_at', 'requests', 'minute_at') }} as {{ t_timestamp() }}) as peak_rpm_minute,
         cast(max(tokens) as bigint) as peak_tpm,
-        cast(first(minute_at order by tokens desc, minute_at) as timestamp with time zone) as peak_tpm_minute
+        cast({{ first_by_max('minute_at', 'tokens', 'minute_at') }} as {{ t_timestamp() }}) as peak_tpm_minute
     from per_minute
     group by all
 )

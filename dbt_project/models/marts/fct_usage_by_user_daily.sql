@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Usage by app user (the pseudonymized user_id the app DB query returns; never a raw identity):
 -- jobs, outcomes, tokens, the app's expected cost and the gateway's net cost recon settled for
 -- them, per UTC day of the job's creation.
@@ -15,7 +14,7 @@ settled as (
 final as (
     select
         cast(j.created_date as date) as usage_date,
-        cast(j.user_id as varchar) as user_id,
+        cast(j.user_id as {{ t_string() }}) as user_id,
         cast(count(*) as bigint) as job_count,
         cast(count(*) filter (where j.status = 'succeeded') as bigint) as succeeded_count,
         cast(count(*) filter (where j.status in ('failed', 'cancelled')) as bigint) as failed_count,

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Usage analytics, the view every console offers: spend, requests, tokens, errors and soft failures
 -- per UTC day by gateway x token name x model x group. A missing dimension is '(none)' so the grain
 -- is a key. Requests are consume + error rows; spend is consume + refund cost (topups are credits).
@@ -12,10 +11,10 @@ usage_records as (
 final as (
     select
         cast(created_date as date) as usage_date,
-        cast(gateway as varchar) as gateway,
-        cast(coalesce(token_name, '(none)') as varchar) as token_name,
-        cast(coalesce(model, '(none)') as varchar) as model,
-        cast(coalesce(group_name, '(none)') as varchar) as group_name,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(coalesce(token_name, '(none)') as {{ t_string() }}) as token_name,
+        cast(coalesce(model, '(none)') as {{ t_string() }}) as model,
+        cast(coalesce(group_name, '(none)') as {{ t_string() }}) as group_name,
         cast(count(*) filter (where record_type in ('consume', 'error')) as bigint) as request_count,
         cast(count(*) filter (where record_type = 'error') as bigint) as error_count,
         cast(count(*) filter (where record_type = 'consume' and (

@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- The assets the app delivered, typed and deduplicated on asset_id (latest created_at wins).
 with
 
@@ -9,19 +7,19 @@ source as (
 
 renamed as (
     select
-        cast(asset_id as varchar) as asset_id,
-        cast(job_id as varchar) as job_id,
-        nullif(cast(kind as varchar), '') as kind,
-        lower(cast(status as varchar)) as status,
+        cast(asset_id as {{ t_string() }}) as asset_id,
+        cast(job_id as {{ t_string() }}) as job_id,
+        nullif(cast(kind as {{ t_string() }}), '') as kind,
+        lower(cast(status as {{ t_string() }})) as status,
         cast(byte_size as bigint) as byte_size,
-        cast(created_at as timestamp with time zone) as created_at
+        cast(created_at as {{ t_timestamp() }}) as created_at
     from source
 ),
 
 final as (
     select *
     from renamed
-    qualify row_number() over (partition by asset_id order by created_at desc) = 1
+    {{ qualify_first("partition by asset_id order by created_at desc") }}
 )
 
 select * from final

@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- The app's jobs, typed and deduplicated on job_id keeping the latest state (a terminal status
 -- over a non-terminal one, then the latest terminal_at).
 with
@@ -8,23 +6,23 @@ source as (
     select * from {{ landed_source('app_jobs') }}
 ),
 
-renamed as not materialized (
+renamed as {{ not_materialized() }} (
     select
-        cast(job_id as varchar) as job_id,
-        nullif(cast(request_id as varchar), '') as request_id,
-        nullif(cast(task_id as varchar), '') as task_id,
-        nullif(cast(billing_transaction_id as varchar), '') as billing_transaction_id,
-        cast(user_id as varchar) as user_id,
-        nullif(cast(scene as varchar), '') as scene,
-        nullif(cast(model as varchar), '') as model,
-        lower(cast(status as varchar)) as status,
+        cast(job_id as {{ t_string() }}) as job_id,
+        nullif(cast(request_id as {{ t_string() }}), '') as request_id,
+        nullif(cast(task_id as {{ t_string() }}), '') as task_id,
+        nullif(cast(billing_transaction_id as {{ t_string() }}), '') as billing_transaction_id,
+        cast(user_id as {{ t_string() }}) as user_id,
+        nullif(cast(scene as {{ t_string() }}), '') as scene,
+        nullif(cast(model as {{ t_string() }}), '') as model,
+        lower(cast(status as {{ t_string() }})) as status,
         cast(expected_cost_usd as decimal(20, 10)) as expected_cost_usd,
         coalesce(cast(retry_count as bigint), 0) as retry_count,
-        nullif(cast(token_name as varchar), '') as token_name,
+        nullif(cast(token_name as {{ t_string() }}), '') as token_name,
         cast(prompt_tokens as bigint) as prompt_tokens,
         cast(completion_tokens as bigint) as completion_tokens,
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(terminal_at as timestamp with time zone) as terminal_at
+        cast(created_at as {{ t_timestamp() }}) as created_at,
+        cast(terminal_at as {{ t_timestamp() }}) as terminal_at
     from source
 ),
 
@@ -50,13 +48,13 @@ deduplicated as (
         from renamed as r
         semi join duplicate_keys as d on r.job_id is not distinct from d.job_id
     )
-    qualify row_number() over (
+    {{ qualify_first("
         partition by job_id
         order by
             case when status in ('succeeded', 'failed', 'cancelled') then 0 else 1 end,
             terminal_at desc nulls last,
             created_at desc
-    ) = 1
+    ") }}
 ),
 
 final as (

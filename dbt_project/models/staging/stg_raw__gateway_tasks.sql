@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- Gateway async tasks, typed: the current version of every task recon ever held, on (gateway,
 -- task_id). A task lands in the day of its submitted_at; the landing is append-only (docs/landing.md),
 -- so each extraction that saw the task change added a version: the highest batch (version_seq) wins,
@@ -13,37 +11,37 @@ source as (
 
 renamed as (
     select
-        cast(gateway as varchar) as gateway,
-        cast(task_id as varchar) as task_id,
-        lower(cast(status as varchar)) as status,
-        nullif(cast(fail_reason as varchar), '') as fail_reason,
-        nullif(cast(platform as varchar), '') as platform,
-        nullif(cast(action as varchar), '') as action,
-        nullif(cast(poll_url as varchar), '') as poll_url,
-        nullif(cast(x_task_id as varchar), '') as x_task_id,
-        nullif(cast(x_billing_transaction_id as varchar), '') as x_billing_transaction_id,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(task_id as {{ t_string() }}) as task_id,
+        lower(cast(status as {{ t_string() }})) as status,
+        nullif(cast(fail_reason as {{ t_string() }}), '') as fail_reason,
+        nullif(cast(platform as {{ t_string() }}), '') as platform,
+        nullif(cast(action as {{ t_string() }}), '') as action,
+        nullif(cast(poll_url as {{ t_string() }}), '') as poll_url,
+        nullif(cast(x_task_id as {{ t_string() }}), '') as x_task_id,
+        nullif(cast(x_billing_transaction_id as {{ t_string() }}), '') as x_billing_transaction_id,
         cast(quota as bigint) as quota,
         cast(cost_usd as decimal(20, 10)) as cost_usd,
         coalesce(cast(is_cancelled as boolean), false) as is_cancelled,
-        cast(submitted_at as timestamp with time zone) as submitted_at,
-        cast(finished_at as timestamp with time zone) as finished_at,
+        cast(submitted_at as {{ t_timestamp() }}) as submitted_at,
+        cast(finished_at as {{ t_timestamp() }}) as finished_at,
         cast(_seq as bigint) as version_seq,
-        coalesce(cast(_change as varchar), 'new') = 'gone' as is_gone,
-        cast(_gone_at as timestamp with time zone) as gone_at
+        coalesce(cast(_change as {{ t_string() }}), 'new') = 'gone' as is_gone,
+        cast(_gone_at as {{ t_timestamp() }}) as gone_at
     from source
 ),
 
 deduplicated as (
     select *
     from renamed
-    qualify row_number() over (
+    {{ qualify_first("
         partition by gateway, task_id
         order by
             version_seq desc,
             case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1
                 when 'queued' then 2 else 3 end,
             finished_at desc nulls last
-    ) = 1
+    ") }}
 ),
 
 final as (

@@ -8,17 +8,17 @@ source as (
 
 renamed as (
     select
-        cast(gateway as varchar) as gateway,
+        cast(gateway as {{ t_string() }}) as gateway,
         cast(day as date) as total_date,
         cast(quota as bigint) as quota,
         cast(rpm as bigint) as rpm,
         cast(tpm as bigint) as tpm,
         cast(quota_per_unit as double) as quota_per_unit,
-        cast(endpoint as varchar) as endpoint,
-        cast(filter as varchar) as filter,
-        cast(window_start as timestamp with time zone) as window_start,
-        cast(window_end as timestamp with time zone) as window_end,
-        cast(extracted_at as timestamp with time zone) as extracted_at
+        cast(endpoint as {{ t_string() }}) as endpoint,
+        cast(filter as {{ t_string() }}) as filter,
+        cast(window_start as {{ t_timestamp() }}) as window_start,
+        cast(window_end as {{ t_timestamp() }}) as window_end,
+        cast(extracted_at as {{ t_timestamp() }}) as extracted_at
     from source
 )
 
@@ -26,4 +26,4 @@ select
     *,
     count(*) over (partition by gateway, total_date) as extractions
 from renamed
-qualify row_number() over (partition by gateway, total_date order by extracted_at desc) = 1
+{{ qualify_first("partition by gateway, total_date order by extracted_at desc") }}

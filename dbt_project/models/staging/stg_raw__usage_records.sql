@@ -1,5 +1,3 @@
--- A table, not a view: several models and data tests read it, and a view is recomputed by each (bench/scale).
-{{ config(materialized='table') }}
 -- Gateway usage rows, typed: the current version of every row recon ever held. The landing is
 -- append-only (docs/landing.md): each extraction adds a batch of what changed, so a row can have
 -- several versions (TokenLab records gain their billing_transaction_id when they settle) and a row
@@ -14,25 +12,25 @@ source as (
     select * from {{ landed_source('usage_records') }}
 ),
 
-renamed as not materialized (
+renamed as {{ not_materialized() }} (
     select
-        cast(gateway as varchar) as gateway,
-        cast(record_key as varchar) as record_key,
-        lower(cast(record_type as varchar)) as record_type,
-        nullif(cast(request_id as varchar), '') as request_id,
-        nullif(cast(task_id as varchar), '') as task_id,
-        nullif(cast(billing_transaction_id as varchar), '') as billing_transaction_id,
-        nullif(cast(model as varchar), '') as model,
-        nullif(cast(scene as varchar), '') as scene,
-        nullif(cast(token_name as varchar), '') as token_name,
-        nullif(cast(group_name as varchar), '') as group_name,
-        nullif(cast(error_code as varchar), '') as error_code,
-        nullif(cast(stream_status as varchar), '') as stream_status,
-        lower(nullif(cast(access_channel as varchar), '')) as access_channel,
+        cast(gateway as {{ t_string() }}) as gateway,
+        cast(record_key as {{ t_string() }}) as record_key,
+        lower(cast(record_type as {{ t_string() }})) as record_type,
+        nullif(cast(request_id as {{ t_string() }}), '') as request_id,
+        nullif(cast(task_id as {{ t_string() }}), '') as task_id,
+        nullif(cast(billing_transaction_id as {{ t_string() }}), '') as billing_transaction_id,
+        nullif(cast(model as {{ t_string() }}), '') as model,
+        nullif(cast(scene as {{ t_string() }}), '') as scene,
+        nullif(cast(token_name as {{ t_string() }}), '') as token_name,
+        nullif(cast(group_name as {{ t_string() }}), '') as group_name,
+        nullif(cast(error_code as {{ t_string() }}), '') as error_code,
+        nullif(cast(stream_status as {{ t_string() }}), '') as stream_status,
+        lower(nullif(cast(access_channel as {{ t_string() }}), '')) as access_channel,
         -- the served total, else prompt + completion (a console export may carry only the total)
         coalesce(cast(total_tokens as bigint), cast(prompt_tokens as bigint) + cast(completion_tokens as bigint))
             as total_tokens,
-        cast(settled_at as timestamp with time zone) as settled_at,
+        cast(settled_at as {{ t_timestamp() }}) as settled_at,
         -- TokenLab: a money record without billing_transaction_id is reserved, not settled
         coalesce(cast(is_reserved as boolean), false) as is_reserved,
         {{ in_gateway_scope() }} as is_in_scope,
@@ -53,10 +51,10 @@ renamed as not materialized (
         cast(quota_per_unit as double) as quota_per_unit,
         cast(is_stream as boolean) as is_stream,
         cast(is_task as boolean) as is_task,
-        cast(created_at as timestamp with time zone) as created_at,
+        cast(created_at as {{ t_timestamp() }}) as created_at,
         cast(_seq as bigint) as version_seq,
-        coalesce(cast(_change as varchar), 'new') = 'gone' as is_gone,
-        cast(_gone_at as timestamp with time zone) as gone_at
+        coalesce(cast(_change as {{ t_string() }}), 'new') = 'gone' as is_gone,
+        cast(_gone_at as {{ t_timestamp() }}) as gone_at
     from source
 ),
 
@@ -84,14 +82,14 @@ deduplicated as (
         semi join duplicate_keys as d
             on r.gateway is not distinct from d.gateway and r.record_key is not distinct from d.record_key
     )
-    qualify row_number() over (
+    {{ qualify_first("
         partition by gateway, record_key
         order by
             version_seq desc,
             (billing_transaction_id is null),
             billing_transaction_id,
             created_at desc
-    ) = 1
+    ") }}
 ),
 
 final as (
