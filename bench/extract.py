@@ -78,8 +78,14 @@ class Run:
         return self.requests / self.wall
 
 
-async def _bare(url: str, headers: dict[str, str], windows: list[tuple[int, int]], page_size: int,
-                concurrency: int, rpm: float | None) -> tuple[int, int]:
+async def _bare(
+    url: str,
+    headers: dict[str, str],
+    windows: list[tuple[int, int]],
+    page_size: int,
+    concurrency: int,
+    rpm: float | None,
+) -> tuple[int, int]:
     """(requests, records) of the simplest correct paging loop over `windows` (inclusive seconds)."""
     import httpx
     import orjson
@@ -88,16 +94,21 @@ async def _bare(url: str, headers: dict[str, str], windows: list[tuple[int, int]
     limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
     sem = asyncio.Semaphore(concurrency)
     count = {"requests": 0, "records": 0}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=httpx.Timeout(30.0),
-                                 limits=httpx.Limits(max_connections=concurrency,
-                                                     max_keepalive_connections=concurrency)) as client:
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers=headers,
+        timeout=httpx.Timeout(30.0),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    ) as client:
 
         async def page(lo: int, hi: int, p: int) -> tuple[int, int]:
             async with sem:
                 if limiter is not None:
                     await limiter.acquire()
-                r = await client.get("/api/log/self", params={"p": p, "page_size": page_size,
-                                                              "start_timestamp": lo, "end_timestamp": hi})
+                r = await client.get(
+                    "/api/log/self",
+                    params={"p": p, "page_size": page_size, "start_timestamp": lo, "end_timestamp": hi},
+                )
             count["requests"] += 1
             data = orjson.loads(r.content)["data"]
             count["records"] += len(data["items"])
@@ -114,12 +125,16 @@ async def _bare(url: str, headers: dict[str, str], windows: list[tuple[int, int]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.extract", description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=100_000, help="rows in the day (unpaced round: all of them)")
+    ap.add_argument(
+        "--records", type=int, default=100_000, help="rows in the day (unpaced round: all of them)"
+    )
     ap.add_argument("--latency-ms", type=float, default=100.0)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--page-size", type=int, default=100)
     ap.add_argument("--window-minutes", type=int, default=60)
-    ap.add_argument("--rpm", type=float, default=600.0, help="requests_per_minute of the paced round (0: skip)")
+    ap.add_argument(
+        "--rpm", type=float, default=600.0, help="requests_per_minute of the paced round (0: skip)"
+    )
     ap.add_argument("--paced-hours", type=int, default=3, help="hours of the day the paced round reads")
     ap.add_argument("--day", type=date.fromisoformat, default=date(2026, 1, 15))
     args = ap.parse_args(argv)
@@ -130,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.gateways.windows import cut
     from orchestration.sandbox import SANDBOX_TOKEN, SANDBOX_USER_ID
 
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(args.records), args.day.isoformat(),
-                              str(args.latency_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(args.records), args.day.isoformat(), str(args.latency_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     results: list[tuple[str, float, Run, Run]] = []
     try:
         url = child.stdout.readline().strip() if child.stdout else ""
@@ -148,10 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.rpm:
             rounds.append(("paced", args.rpm, timedelta(hours=args.paced_hours)))
         for name, rpm, span in rounds:
-            cfg = GatewayConfig(name="bench", dialect="newapi", base_url=url, token_env="BENCH_GATEWAY_TOKEN",
-                                user_id_env="BENCH_GATEWAY_USER_ID", max_concurrency=args.concurrency,
-                                page_size=args.page_size, window_minutes=args.window_minutes, timeout_seconds=30,
-                                requests_per_minute=rpm)
+            cfg = GatewayConfig(
+                name="bench",
+                dialect="newapi",
+                base_url=url,
+                token_env="BENCH_GATEWAY_TOKEN",
+                user_id_env="BENCH_GATEWAY_USER_ID",
+                max_concurrency=args.concurrency,
+                page_size=args.page_size,
+                window_minutes=args.window_minutes,
+                timeout_seconds=30,
+                requests_per_minute=rpm,
+            )
             client = NewApiClient(cfg, None, now=now)
             client.usage(start, start + timedelta(minutes=1))  # warm-up: first-use imports, connections
             client.stats.requests = client.stats.retries = 0
@@ -175,22 +202,30 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = True
     print(f"peak RSS of the client process after recon's unpaced day: {peak:,.0f} MiB")
-    print(f"sandbox: {args.records:,} records in the day, {args.latency_ms:g} ms a page, concurrency "
-          f"{args.concurrency}, page size {args.page_size}; {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f}")
+    print(
+        f"sandbox: {args.records:,} records in the day, {args.latency_ms:g} ms a page, concurrency "
+        f"{args.concurrency}, page size {args.page_size}; {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
     for name, ceiling, recon, bare in results:
-        what = (f"whole day, ceiling {ceiling:.1f} req/s = {args.concurrency} / {args.latency_ms:g} ms"
-                if name == "unpaced" else
-                f"first {args.paced_hours} h, requests_per_minute {args.rpm:g}, ceiling {ceiling:.2f} req/s")
+        what = (
+            f"whole day, ceiling {ceiling:.1f} req/s = {args.concurrency} / {args.latency_ms:g} ms"
+            if name == "unpaced"
+            else f"first {args.paced_hours} h, requests_per_minute {args.rpm:g}, ceiling {ceiling:.2f} req/s"
+        )
         print(f"\n{name} ({what})")
         for r in (recon, bare):
-            print(f"  {r.who:16} {r.requests:6,} requests {r.records:8,} records {r.wall:7.2f} s "
-                  f"{r.rate:7.2f} req/s  achieved/ceiling {r.rate / ceiling:6.1%}  "
-                  f"client CPU {r.cpu / r.requests * 1000:5.2f} s per 1,000 requests")
+            print(
+                f"  {r.who:16} {r.requests:6,} requests {r.records:8,} records {r.wall:7.2f} s "
+                f"{r.rate:7.2f} req/s  achieved/ceiling {r.rate / ceiling:6.1%}  "
+                f"client CPU {r.cpu / r.requests * 1000:5.2f} s per 1,000 requests"
+            )
         ratio = recon.rate / bare.rate
         print(f"  recon / bare     {ratio:.3f}")
         ok = ok and recon.rate / ceiling >= 0.97 and ratio >= 0.97
-    print("\ntargets (recon ≥ 97 % of ceiling and ≥ 0.97 × bare, every round): " + ("met" if ok else "NOT met"))
+    print(
+        "\ntargets (recon ≥ 97 % of ceiling and ≥ 0.97 × bare, every round): " + ("met" if ok else "NOT met")
+    )
     return 0
 
 

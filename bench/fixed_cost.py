@@ -66,8 +66,11 @@ def dbt_phases(started: float, ended: float) -> dict[str, float]:
         return {}
     build = max(builds, key=lambda d: d.stat().st_mtime)
     msgpack = build / "partial_parse.msgpack"
-    events = [json.loads(ln) for ln in (build / "dbt.log").read_text(encoding="utf-8").splitlines()
-              if ln.startswith("{")]
+    events = [
+        json.loads(ln)
+        for ln in (build / "dbt.log").read_text(encoding="utf-8").splitlines()
+        if ln.startswith("{")
+    ]
     if not events or not msgpack.exists():
         return {}
     nodes = [e for e in events if e["info"]["name"] in ("NodeStart", "NodeFinished")]
@@ -76,15 +79,35 @@ def dbt_phases(started: float, ended: float) -> dict[str, float]:
     launched = min(msgpack.stat().st_mtime, first_log)
     first_node = _ts(nodes[0]) if nodes else done
     last_node = _ts(nodes[-1]) if nodes else done
-    return dict(zip(PHASES, (launched - started, first_log - launched, first_node - first_log,
-                             last_node - first_node, done - last_node, ended - done), strict=True))
+    return dict(
+        zip(
+            PHASES,
+            (
+                launched - started,
+                first_log - launched,
+                first_node - first_log,
+                last_node - first_node,
+                done - last_node,
+                ended - done,
+            ),
+            strict=True,
+        )
+    )
 
 
 def one_run(config: Path, day: str, as_of: datetime, env: dict[str, str], warehouse: Path) -> Run:
     """One `recon run` child process: wall and CPU seconds, whether its dbt build re-parsed from scratch,
     and its phases."""
-    cmd = [str(Path(sys.executable).parent / "recon"), "run", "--config", str(config), "--start", day,
-           "--as-of", as_of.isoformat()]
+    cmd = [
+        str(Path(sys.executable).parent / "recon"),
+        "run",
+        "--config",
+        str(config),
+        "--start",
+        day,
+        "--as-of",
+        as_of.isoformat(),
+    ]
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, t0 = time.time(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -111,26 +134,37 @@ def main() -> None:
             warehouse = data_dir / "warehouse.duckdb"
             runs: list[Run] = []
             for i in range(args.runs):
-                as_of = datetime.fromisoformat(f"{empty_day}T00:00:00+00:00") + timedelta(days=1, hours=6, minutes=i)
+                as_of = datetime.fromisoformat(f"{empty_day}T00:00:00+00:00") + timedelta(
+                    days=1, hours=6, minutes=i
+                )
                 run = one_run(setup.config_path, empty_day, as_of, env, warehouse)
                 runs.append(run)
                 split = "  ".join(f"{k} {v:.1f}" for k, v in run.phases.items())
-                print(f"run {i + 1}: {run.wall:6.2f} s wall, {run.cpu:5.1f} CPU-s  as of {as_of.isoformat()}  "
-                      f"{'FULL RE-PARSE' if run.reparsed else 'partial parse'}  [{split}]  "
-                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+                print(
+                    f"run {i + 1}: {run.wall:6.2f} s wall, {run.cpu:5.1f} CPU-s  as of {as_of.isoformat()}  "
+                    f"{'FULL RE-PARSE' if run.reparsed else 'partial parse'}  [{split}]  "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
     walls = [r.wall for r in runs]
     steady = runs[1:] or runs
     steady_walls = [r.wall for r in steady]
     print(f"first run (fresh data dir): {walls[0]:.2f} s")
-    print(f"steady state: median {statistics.median(steady_walls):.2f} s, min {min(steady_walls):.2f} s, "
-          f"max {max(steady_walls):.2f} s over {len(steady)} run(s); target < 5 s "
-          f"(ratio {statistics.median(steady_walls) / 5.0:.2f} of the target); "
-          f"CPU median {statistics.median(r.cpu for r in steady):.1f} CPU-s")
+    print(
+        f"steady state: median {statistics.median(steady_walls):.2f} s, min {min(steady_walls):.2f} s, "
+        f"max {max(steady_walls):.2f} s over {len(steady)} run(s); target < 5 s "
+        f"(ratio {statistics.median(steady_walls) / 5.0:.2f} of the target); "
+        f"CPU median {statistics.median(r.cpu for r in steady):.1f} CPU-s"
+    )
     if all(r.phases for r in steady):
-        print("steady-state phases (median s): " + ", ".join(
-            f"{k} {statistics.median(r.phases[k] for r in steady):.1f}" for k in PHASES))
-    print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"on {os.cpu_count()} CPU(s)")
+        print(
+            "steady-state phases (median s): "
+            + ", ".join(f"{k} {statistics.median(r.phases[k] for r in steady):.1f}" for k in PHASES)
+        )
+    print(
+        f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        f"on {os.cpu_count()} CPU(s)"
+    )
 
 
 if __name__ == "__main__":

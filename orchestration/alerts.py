@@ -184,8 +184,15 @@ class AlertWebhook(dg.ConfigurableResource):
 
     url: str = ""
 
-    def notify(self, outcomes: Sequence[CheckOutcome], first_day: date, last_day: date, *,
-               logger: logging.Logger | None = None, **payload_fields: object) -> bool:
+    def notify(
+        self,
+        outcomes: Sequence[CheckOutcome],
+        first_day: date,
+        last_day: date,
+        *,
+        logger: logging.Logger | None = None,
+        **payload_fields: object,
+    ) -> bool:
         return notify(outcomes, first_day, last_day, logger=logger, url=self.url, **payload_fields)
 
 

@@ -86,8 +86,11 @@ def bind_params(dialect: str, start: datetime, end: datetime) -> dict[str, objec
 
 def _utc_session(engine: Engine) -> None:
     name = engine.dialect.name
-    statement = {"postgresql": "SET TIME ZONE 'UTC'", "mysql": "SET time_zone = '+00:00'",
-                 "mariadb": "SET time_zone = '+00:00'"}.get(name)
+    statement = {
+        "postgresql": "SET TIME ZONE 'UTC'",
+        "mysql": "SET time_zone = '+00:00'",
+        "mariadb": "SET time_zone = '+00:00'",
+    }.get(name)
     if statement is None:
         return
 
@@ -125,9 +128,20 @@ def connect_failure(exc: BaseException) -> str:
         return "authentication failed: the user does not exist"
     if ("database" in msg and "does not exist" in msg) or "unknown database" in msg:
         return "unknown database (the URL's database name does not exist on the server)"
-    if any(k in msg for k in ("could not translate host name", "name or service not known", "connection refused",
-                              "timeout expired", "timed out", "no route to host", "network is unreachable",
-                              "could not connect", "can't connect")):
+    if any(
+        k in msg
+        for k in (
+            "could not translate host name",
+            "name or service not known",
+            "connection refused",
+            "timeout expired",
+            "timed out",
+            "no route to host",
+            "network is unreachable",
+            "could not connect",
+            "can't connect",
+        )
+    ):
         return "host unreachable (check the host and port in the URL, and that the server runs)"
     if "unable to open database file" in msg:
         return "cannot open the database file (check the path in the URL)"
@@ -142,12 +156,16 @@ def app_engine(app: AppConfig) -> Engine:
         parsed, connect_args = read_only_url(make_url(url))
         engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
     except ImportError as exc:
-        raise ConfigError(f"app.database_url_env: environment variable {app.database_url_env} names a "
-                          f"database driver that is not installed ({exc.name or exc}); use postgresql:// "
-                          f"(psycopg 3, installed) or install the driver") from None
+        raise ConfigError(
+            f"app.database_url_env: environment variable {app.database_url_env} names a "
+            f"database driver that is not installed ({exc.name or exc}); use postgresql:// "
+            f"(psycopg 3, installed) or install the driver"
+        ) from None
     except (SQLAlchemyError, ValueError) as exc:
-        raise ConfigError(f"app.database_url_env: environment variable {app.database_url_env} "
-                          f"does not hold a usable SQLAlchemy URL ({type(exc).__name__})") from None
+        raise ConfigError(
+            f"app.database_url_env: environment variable {app.database_url_env} "
+            f"does not hold a usable SQLAlchemy URL ({type(exc).__name__})"
+        ) from None
     _utc_session(engine)
     return engine
 
@@ -162,8 +180,10 @@ def check_query(app: AppConfig, record: AppRecord) -> str:
     query = getattr(app, key)
     missing = {"start", "end"} - _query_param_names(query)
     if missing:
-        raise ConfigError(f"app.{key}: the query must filter on the window with "
-                          f"{' and '.join(':' + m for m in sorted(missing))} (half-open UTC [start, end))")
+        raise ConfigError(
+            f"app.{key}: the query must filter on the window with "
+            f"{' and '.join(':' + m for m in sorted(missing))} (half-open UTC [start, end))"
+        )
     return query
 
 
@@ -176,7 +196,8 @@ def check_columns(record: AppRecord, returned: list[str]) -> None:
         raise ConfigError(
             f"app.{key}: the query does not return the canonical column(s) {', '.join(missing)} "
             f"(it returns: {', '.join(returned) or 'nothing'}); alias your columns to the names of "
-            f"schemas/canonical.py")
+            f"schemas/canonical.py"
+        )
 
 
 def check_app_queries(app: AppConfig, *, engine: Engine | None = None) -> None:
@@ -194,20 +215,29 @@ def check_app_queries(app: AppConfig, *, engine: Engine | None = None) -> None:
                     result = conn.execute(text(query), bind_params(eng.dialect.name, epoch, epoch))
                 except SQLAlchemyError as exc:
                     detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
-                    raise ExtractionError(f"app.{QUERY_KEYS[record]}: query failed: "
-                                          f"{type(exc).__name__}: {detail}") from None
+                    raise ExtractionError(
+                        f"app.{QUERY_KEYS[record]}: query failed: {type(exc).__name__}: {detail}"
+                    ) from None
                 check_columns(record, [str(k) for k in result.keys()])  # noqa: SIM118
                 result.close()
     except SQLAlchemyError as exc:
-        raise ExtractionError(f"app: cannot connect to the app database (env {app.database_url_env}): "
-                              f"{connect_failure(exc)}") from None
+        raise ExtractionError(
+            f"app: cannot connect to the app database (env {app.database_url_env}): {connect_failure(exc)}"
+        ) from None
     finally:
         if own_engine:
             eng.dispose()
 
 
-def extract_app_records(app: AppConfig, record: AppRecord, start: datetime, end: datetime, *,
-                        engine: Engine | None = None, key: bytes | None = None) -> pd.DataFrame:
+def extract_app_records(
+    app: AppConfig,
+    record: AppRecord,
+    start: datetime,
+    end: datetime,
+    *,
+    engine: Engine | None = None,
+    key: bytes | None = None,
+) -> pd.DataFrame:
     """Run the mapping query of `record` for ``[start, end)`` and return canonical rows.
 
     Columns are exactly ``schemas.canonical.RECORDS[record]`` in order, canonical dtypes
@@ -233,14 +263,17 @@ def extract_app_records(app: AppConfig, record: AppRecord, start: datetime, end:
         except SQLAlchemyError as exc:
             raise ExtractionError(
                 f"app.{qkey}: cannot connect to the app database (env {app.database_url_env}): "
-                f"{connect_failure(exc)}") from None
+                f"{connect_failure(exc)}"
+            ) from None
         with conn:
             try:
                 result = conn.execute(text(query), bind_params(eng.dialect.name, start_utc, end_utc))
             except SQLAlchemyError as exc:
                 detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
-                raise ExtractionError(f"app.{qkey}: query failed for [{start_utc.isoformat()}, "
-                                      f"{end_utc.isoformat()}): {type(exc).__name__}: {detail}") from None
+                raise ExtractionError(
+                    f"app.{qkey}: query failed for [{start_utc.isoformat()}, "
+                    f"{end_utc.isoformat()}): {type(exc).__name__}: {detail}"
+                ) from None
             returned = [str(k) for k in result.keys()]  # noqa: SIM118 - iterating yields rows
             check_columns(record, returned)
             rows = result.fetchall()

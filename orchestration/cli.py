@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,14 +55,17 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config"
+)
 @click.option("--start", required=True, type=DateParam(), help="first UTC day (YYYY-MM-DD)")
 @click.option("--end", type=DateParam(), help="last UTC day, inclusive (default: --start)")
 @click.option("--as-of", "as_of", type=TimestampParam(), help="fix 'now' (UTC) for a reproducible report")
 @click.option("--full-refresh", is_flag=True, help="rebuild the incremental marts from scratch")
 @click.option("--verbose", "-v", is_flag=True, help="show Dagster's log and dbt's whole log")
-def run(config_path: str, start: date, end: date | None, as_of: datetime | None, full_refresh: bool,
-        verbose: bool) -> None:
+def run(
+    config_path: str, start: date, end: date | None, as_of: datetime | None, full_refresh: bool, verbose: bool
+) -> None:
     """Materialize every asset for the UTC days START..END with CONFIG."""
     from orchestration import terminal
     from orchestration.preflight import check_days
@@ -82,8 +85,9 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
         _fail(str(exc), 2)
     try:
         terminal.enable(verbose)
-        outcome = run_range(config_path, start, end, as_of or parse_as_of(None), full_refresh=full_refresh,
-                            quiet=not verbose)
+        outcome = run_range(
+            config_path, start, end, as_of or parse_as_of(None), full_refresh=full_refresh, quiet=not verbose
+        )
     except ConfigError as exc:
         _fail(f"config error: {exc}", 2)
     except RunFailed as exc:
@@ -94,7 +98,9 @@ def run(config_path: str, start: date, end: date | None, as_of: datetime | None,
 
 
 @main.command()
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="recon YAML config"
+)
 def check(config_path: str) -> None:
     """Check CONFIG the way `dbt debug` does: config, env vars, each gateway (one request), the app
     database (its queries on an empty window) and the warehouse; one line per part."""
@@ -120,8 +126,9 @@ def check(config_path: str) -> None:
 @click.option("--start", type=DateParam(), help="first UTC day of an explicit range (instead of --date)")
 @click.option("--end", type=DateParam(), help="last UTC day of the range, inclusive (default: --start)")
 @click.option("--as-of", "as_of", type=TimestampParam())
-def report(config_path: str, day: date | None, start: date | None, end: date | None,
-           as_of: datetime | None) -> None:
+def report(
+    config_path: str, day: date | None, start: date | None, end: date | None, as_of: datetime | None
+) -> None:
     """Print the mismatch summary and write the HTML/CSV report from the current marts, in a folder
     named for its days (reports_dir/<day>/ or reports_dir/<first>_<last>/)."""
     from orchestration.preflight import check_warehouse_file
@@ -152,14 +159,21 @@ def report(config_path: str, day: date | None, start: date | None, end: date | N
         window = RunWindow.for_day(day or _yesterday(), as_of, lookback)
     with warehouse_lock(cfg.warehouse.path, log=lambda m: click.echo(m, err=True)):
         summary = collect_summary(cfg, window.days)
-        summary.report_path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir,
-                                            window.as_of, links=cfg.report.model_dump())
+        summary.report_path = render_report(
+            summary,
+            cfg.warehouse.path,
+            cfg.warehouse.reports_dir,
+            window.as_of,
+            links=cfg.report.model_dump(),
+        )
     click.echo(format_summary(summary))
 
 
 @main.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "packet"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "packet"]), default="text", show_default=True
+)
 @click.argument("ident", metavar="ID")
 def trace(config_path: str, fmt: str, ident: str) -> None:
     """Everything recon holds about one job, request, task or billing-transaction ID."""
@@ -206,16 +220,20 @@ def demo(days: int, seed: int, data_dir: str, verbose: bool) -> None:
         _fail(f"demo failed: {exc}", 1)
     _echo_check_failures(outcome.check_failures)
     sc = score_against_truth(outcome.cfg.warehouse.path, setup.truth_path)
-    click.echo(f"against the scenario's truth ({setup.truth_path}): {len(sc.true_positive)} of "
-               f"{len(sc.true_positive) + len(sc.false_negative)} injected findings found, "
-               f"{len(sc.false_positive)} unexpected (precision {sc.precision:.2f}, recall {sc.recall:.2f})")
+    click.echo(
+        f"against the scenario's truth ({setup.truth_path}): {len(sc.true_positive)} of "
+        f"{len(sc.true_positive) + len(sc.false_negative)} injected findings found, "
+        f"{len(sc.false_positive)} unexpected (precision {sc.precision:.2f}, recall {sc.recall:.2f})"
+    )
     # The sandbox lives only while `recon demo`/`recon ui` runs: say what can be run again, and how.
-    click.echo(f"config: {setup.config_path} (dummy secrets: {setup.env_path})\n"
-               f"  report again: . {setup.env_path} && recon report --config {setup.config_path} "
-               f"--start {setup.first.isoformat()} --end {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
-               f"  run again: recon demo --data-dir {data_dir} (its sandbox gateway is served only meanwhile); "
-               f"your own setup: recon ui --config YOUR.yaml\n"
-               f"dbt log: {outcome.dbt_log}; done in {time.monotonic() - t0:.1f}s\n")
+    click.echo(
+        f"config: {setup.config_path} (dummy secrets: {setup.env_path})\n"
+        f"  report again: . {setup.env_path} && recon report --config {setup.config_path} "
+        f"--start {setup.first.isoformat()} --end {setup.last.isoformat()} --as-of {setup.as_of.isoformat()}\n"
+        f"  run again: recon demo --data-dir {data_dir} (its sandbox gateway is served only meanwhile); "
+        f"your own setup: recon ui --config YOUR.yaml\n"
+        f"dbt log: {outcome.dbt_log}; done in {time.monotonic() - t0:.1f}s\n"
+    )
     click.echo(format_summary(outcome.summary))
 
 
@@ -231,8 +249,11 @@ def _echo_check_failures(lines: list[str]) -> None:
 
 def _demo_run(setup, run_range, quiet: bool = True):
     """The demo's run, inside its environment (sandbox up, data dir locked)."""
-    click.echo(f"sandbox gateway up; reconciling {setup.first.isoformat()} .. {setup.last.isoformat()} "
-               f"as of {setup.as_of.isoformat()}", err=True)
+    click.echo(
+        f"sandbox gateway up; reconciling {setup.first.isoformat()} .. {setup.last.isoformat()} "
+        f"as of {setup.as_of.isoformat()}",
+        err=True,
+    )
     return run_range(setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=quiet)
 
 
@@ -240,9 +261,13 @@ def _demo_run(setup, run_range, quiet: bool = True):
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 90))
-@click.option("--limit", default=None, metavar="N/SECONDS",
-              help="behave like new-api's rate limiter: N requests per SECONDS per client, then 429 with an "
-                   "empty body and no Retry-After (new-api's default is 180/180)")
+@click.option(
+    "--limit",
+    default=None,
+    metavar="N/SECONDS",
+    help="behave like new-api's rate limiter: N requests per SECONDS per client, then 429 with an "
+    "empty body and no Retry-After (new-api's default is 180/180)",
+)
 def sandbox(port: int, seed: int, days: int, limit: str | None) -> None:
     """Serve the sandbox gateway (new-api + TokenLab dialects) with the seeded demo scenario."""
     from orchestration.sandbox.faults import Faults
@@ -254,15 +279,21 @@ def sandbox(port: int, seed: int, days: int, limit: str | None) -> None:
             n, secs = limit.split("/", 1)
             faults = Faults(limit_requests=int(n), limit_window_s=float(secs))
         except ValueError as exc:
-            raise click.BadParameter(f"expected N/SECONDS like 180/180 ({exc})", param_hint="--limit") from None
+            raise click.BadParameter(
+                f"expected N/SECONDS like 180/180 ({exc})", param_hint="--limit"
+            ) from None
     run_sandbox(port=port, seed=seed, days=days, faults=faults)
 
 
 @main.command()
 @click.option("--port", default=3000, show_default=True, type=int, help="Dagster UI port")
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
-              help="your own recon YAML (default: the demo setup with its sandbox gateway)")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="your own recon YAML (default: the demo setup with its sandbox gateway)",
+)
 def ui(port: int, data_dir: str, config_path: str | None) -> None:
     """Start `dagster dev` on the demo setup (sandbox gateway served while the UI runs), or on --config."""
     from orchestration.data_dir_lock import DataDirBusy
@@ -285,14 +316,17 @@ def ui(port: int, data_dir: str, config_path: str | None) -> None:
 def _ui(environment, home: str, port: int) -> None:
     with environment as setup:
         env = {**os.environ, **setup.env, "RECON_CONFIG": str(setup.config_path), "DAGSTER_HOME": home}
-        click.echo(f"config {setup.config_path}; DAGSTER_HOME {home}; UI on http://127.0.0.1:{port}", err=True)
+        click.echo(
+            f"config {setup.config_path}; DAGSTER_HOME {home}; UI on http://127.0.0.1:{port}", err=True
+        )
         bin_dir = Path(sys.executable).parent
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"  # dagster-dbt needs the venv's dbt
-        try:
-            subprocess.run([str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-p", str(port)],
-                           env=env, check=False)
-        except KeyboardInterrupt:
-            pass
+        with suppress(KeyboardInterrupt):
+            subprocess.run(
+                [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", "-p", str(port)],
+                env=env,
+                check=False,
+            )
 
 
 if __name__ == "__main__":

@@ -123,7 +123,9 @@ class GatewayConfig(_Strict):
     close_lag_seconds: int = Field(default=300, ge=0)  # a window is closed once it ended this long ago
     # HTTP extraction (issue 16, docs/extraction.md): pace, retry budget, byte budgets, egress, trust.
     requests_per_minute: float | None = Field(default=None, gt=0)  # paced below the gateway's limiter
-    rate_limit_wait_seconds: float = Field(default=60.0, ge=0)  # a 429 with no Retry-After waits this (+jitter)
+    rate_limit_wait_seconds: float = Field(
+        default=60.0, ge=0
+    )  # a 429 with no Retry-After waits this (+jitter)
     retry_budget_seconds: float = Field(default=900.0, gt=0)  # time one request may spend retrying
     max_page_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)  # decoded bytes of one response
     max_inflight_bytes: int = Field(default=256 * 1024 * 1024, ge=65536)  # all concurrent responses
@@ -149,15 +151,19 @@ class GatewayConfig(_Strict):
         """Names sent as query values and compared in SQL: printable, no quote, no repeats."""
         for name in v:
             if not name or name != name.strip() or any(ord(c) < 32 or c in "'\\" for c in name):
-                raise ValueError(f"{info.field_name}: {name[:40]!r} is empty, padded, or has a quote, "
-                                 "backslash or control character")
+                raise ValueError(
+                    f"{info.field_name}: {name[:40]!r} is empty, padded, or has a quote, "
+                    "backslash or control character"
+                )
         if len(set(v)) != len(v):
             raise ValueError(f"{info.field_name} lists a name twice")
         return v
 
     def scope(self) -> str:
         """The filter as the manifest records it ('' when the gateway is not narrowed)."""
-        parts = [f"{k}={','.join(v)}" for k, v in (("token_names", self.token_names), ("groups", self.groups)) if v]
+        parts = [
+            f"{k}={','.join(v)}" for k, v in (("token_names", self.token_names), ("groups", self.groups)) if v
+        ]
         return " ".join(parts)
 
     @field_validator("time_zone")
@@ -220,8 +226,9 @@ class FilesGatewayConfig(GatewayConfig):
     dialect: Literal["files"]
 
 
-AnyGatewayConfig = Annotated[NewApiGatewayConfig | TokenLabGatewayConfig | FilesGatewayConfig,
-                             Field(discriminator="dialect")]
+AnyGatewayConfig = Annotated[
+    NewApiGatewayConfig | TokenLabGatewayConfig | FilesGatewayConfig, Field(discriminator="dialect")
+]
 
 
 class AppConfig(_Strict):
@@ -240,7 +247,9 @@ class ReconciliationConfig(_Strict):
     cost_tolerance_usd: float = Field(default=0.000002, ge=0)
     cost_tolerance_ratio: float = Field(default=0.01, ge=0)
     # scenes whose succeeded, charged jobs must deliver an asset; None = learned from the app's assets
-    asset_scenes: list[Literal["chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other"]] | None = None
+    asset_scenes: (
+        list[Literal["chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other"]] | None
+    ) = None
     # the first UTC day Dagster offers a partition for; None = the first day recon has landed data
     # for, or 90 days back when nothing has landed (orchestration/partitions.py configured_start)
     start_date: date | None = None
@@ -254,7 +263,9 @@ class AlertsConfig(_Strict):
     money_at_risk_usd: float = Field(default=10.0, ge=0)  # ERROR above this much money at risk in the run
     stuck_tasks_warn: int = Field(default=1, ge=1)  # stuck tasks past the SLA: WARN from this many
     stuck_tasks_error: int = Field(default=10, ge=1)  # ... and ERROR from this many
-    settlement_p95_seconds: float = Field(default=12 * 3600.0, gt=0)  # WARN when a day's settlement p95 is above
+    settlement_p95_seconds: float = Field(
+        default=12 * 3600.0, gt=0
+    )  # WARN when a day's settlement p95 is above
     error_rate: float = Field(default=0.10, gt=0, le=1)  # a gateway day's share of errors of one class
     error_rate_overall: float = Field(default=0.10, gt=0, le=1)  # ... and of all classes together
     error_min_volume: int = Field(default=20, ge=1)  # the error-rate flag needs at least this many requests
@@ -271,10 +282,16 @@ class AlertsConfig(_Strict):
     # high-token requests: a request's tokens above its model's mean + sigma x sd of recent requests
     request_tokens_sigma: float = Field(default=3.0, gt=0)
     request_tokens_history_days: int = Field(default=14, ge=1, le=366)  # the days before the request's day
-    request_tokens_min_history: int = Field(default=20, ge=2)  # no sigma flag before this many earlier requests
+    request_tokens_min_history: int = Field(
+        default=20, ge=2
+    )  # no sigma flag before this many earlier requests
     request_tokens_max: dict[str, int] = Field(default_factory=dict)  # model -> absolute cap on one request
-    high_token_requests_warn: int = Field(default=1, ge=1)  # WARN from this many high-token requests in the run
-    gateway_totals_tolerance_quota: int = Field(default=1, ge=0)  # gateway's stat vs detail rows: quota units apart
+    high_token_requests_warn: int = Field(
+        default=1, ge=1
+    )  # WARN from this many high-token requests in the run
+    gateway_totals_tolerance_quota: int = Field(
+        default=1, ge=0
+    )  # gateway's stat vs detail rows: quota units apart
 
     @model_validator(mode="after")
     def _ordered(self) -> AlertsConfig:
@@ -284,7 +301,9 @@ class AlertsConfig(_Strict):
             raise ValueError("spend_min_history_days must be <= spend_history_days")
         bad = sorted(m for m, n in self.request_tokens_max.items() if not m or n < 1)
         if bad:
-            raise ValueError(f"request_tokens_max: a model name and a cap >= 1 are needed, bad: {', '.join(bad) or '(empty)'}")
+            raise ValueError(
+                f"request_tokens_max: a model name and a cap >= 1 are needed, bad: {', '.join(bad) or '(empty)'}"
+            )
         return self
 
     def error_min(self, error_class: str) -> int:
@@ -331,13 +350,19 @@ class ReportConfig(_Strict):
         try:
             fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if f is not None]
         except ValueError as exc:
-            raise ValueError(f"{info.field_name} is not a valid template ({exc}); write ids as {{job_id}}") from None
+            raise ValueError(
+                f"{info.field_name} is not a valid template ({exc}); write ids as {{job_id}}"
+            ) from None
         for f, spec, conv in fields:
             if f not in URL_FIELDS or spec or conv:
-                raise ValueError(f"{info.field_name}: unknown placeholder {{{f}}}; use one of "
-                                 + ", ".join(f"{{{x}}}" for x in URL_FIELDS))
+                raise ValueError(
+                    f"{info.field_name}: unknown placeholder {{{f}}}; use one of "
+                    + ", ".join(f"{{{x}}}" for x in URL_FIELDS)
+                )
         if not fields:
-            raise ValueError(f"{info.field_name} names no id; use one of " + ", ".join(f"{{{x}}}" for x in URL_FIELDS))
+            raise ValueError(
+                f"{info.field_name} names no id; use one of " + ", ".join(f"{{{x}}}" for x in URL_FIELDS)
+            )
         bad = next((c for c in v if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
         if bad is not None:
             raise ValueError(f"{info.field_name} contains whitespace or a control character ({bad!r})")
@@ -383,9 +408,16 @@ class ReconConfig(_Strict):
 
     def dbt_vars(self) -> dict[str, float | int | list[str] | dict | None]:
         """The reconciliation and alert thresholds as dbt vars (dbt_project.yml mirrors the defaults)."""
-        scopes = {g.name: {"token_names": list(g.token_names), "groups": list(g.groups)}
-                  for g in self.gateways if g.token_names or g.groups}
-        return {**self.reconciliation.model_dump(exclude={"start_date"}), **self.alerts.dbt_vars(), "gateway_scopes": scopes}
+        scopes = {
+            g.name: {"token_names": list(g.token_names), "groups": list(g.groups)}
+            for g in self.gateways
+            if g.token_names or g.groups
+        }
+        return {
+            **self.reconciliation.model_dump(exclude={"start_date"}),
+            **self.alerts.dbt_vars(),
+            "gateway_scopes": scopes,
+        }
 
 
 def _key_path(loc: tuple) -> str:
@@ -412,8 +444,14 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
         err = exc.errors()[0]
         loc = err["loc"]
         # the union's tag (gateways[0].newapi.base_url) and validator names are not config keys
-        loc = tuple(p for i, p in enumerate(loc) if not (isinstance(p, str) and (
-            p.startswith("function-") or (p in DIALECTS and i and isinstance(loc[i - 1], int)))))
+        loc = tuple(
+            p
+            for i, p in enumerate(loc)
+            if not (
+                isinstance(p, str)
+                and (p.startswith("function-") or (p in DIALECTS and i and isinstance(loc[i - 1], int)))
+            )
+        )
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "dialect")
         key = _key_path(loc)
@@ -429,11 +467,14 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
     base = base_dir or Path.cwd()
     wh = cfg.warehouse
     warehouse = WarehouseConfig(
-        path=_resolve(base, wh.path), landing_dir=wh.landing_dir if isinstance(wh.landing_dir, str)
-        else _resolve(base, wh.landing_dir), reports_dir=_resolve(base, wh.reports_dir),
+        path=_resolve(base, wh.path),
+        landing_dir=wh.landing_dir if isinstance(wh.landing_dir, str) else _resolve(base, wh.landing_dir),
+        reports_dir=_resolve(base, wh.reports_dir),
         landing_endpoint_url=wh.landing_endpoint_url,
     )
-    if isinstance(warehouse.landing_dir, str):  # s3://: a UPath that carries the endpoint (orchestration.storage)
+    if isinstance(
+        warehouse.landing_dir, str
+    ):  # s3://: a UPath that carries the endpoint (orchestration.storage)
         from orchestration import storage
 
         try:
@@ -441,10 +482,17 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
         except ValueError as exc:
             raise ConfigError(f"{source}: warehouse.landing_dir: {exc}") from None
         warehouse = warehouse.model_copy(update={"landing_dir": landing})
-    gateways = [g.model_copy(update={"path": _resolve(base, g.path), "ca_bundle": _resolve(base, g.ca_bundle)})
-                for g in cfg.gateways]
-    return cfg.model_copy(update={"warehouse": warehouse, "gateways": gateways,
-                                  "source_file": Path(source) if source != "<config>" else None})
+    gateways = [
+        g.model_copy(update={"path": _resolve(base, g.path), "ca_bundle": _resolve(base, g.ca_bundle)})
+        for g in cfg.gateways
+    ]
+    return cfg.model_copy(
+        update={
+            "warehouse": warehouse,
+            "gateways": gateways,
+            "source_file": Path(source) if source != "<config>" else None,
+        }
+    )
 
 
 def load_config(path: str | os.PathLike) -> ReconConfig:
@@ -480,5 +528,7 @@ def require_env(name: str, key: str) -> str:
     if not value:
         raise ConfigError(f"{key}: environment variable {name} is not set")
     if any(c in value for c in "\r\n\x00"):  # it would end up in a header: never send it
-        raise ConfigError(f"{key}: environment variable {name} contains a line break or NUL (check how it was set)")
+        raise ConfigError(
+            f"{key}: environment variable {name} contains a line break or NUL (check how it was set)"
+        )
     return value

@@ -30,8 +30,9 @@ def data_dir_lock(data_dir: Path, command: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another recon command"
-            raise DataDirBusy(f"data dir {data_dir} is in use by {holder}; wait for it to finish or "
-                              f"pass another --data-dir") from None
+            raise DataDirBusy(
+                f"data dir {data_dir} is in use by {holder}; wait for it to finish or pass another --data-dir"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"recon {command} (pid {os.getpid()})".encode(), 0)
         yield

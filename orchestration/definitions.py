@@ -30,8 +30,9 @@ daily_job = dg.define_asset_job(
 )
 
 
-def build_defs(recon: ReconResource | None = None, dbt: DbtCliResource | None = None,
-               webhook: AlertWebhook | None = None) -> dg.Definitions:
+def build_defs(
+    recon: ReconResource | None = None, dbt: DbtCliResource | None = None, webhook: AlertWebhook | None = None
+) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=ASSET_CHECKS,

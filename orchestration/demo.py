@@ -48,24 +48,51 @@ class DemoSetup:
 
 def demo_config(base_url: str, data_dir: Path, jobs_query: str, assets_query: str) -> dict:
     return {
-        "warehouse": {"path": str(data_dir / "warehouse.duckdb"), "landing_dir": str(data_dir / "landing"),
-                      "reports_dir": str(data_dir / "reports")},
+        "warehouse": {
+            "path": str(data_dir / "warehouse.duckdb"),
+            "landing_dir": str(data_dir / "landing"),
+            "reports_dir": str(data_dir / "reports"),
+        },
         "gateways": [
-            {"name": "main", "dialect": "newapi", "base_url": base_url, "token_env": "GATEWAY_TOKEN",
-             "user_id_env": "GATEWAY_USER_ID", "quota_per_unit": 500000, "max_concurrency": 8},
-            {"name": "lab", "dialect": "tokenlab", "base_url": base_url, "token_env": "TOKENLAB_TOKEN",
-             "key_id": sandbox.TOKENLAB_KEY_ID, "api_key_env": "TOKENLAB_API_KEY", "max_concurrency": 8},
+            {
+                "name": "main",
+                "dialect": "newapi",
+                "base_url": base_url,
+                "token_env": "GATEWAY_TOKEN",
+                "user_id_env": "GATEWAY_USER_ID",
+                "quota_per_unit": 500000,
+                "max_concurrency": 8,
+            },
+            {
+                "name": "lab",
+                "dialect": "tokenlab",
+                "base_url": base_url,
+                "token_env": "TOKENLAB_TOKEN",
+                "key_id": sandbox.TOKENLAB_KEY_ID,
+                "api_key_env": "TOKENLAB_API_KEY",
+                "max_concurrency": 8,
+            },
         ],
-        "app": {"database_url_env": "APP_DATABASE_URL", "jobs_query": jobs_query, "assets_query": assets_query},
-        "reconciliation": {"lookback_days": 3, "settlement_window_hours": 48, "late_after_minutes": 15,
-                           "stuck_task_sla_minutes": 60, "cost_tolerance_usd": 0.000002,
-                           "cost_tolerance_ratio": 0.01},
+        "app": {
+            "database_url_env": "APP_DATABASE_URL",
+            "jobs_query": jobs_query,
+            "assets_query": assets_query,
+        },
+        "reconciliation": {
+            "lookback_days": 3,
+            "settlement_window_hours": 48,
+            "late_after_minutes": 15,
+            "stuck_task_sla_minutes": 60,
+            "cost_tolerance_usd": 0.000002,
+            "cost_tolerance_ratio": 0.01,
+        },
     }
 
 
 @contextmanager
-def demo_environment(data_dir: Path, days: int, seed: int, port: int = 0,
-                     end: date | None = None, command: str = "demo") -> Iterator[DemoSetup]:
+def demo_environment(
+    data_dir: Path, days: int, seed: int, port: int = 0, end: date | None = None, command: str = "demo"
+) -> Iterator[DemoSetup]:
     """Scenario + running sandbox + app DB + config; env vars set for the duration. The data dir is
     locked for as long (DataDirBusy when another demo/ui holds it): both rewrite its files."""
     data_dir = data_dir.resolve()
@@ -73,7 +100,9 @@ def demo_environment(data_dir: Path, days: int, seed: int, port: int = 0,
         yield from _demo_environment(data_dir, days, seed, port, end)
 
 
-def _demo_environment(data_dir: Path, days: int, seed: int, port: int, end: date | None) -> Iterator[DemoSetup]:
+def _demo_environment(
+    data_dir: Path, days: int, seed: int, port: int, end: date | None
+) -> Iterator[DemoSetup]:
     demo_dir = data_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
     end = end or (datetime.now(UTC).date() - timedelta(days=1))
@@ -90,11 +119,16 @@ def _demo_environment(data_dir: Path, days: int, seed: int, port: int, end: date
         with serve(scenario, port=port) as server:
             base_url = str(server)
             cfg_path = data_dir / "recon.yaml"
-            cfg_path.write_text(yaml.safe_dump(demo_config(base_url, data_dir, jobs_query, assets_query),
-                                               sort_keys=False), encoding="utf-8")
+            cfg_path.write_text(
+                yaml.safe_dump(demo_config(base_url, data_dir, jobs_query, assets_query), sort_keys=False),
+                encoding="utf-8",
+            )
             env_path = data_dir / "recon.env"
-            env_path.write_text("# the sandbox's public dummy secrets (recon demo); never put real ones here\n"
-                                + "".join(f"export {k}={v}\n" for k, v in env.items()), encoding="utf-8")
+            env_path.write_text(
+                "# the sandbox's public dummy secrets (recon demo); never put real ones here\n"
+                + "".join(f"export {k}={v}\n" for k, v in env.items()),
+                encoding="utf-8",
+            )
             first = end - timedelta(days=days - 1)
             yield DemoSetup(cfg_path, truth_path, first, end, scenario.as_of, env, env_path)
     finally:
@@ -109,9 +143,11 @@ def score_against_truth(warehouse: Path, truth_path: Path) -> Score:
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        cur = con.execute("select mismatch_type, job_id, task_id, request_id from fct_reconciliation_mismatches")
+        cur = con.execute(
+            "select mismatch_type, job_id, task_id, request_id from fct_reconciliation_mismatches"
+        )
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        rows = [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
     finally:
         con.close()
     return score(rows, truth["findings"])

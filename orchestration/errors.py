@@ -46,6 +46,10 @@ class RowError(ValueError):
 
 
 __all__ = [
-    "ConfigError", "ConflictingDuplicateError", "ExtractionError", "GatewayAuthError", "InvalidRecordError",
+    "ConfigError",
+    "ConflictingDuplicateError",
+    "ExtractionError",
+    "GatewayAuthError",
+    "InvalidRecordError",
     "RowError",
 ]

@@ -45,16 +45,33 @@ from schemas.validate import KEYS, canonical_dtypes
 
 EVIDENCE_RECORDS = ("usage_records", "gateway_tasks")
 _TS = pa.timestamp("us", tz="UTC")
-BATCH_FIELDS = [pa.field("_seq", pa.int64()), pa.field("_extracted_at", _TS),
-                pa.field("_change", pa.string()), pa.field("_gone_at", _TS)]
-MANIFEST_SCHEMA = pa.schema([
-    pa.field("gateway", pa.string()), pa.field("record", pa.string()), pa.field("day", pa.date32()),
-    pa.field("seq", pa.int64()), pa.field("extracted_at", _TS), pa.field("extracted", pa.bool_()),
-    pa.field("complete", pa.bool_()), pa.field("reason", pa.string()),
-    pa.field("rows_served", pa.int64()), pa.field("rows_new", pa.int64()), pa.field("rows_changed", pa.int64()),
-    pa.field("rows_gone", pa.int64()), pa.field("rows_held", pa.int64()), pa.field("rows_held_gone", pa.int64()),
-    pa.field("window_start", _TS), pa.field("window_end", _TS), pa.field("filter", pa.string()),
-])
+BATCH_FIELDS = [
+    pa.field("_seq", pa.int64()),
+    pa.field("_extracted_at", _TS),
+    pa.field("_change", pa.string()),
+    pa.field("_gone_at", _TS),
+]
+MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("gateway", pa.string()),
+        pa.field("record", pa.string()),
+        pa.field("day", pa.date32()),
+        pa.field("seq", pa.int64()),
+        pa.field("extracted_at", _TS),
+        pa.field("extracted", pa.bool_()),
+        pa.field("complete", pa.bool_()),
+        pa.field("reason", pa.string()),
+        pa.field("rows_served", pa.int64()),
+        pa.field("rows_new", pa.int64()),
+        pa.field("rows_changed", pa.int64()),
+        pa.field("rows_gone", pa.int64()),
+        pa.field("rows_held", pa.int64()),
+        pa.field("rows_held_gone", pa.int64()),
+        pa.field("window_start", _TS),
+        pa.field("window_end", _TS),
+        pa.field("filter", pa.string()),
+    ]
+)
 _NAME = re.compile(r"^(batch|manifest)-(\d{6,})\.parquet$")
 MAX_RACES = 20
 MIGRATED = "migrated from the single-file layout (landed complete by an earlier recon)"
@@ -138,19 +155,38 @@ def migrate_legacy(landing_dir: Path, record: str, day: date) -> bool:
         return False
     d = old.parent
     if storage.is_remote(d):  # S3 cannot rename; readers take the old file as batch 0 as it is
-        raise RuntimeError(f"landing {record} {day}: {old} is the old single-file layout; migrate it on a local "
-                           "landing first (recon renames it batch-000000), then copy the landing to S3")
+        raise RuntimeError(
+            f"landing {record} {day}: {old} is the old single-file layout; migrate it on a local "
+            "landing first (recon renames it batch-000000), then copy the landing to S3"
+        )
     target = d / _name("batch", 0)
     if target.exists():
-        raise RuntimeError(f"landing {record} {day}: both {old.name} and {target.name} exist; keeping both, "
-                           "move one aside by hand")
+        raise RuntimeError(
+            f"landing {record} {day}: both {old.name} and {target.name} exist; keeping both, "
+            "move one aside by hand"
+        )
     if not (d / _name("manifest", 0)).exists():
         gws = sorted(set(pq.read_table(old, columns=["gateway"]).column("gateway").to_pylist()) - {None})
         n = pq.ParquetFile(old).metadata.num_rows
         at = datetime.fromtimestamp(old.stat().st_mtime).astimezone()
-        base = {"record": record, "day": day, "seq": 0, "extracted_at": at, "extracted": True, "complete": True,
-                "reason": MIGRATED, "rows_served": None, "rows_new": None, "rows_changed": None, "rows_gone": 0,
-                "rows_held": n, "rows_held_gone": 0, "window_start": None, "window_end": None, "filter": ""}
+        base = {
+            "record": record,
+            "day": day,
+            "seq": 0,
+            "extracted_at": at,
+            "extracted": True,
+            "complete": True,
+            "reason": MIGRATED,
+            "rows_served": None,
+            "rows_new": None,
+            "rows_changed": None,
+            "rows_gone": 0,
+            "rows_held": n,
+            "rows_held_gone": 0,
+            "window_start": None,
+            "window_end": None,
+            "filter": "",
+        }
         rows = [{"gateway": g, **base} for g in gws]
         write_new(_manifest_table(rows), d / _name("manifest", 0))
     os.replace(old, target)
@@ -170,7 +206,9 @@ def _read_batch(seq: int, path: Path, record: str) -> pa.Table:
         else:
             cols.append(pa.nulls(t.num_rows, f.type))
     out = pa.Table.from_arrays(cols, schema=schema)
-    return out.set_column(out.schema.get_field_index("_seq"), "_seq", pa.array([seq] * t.num_rows, pa.int64()))
+    return out.set_column(
+        out.schema.get_field_index("_seq"), "_seq", pa.array([seq] * t.num_rows, pa.int64())
+    )
 
 
 def read_versions(landing_dir: Path, record: str, day: date) -> pd.DataFrame | None:
@@ -217,13 +255,21 @@ def _content_hash(df: pd.DataFrame, record: str) -> pd.Series:
     """A 64-bit hash of each row's canonical content, indexed like `df` (typed the same way for
     served and held rows: both pass through the canonical Arrow schema)."""
     schema = arrow_schema(record)
-    t = pa.Table.from_arrays([pa.array(df[f.name], type=f.type, from_pandas=True) for f in schema], schema=schema)
+    t = pa.Table.from_arrays(
+        [pa.array(df[f.name], type=f.type, from_pandas=True) for f in schema], schema=schema
+    )
     canon = t.to_pandas(types_mapper=_PANDAS_TYPES.get)
     return pd.Series(pd.util.hash_pandas_object(canon, index=False).to_numpy(), index=df.index)
 
 
-def land_extraction(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
-                    reads: list[GatewayRead], extracted_at: datetime) -> BatchResult:
+def land_extraction(
+    served: pd.DataFrame,
+    landing_dir: Path,
+    record: str,
+    day: date,
+    reads: list[GatewayRead],
+    extracted_at: datetime,
+) -> BatchResult:
     """Append what the extraction changed against what is held, then its manifest rows. Two writers
     of one day (two runs of the same partition at once) never overwrite each other: the one that
     finds its sequence number taken diffs again against what the other landed and takes the next."""
@@ -235,8 +281,14 @@ def land_extraction(served: pd.DataFrame, landing_dir: Path, record: str, day: d
     raise RuntimeError(f"landing {record} {day}: {MAX_RACES} concurrent writers raced for the next batch")
 
 
-def _land_once(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
-               reads: list[GatewayRead], extracted_at: datetime) -> BatchResult:
+def _land_once(
+    served: pd.DataFrame,
+    landing_dir: Path,
+    record: str,
+    day: date,
+    reads: list[GatewayRead],
+    extracted_at: datetime,
+) -> BatchResult:
     if record not in EVIDENCE_RECORDS:
         raise ValueError(f"{record} is not gateway evidence (app records replace per day)")
     migrate_legacy(landing_dir, record, day)
@@ -252,13 +304,13 @@ def _land_once(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
         n_new = len(fresh)
     else:
         hkey = _key(held, record)
-        hhash = dict(zip(hkey, _content_hash(held, record)))
-        hgone = dict(zip(hkey, held["_change"].eq("gone").fillna(False)))
+        hhash = dict(zip(hkey, _content_hash(held, record), strict=False))
+        hgone = dict(zip(hkey, held["_change"].eq("gone").fillna(False), strict=False))
         skey = _key(served, record) if len(served) else pd.Series([], dtype=object)
         if len(served):
             shash = _content_hash(served, record)
             change = []
-            for k, h in zip(skey, shash):
+            for k, h in zip(skey, shash, strict=False):
                 if k not in hhash:
                     change.append("new")
                 elif hgone[k]:
@@ -276,8 +328,9 @@ def _land_once(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
             n_changed = int(pick.sum()) - n_new
         seen = set(skey)
         may_gone = {r.gateway for r in reads if r.whole_day}
-        missing = (~hkey.isin(seen) & ~held["_change"].eq("gone").fillna(False)
-                   & held["gateway"].isin(may_gone)).to_numpy(dtype=bool)
+        missing = (
+            ~hkey.isin(seen) & ~held["_change"].eq("gone").fillna(False) & held["gateway"].isin(may_gone)
+        ).to_numpy(dtype=bool)
         if missing.any():
             g = held.loc[missing, cols].copy()
             g["_change"] = "gone"
@@ -299,10 +352,23 @@ def _land_once(served: pd.DataFrame, landing_dir: Path, record: str, day: date,
     served_by = served["gateway"].value_counts().to_dict() if len(served) else {}
     rows = [_manifest_row(r, record, day, seq, extracted_at, frame, after, served_by) for r in reads]
     manifest = write_new(_manifest_table(rows), d / _name("manifest", seq))
-    final = tuple(GatewayRead(m["gateway"], m["extracted"], m["complete"], m["reason"], r.whole_day,
-                              m["rows_served"], r.window_start, r.window_end, r.filter) for m, r in zip(rows, reads))
-    return BatchResult(seq=seq, batch=batch_path, manifest=manifest, new=n_new, changed=n_changed, gone=n_gone,
-                       reads=final)
+    final = tuple(
+        GatewayRead(
+            m["gateway"],
+            m["extracted"],
+            m["complete"],
+            m["reason"],
+            r.whole_day,
+            m["rows_served"],
+            r.window_start,
+            r.window_end,
+            r.filter,
+        )
+        for m, r in zip(rows, reads, strict=False)
+    )
+    return BatchResult(
+        seq=seq, batch=batch_path, manifest=manifest, new=n_new, changed=n_changed, gone=n_gone, reads=final
+    )
 
 
 def _batch_table(frame: pd.DataFrame, record: str) -> pa.Table:
@@ -319,8 +385,16 @@ def _count(frame: pd.DataFrame | None, gateway: str, changes: tuple[str, ...]) -
     return int((frame["_change"].isin(changes) & frame["gateway"].eq(gateway)).sum())
 
 
-def _manifest_row(r: GatewayRead, record: str, day: date, seq: int, extracted_at: datetime,
-                  frame: pd.DataFrame | None, after: pd.DataFrame | None, served_by: dict) -> dict:
+def _manifest_row(
+    r: GatewayRead,
+    record: str,
+    day: date,
+    seq: int,
+    extracted_at: datetime,
+    frame: pd.DataFrame | None,
+    after: pd.DataFrame | None,
+    served_by: dict,
+) -> dict:
     """One gateway's manifest row; a whole-day read that misses rows recon holds is never complete."""
     mine = after[after["gateway"] == r.gateway] if after is not None else None
     held_n = 0 if mine is None else len(mine)
@@ -329,16 +403,27 @@ def _manifest_row(r: GatewayRead, record: str, day: date, seq: int, extracted_at
     complete, reason = r.complete, r.reason
     if r.extracted and r.whole_day and gone_n:
         complete = False
-        gone_why = (f"served {served} rows; {gone_n} held row(s) are no longer served (deleted by the "
-                    "gateway?): kept, marked gone")
+        gone_why = (
+            f"served {served} rows; {gone_n} held row(s) are no longer served (deleted by the "
+            "gateway?): kept, marked gone"
+        )
         reason = f"{reason}; {gone_why}" if reason else gone_why
     return {
-        "gateway": r.gateway, "record": record, "day": day, "seq": seq, "extracted_at": extracted_at,
-        "extracted": r.extracted, "complete": complete, "reason": reason,
+        "gateway": r.gateway,
+        "record": record,
+        "day": day,
+        "seq": seq,
+        "extracted_at": extracted_at,
+        "extracted": r.extracted,
+        "complete": complete,
+        "reason": reason,
         "rows_served": r.rows_served if r.rows_served is not None else served,
         "rows_new": _count(frame, r.gateway, ("new",)),
         "rows_changed": _count(frame, r.gateway, ("changed", "back")),
         "rows_gone": _count(frame, r.gateway, ("gone",)),
-        "rows_held": held_n, "rows_held_gone": gone_n,
-        "window_start": r.window_start, "window_end": r.window_end, "filter": r.filter,
+        "rows_held": held_n,
+        "rows_held_gone": gone_n,
+        "window_start": r.window_start,
+        "window_end": r.window_end,
+        "filter": r.filter,
     }

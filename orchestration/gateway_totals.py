@@ -20,11 +20,21 @@ from orchestration.gateways.totals import GatewayTotals
 
 RECORD = "gateway_totals"
 _TS = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema([
-    ("gateway", pa.string()), ("day", pa.date32()), ("quota", pa.int64()), ("rpm", pa.int64()),
-    ("tpm", pa.int64()), ("quota_per_unit", pa.float64()), ("endpoint", pa.string()), ("filter", pa.string()),
-    ("window_start", _TS), ("window_end", _TS), ("extracted_at", _TS),
-])
+SCHEMA = pa.schema(
+    [
+        ("gateway", pa.string()),
+        ("day", pa.date32()),
+        ("quota", pa.int64()),
+        ("rpm", pa.int64()),
+        ("tpm", pa.int64()),
+        ("quota_per_unit", pa.float64()),
+        ("endpoint", pa.string()),
+        ("filter", pa.string()),
+        ("window_start", _TS),
+        ("window_end", _TS),
+        ("extracted_at", _TS),
+    ]
+)
 _FILE = re.compile(r"^totals-(\d{6})\.parquet$")
 
 
@@ -32,16 +42,30 @@ def totals_dir(landing_dir: Path, day: date) -> Path:
     return storage.root(landing_dir) / RECORD / f"date={day.isoformat()}"
 
 
-def land_totals(landing_dir: Path, day: date, totals: list[GatewayTotals], extracted_at: datetime) -> Path | None:
+def land_totals(
+    landing_dir: Path, day: date, totals: list[GatewayTotals], extracted_at: datetime
+) -> Path | None:
     """Append the day's totals as a new file (None when no gateway offered one)."""
     if not totals:
         return None
     d = totals_dir(landing_dir, day)
     storage.makedirs(d)
-    rows = [{"gateway": t.gateway, "day": day, "quota": t.quota, "rpm": None, "tpm": None,
-             "quota_per_unit": t.quota_per_unit, "endpoint": t.endpoint, "filter": t.filter,
-             "window_start": t.window_start, "window_end": t.window_end, "extracted_at": extracted_at}
-            for t in totals]
+    rows = [
+        {
+            "gateway": t.gateway,
+            "day": day,
+            "quota": t.quota,
+            "rpm": None,
+            "tpm": None,
+            "quota_per_unit": t.quota_per_unit,
+            "endpoint": t.endpoint,
+            "filter": t.filter,
+            "window_start": t.window_start,
+            "window_end": t.window_end,
+            "extracted_at": extracted_at,
+        }
+        for t in totals
+    ]
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     while True:  # a concurrent run of the same day may take a sequence number first: look again
         files = sorted((int(m.group(1)), p) for p in storage.files(d) if (m := _FILE.match(p.name)))
@@ -57,11 +81,15 @@ def land_totals(landing_dir: Path, day: date, totals: list[GatewayTotals], extra
 
 
 def _facts(rows: list[dict]) -> list[tuple]:
-    return sorted((r["gateway"], r["quota"], r["endpoint"], r["filter"], r["window_start"], r["window_end"])
-                  for r in rows)
+    return sorted(
+        (r["gateway"], r["quota"], r["endpoint"], r["filter"], r["window_start"], r["window_end"])
+        for r in rows
+    )
 
 
 def held_totals(landing_dir: Path, day: date) -> list[tuple]:
     """Every total ever landed for `day`, without the read time (tests compare data dirs by it)."""
     d = totals_dir(landing_dir, day)
-    return sorted({t for p in storage.glob(d, "totals-*.parquet") for t in _facts(storage.read_table(p).to_pylist())})
+    return sorted(
+        {t for p in storage.glob(d, "totals-*.parquet") for t in _facts(storage.read_table(p).to_pylist())}
+    )

@@ -200,8 +200,9 @@ def land_validated(result: ValidationResult, landing_dir: Path, record: str, day
         raise ValueError(f"validation result is for {result.record!r}, not {record!r}")
     path = write_partition(result.valid, landing_dir, record, day)
     qpath = write_quarantine(result.quarantine, landing_dir, record, day)
-    return Landed(path=path, quarantine_path=qpath, rows=len(result.valid),
-                  quarantined=len(result.quarantine))
+    return Landed(
+        path=path, quarantine_path=qpath, rows=len(result.valid), quarantined=len(result.quarantine)
+    )
 
 
 def read_partition(landing_dir: Path, record: str, day: date) -> pd.DataFrame | None:

@@ -33,11 +33,15 @@ def check_days(first: date, last: date, now: datetime | None = None, start: date
 
     start, newest = max(start or partitions_start(), partitions_start()), last_closed_day(now)
     if first < start:
-        raise ConfigError(f"--start {first.isoformat()} is before the partitions' start {start.isoformat()} "
-                          f"(reconciliation.start_date: the first day recon reconciles)")
+        raise ConfigError(
+            f"--start {first.isoformat()} is before the partitions' start {start.isoformat()} "
+            f"(reconciliation.start_date: the first day recon reconciles)"
+        )
     if last > newest:
-        raise ConfigError(f"--end {last.isoformat()} has not ended yet: the newest day recon can reconcile "
-                          f"is {newest.isoformat()} (UTC)")
+        raise ConfigError(
+            f"--end {last.isoformat()} has not ended yet: the newest day recon can reconcile "
+            f"is {newest.isoformat()} (UTC)"
+        )
 
 
 def check_warehouse_file(path: Path) -> None:
@@ -81,9 +85,11 @@ def _probe_request(g: GatewayConfig) -> tuple[str, dict[str, str], dict[str, str
     key = f"gateways.{g.name}"
     if g.dialect == "tokenlab":
         token = require_env(g.token_env or "", f"{key}.token_env")
-        return (f"/v1/management/api-keys/{quote(g.key_id or '', safe='')}/usage",
-                {"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                {"page": 1, "limit": 1, "startDate": "1970-01-01T00:00:00Z", "endDate": "1970-01-01T00:00:01Z"})
+        return (
+            f"/v1/management/api-keys/{quote(g.key_id or '', safe='')}/usage",
+            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            {"page": 1, "limit": 1, "startDate": "1970-01-01T00:00:00Z", "endDate": "1970-01-01T00:00:01Z"},
+        )
     headers = {"Accept": "application/json"}
     if g.token_env:
         headers["Authorization"] = f"Bearer {require_env(g.token_env, f'{key}.token_env')}"
@@ -127,9 +133,15 @@ def check_gateway(g: GatewayConfig, timeout: float = PROBE_TIMEOUT_SECONDS) -> s
     base = (g.base_url or "").rstrip("/")
     where = f"{key}: GET {base}{path}"
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=min(timeout, g.timeout_seconds),
-                          follow_redirects=False, verify=ssl_context(str(g.ca_bundle) if g.ca_bundle else None),
-                          trust_env=True, proxy=g.proxy or None) as client:
+        with httpx.Client(
+            base_url=base,
+            headers=headers,
+            timeout=min(timeout, g.timeout_seconds),
+            follow_redirects=False,
+            verify=ssl_context(str(g.ca_bundle) if g.ca_bundle else None),
+            trust_env=True,
+            proxy=g.proxy or None,
+        ) as client:
             resp = client.get(path, params=params)
     except httpx.TimeoutException:
         raise GatewayBusy(f"{where}: no answer within {min(timeout, g.timeout_seconds):g}s") from None
@@ -138,25 +150,34 @@ def check_gateway(g: GatewayConfig, timeout: float = PROBE_TIMEOUT_SECONDS) -> s
         raise ConfigError(f"{where}: cannot connect ({reason}); check base_url") from None
     except httpx.HTTPError as exc:
         reason = scrub(" ".join(str(exc).split())[:160]) or type(exc).__name__
-        raise ConfigError(f"{where}: {type(exc).__name__}: {reason}; check base_url, proxy and ca_bundle") from None
+        raise ConfigError(
+            f"{where}: {type(exc).__name__}: {reason}; check base_url, proxy and ca_bundle"
+        ) from None
     said = _answer_text(resp)
     said = f": {said}" if said else ""
     env = "api key" if g.log_endpoint == "token" and g.dialect == "newapi" else "token"
-    hint = {"newapi": f"check {g.token_env} (token_env)" + (f" and {g.user_id_env} (user_id_env)" if g.user_id_env else "")
-            + (f" and {g.key_env} (key_env)" if g.key_env else ""),
-            "tokenlab": f"check {g.token_env} (token_env) and key_id {g.key_id}"}[g.dialect]
+    hint = {
+        "newapi": f"check {g.token_env} (token_env)"
+        + (f" and {g.user_id_env} (user_id_env)" if g.user_id_env else "")
+        + (f" and {g.key_env} (key_env)" if g.key_env else ""),
+        "tokenlab": f"check {g.token_env} (token_env) and key_id {g.key_id}",
+    }[g.dialect]
     if resp.status_code == 429 or resp.status_code >= 500:
         raise GatewayBusy(f"{where}: HTTP {resp.status_code}{said} (transient; try again)")
     if resp.status_code in (401, 403):
         raise ConfigError(f"{where}: {env} refused, HTTP {resp.status_code}{said}; {hint}")
     if resp.status_code == 404:
-        raise ConfigError(f"{where}: HTTP 404{said}; check base_url" + (" and key_id" if g.dialect == "tokenlab" else ""))
+        raise ConfigError(
+            f"{where}: HTTP 404{said}; check base_url" + (" and key_id" if g.dialect == "tokenlab" else "")
+        )
     if resp.status_code != 200:
         raise ConfigError(f"{where}: HTTP {resp.status_code}{said}")
     try:
         body = resp.json()
     except ValueError:
-        raise ConfigError(f"{where}: the answer is not JSON; check base_url (is it the gateway's API?)") from None
+        raise ConfigError(
+            f"{where}: the answer is not JSON; check base_url (is it the gateway's API?)"
+        ) from None
     if g.dialect == "newapi" and not (isinstance(body, dict) and body.get("success") is True):
         raise ConfigError(f"{where}: {env} refused (success:false){said}; {hint}")
     return f"reachable, {env} accepted ({base})"
@@ -250,8 +271,15 @@ def check_all(config_path: str | Path) -> list[Part]:
 
     src = cfg.source_file or "<config>"
     missing = [f"{key}: {name}" for key, name in cfg.env_keys().items() if not os.environ.get(name)]
-    parts.append(Part("env", not missing, f"{src}: environment variable(s) not set: " + "; ".join(missing)
-                      if missing else f"{len(cfg.env_keys())} variable(s) set"))
+    parts.append(
+        Part(
+            "env",
+            not missing,
+            f"{src}: environment variable(s) not set: " + "; ".join(missing)
+            if missing
+            else f"{len(cfg.env_keys())} variable(s) set",
+        )
+    )
     unset = {name for name in cfg.env_keys().values() if not os.environ.get(name)}
     for g in cfg.gateways:
         needs = set(g.env_keys().values()) & unset
@@ -262,6 +290,11 @@ def check_all(config_path: str | Path) -> list[Part]:
     if cfg.app.database_url_env in unset:
         parts.append(Part("app db", False, f"skipped: {cfg.app.database_url_env} not set"))
     else:
-        parts.append(_part("app db", lambda: check_app(cfg) or "reachable; jobs_query and assets_query return every column"))
+        parts.append(
+            _part(
+                "app db",
+                lambda: check_app(cfg) or "reachable; jobs_query and assets_query return every column",
+            )
+        )
     parts.append(_part("warehouse", lambda: check_warehouse(cfg)))
     return parts

@@ -34,8 +34,11 @@ def pseudonym_key(env_name: str = "RECON_PSEUDONYM_KEY") -> bytes:
         return value.encode("utf-8")
     if env_name not in _warned:
         _warned.add(env_name)
-        log.warning("%s is not set: user ids are pseudonymized with the public demo key; "
-                    "set it to a secret value for real data", env_name)
+        log.warning(
+            "%s is not set: user ids are pseudonymized with the public demo key; "
+            "set it to a secret value for real data",
+            env_name,
+        )
     return DEMO_KEY
 
 

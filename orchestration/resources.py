@@ -72,8 +72,9 @@ class ReconResource(dg.ConfigurableResource):
 
     def window(self, context: dg.AssetExecutionContext) -> RunWindow:
         """The run's window: its partition range, this run's clock and the config's lookback."""
-        return RunWindow.from_partitions(context.partition_time_window, self.now(),
-                                         self.config.reconciliation.lookback_days)
+        return RunWindow.from_partitions(
+            context.partition_time_window, self.now(), self.config.reconciliation.lookback_days
+        )
 
 
 class GatewaysResource(dg.ConfigurableResource):

@@ -30,7 +30,9 @@ class RunWindow:
 
     def __post_init__(self) -> None:
         if self.last_day < self.first_day:
-            raise ValueError(f"date range is backwards: {self.first_day.isoformat()} .. {self.last_day.isoformat()}")
+            raise ValueError(
+                f"date range is backwards: {self.first_day.isoformat()} .. {self.last_day.isoformat()}"
+            )
         if self.lookback < 0:
             raise ValueError(f"lookback must be >= 0, got {self.lookback}")
         if self.as_of.tzinfo is None:

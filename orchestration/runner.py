@@ -73,7 +73,7 @@ def one_line(message: str, dbt_logs: list[Path] | None = None) -> str:
     names only the model; `dbt_logs` default to the debug log dagster-dbt's message names."""
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     if "Errors parsed from dbt logs:" in lines:
-        after = lines[lines.index("Errors parsed from dbt logs:") + 1:]
+        after = lines[lines.index("Errors parsed from dbt logs:") + 1 :]
         errors = [ln for ln in after if "ERROR" in ln or "FAIL" in ln]
         line = "dbt: " + (errors[0] if errors else (after[0] if after else "build failed"))
         logs = dbt_logs if dbt_logs is not None else [Path(m) for m in _DBT_LOG.findall(message)]
@@ -111,8 +111,14 @@ def quiet_library_warnings() -> None:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
-def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
-              full_refresh: bool = False, quiet: bool = False) -> RunOutcome:
+def run_range(
+    config_path: str | Path,
+    first: date,
+    last: date,
+    as_of: datetime,
+    full_refresh: bool = False,
+    quiet: bool = False,
+) -> RunOutcome:
     config_path = str(Path(config_path).resolve())
     cfg = load_config(config_path)
     check_env(cfg)  # every secret present before any extraction starts (and before the heavy import)
@@ -153,5 +159,7 @@ def run_range(config_path: str | Path, first: date, last: date, as_of: datetime,
         if path is not None:
             summary.report_path = Path(path.value)
     from orchestration.terminal import dbt_log_path
-    return RunOutcome(cfg, days, as_of, summary, _check_lines(result), result.run_id,
-                      dbt_log_path(cfg.warehouse.path))
+
+    return RunOutcome(
+        cfg, days, as_of, summary, _check_lines(result), result.run_id, dbt_log_path(cfg.warehouse.path)
+    )

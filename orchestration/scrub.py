@@ -73,8 +73,10 @@ def register_env(names: Iterable[str], short_names: Iterable[str] = ()) -> None:
 def register_config(cfg) -> None:
     """Register every secret a `ReconConfig` names (call once its env vars were checked)."""
     keys = cfg.env_keys()
-    register_env([n for k, n in keys.items() if not k.endswith("user_id_env")] + [cfg.app.pseudonym_key_env],
-                 [n for k, n in keys.items() if k.endswith("user_id_env")])
+    register_env(
+        [n for k, n in keys.items() if not k.endswith("user_id_env")] + [cfg.app.pseudonym_key_env],
+        [n for k, n in keys.items() if k.endswith("user_id_env")],
+    )
 
 
 def _compiled() -> tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None:
@@ -82,8 +84,11 @@ def _compiled() -> tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None:
     global _patterns
     with _lock:
         if _patterns is None and (_values or _short):
-            long_ = re.compile("|".join(re.escape(v) for v in sorted(_values, key=len, reverse=True))) \
-                if _values else None
+            long_ = (
+                re.compile("|".join(re.escape(v) for v in sorted(_values, key=len, reverse=True)))
+                if _values
+                else None
+            )
             alts = "|".join(re.escape(v) for v in sorted(_short, key=len, reverse=True))
             short = re.compile(rf"(?i)(New-Api-User[\"']?\s*[:=]\s*[\"']?)(?:{alts})\b") if _short else None
             _patterns = (long_, short)

@@ -42,7 +42,9 @@ PARQUET = {"compression": "zstd", "write_statistics": True, "store_schema": True
 
 def is_url(location: object) -> bool:
     """True for an object-store URL (`s3://...`) or a UPath over one, False for a local path."""
-    return getattr(location, "protocol", None) == "s3" or (isinstance(location, str) and location.startswith(SCHEMES))
+    return getattr(location, "protocol", None) == "s3" or (
+        isinstance(location, str) and location.startswith(SCHEMES)
+    )
 
 
 def check_url(url: str) -> str:

@@ -29,23 +29,98 @@ LEDGERS = "int_task_ledgers_settled"
 JOB_IDS = ("job_id", "request_id", "task_id", "billing_transaction_id")
 USAGE_IDS = ("request_id", "task_id", "billing_transaction_id")
 
-JOB_COLS = ["job_id", "request_id", "task_id", "billing_transaction_id", "scene", "model", "status",
-            "expected_cost_usd", "retry_count", "created_at", "terminal_at"]
-USAGE_COLS = ["gateway", "record_key", "record_type", "request_id", "task_id", "billing_transaction_id",
-              "model", "error_code", "status_code", "prompt_tokens", "completion_tokens", "quota", "cost_usd",
-              "created_at", "version_seq", "is_gone", "gone_at", "job_id", "link_method"]
-TASK_COLS = ["gateway", "task_id", "status", "fail_reason", "platform", "action", "quota", "cost_usd",
-             "submitted_at", "finished_at", "version_seq", "is_gone", "gone_at", "poll_url"]
+JOB_COLS = [
+    "job_id",
+    "request_id",
+    "task_id",
+    "billing_transaction_id",
+    "scene",
+    "model",
+    "status",
+    "expected_cost_usd",
+    "retry_count",
+    "created_at",
+    "terminal_at",
+]
+USAGE_COLS = [
+    "gateway",
+    "record_key",
+    "record_type",
+    "request_id",
+    "task_id",
+    "billing_transaction_id",
+    "model",
+    "error_code",
+    "status_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "quota",
+    "cost_usd",
+    "created_at",
+    "version_seq",
+    "is_gone",
+    "gone_at",
+    "job_id",
+    "link_method",
+]
+TASK_COLS = [
+    "gateway",
+    "task_id",
+    "status",
+    "fail_reason",
+    "platform",
+    "action",
+    "quota",
+    "cost_usd",
+    "submitted_at",
+    "finished_at",
+    "version_seq",
+    "is_gone",
+    "gone_at",
+    "poll_url",
+]
 # What each stored version of a usage row shows (landing batch columns; docs/landing.md).
 VERSION_COLS = ["seq", "extracted_at", "change", "gone_at", "quota", "cost_usd", "status_code", "error_code"]
-ASSET_COLS = ["asset_count", "available_asset_count", "deleted_asset_count", "failed_asset_count",
-              "available_bytes", "first_available_at"]
-LEDGER_COLS = ["gateway", "task_id", "charged_usd", "credited_usd", "refunded_usd", "net_cost_usd",
-               "charge_count", "refund_count", "first_charged_at", "settled_at"]
-SETTLEMENT_COLS = ["gateway", "settlement_status", "settlement_lag_seconds", "net_cost_usd", "expected_cost_usd",
-                   "first_charged_at", "settled_at", "settlement_window_ends_at"]
-FINDING_COLS = ["finding_id", "mismatch_type", "severity", "direction", "amount_usd", "detail",
-                "partition_date", "detected_at"]
+ASSET_COLS = [
+    "asset_count",
+    "available_asset_count",
+    "deleted_asset_count",
+    "failed_asset_count",
+    "available_bytes",
+    "first_available_at",
+]
+LEDGER_COLS = [
+    "gateway",
+    "task_id",
+    "charged_usd",
+    "credited_usd",
+    "refunded_usd",
+    "net_cost_usd",
+    "charge_count",
+    "refund_count",
+    "first_charged_at",
+    "settled_at",
+]
+SETTLEMENT_COLS = [
+    "gateway",
+    "settlement_status",
+    "settlement_lag_seconds",
+    "net_cost_usd",
+    "expected_cost_usd",
+    "first_charged_at",
+    "settled_at",
+    "settlement_window_ends_at",
+]
+FINDING_COLS = [
+    "finding_id",
+    "mismatch_type",
+    "severity",
+    "direction",
+    "amount_usd",
+    "detail",
+    "partition_date",
+    "detected_at",
+]
 
 
 class TraceNotFound(LookupError):
@@ -111,8 +186,11 @@ def trace_in(con: duckdb.DuckDBPyConnection, ident: str) -> Trace:
         raise TraceAmbiguous(ident, job_ids)
     if not job_ids and not usage and not tasks:
         raise TraceNotFound(f"{ident!r} is no job, request, task or billing transaction id recon holds")
-    matched = sorted({f"app_jobs.{c}" for c, _ in jobs} | {f"usage_records.{c}" for c, _ in usage}
-                     | {f"gateway_tasks.{c}" for c, _ in tasks})
+    matched = sorted(
+        {f"app_jobs.{c}" for c, _ in jobs}
+        | {f"usage_records.{c}" for c, _ in usage}
+        | {f"gateway_tasks.{c}" for c, _ in tasks}
+    )
     if not job_ids:  # gateway rows no app job claims: show them alone
         return Trace(ident, matched, None, [r for _, r in usage], [r for _, r in tasks])
     job_id = job_ids[0]
@@ -120,24 +198,49 @@ def trace_in(con: duckdb.DuckDBPyConnection, ident: str) -> Trace:
     usage_rows = marts.select(con, USAGE, USAGE_COLS, '"job_id" = ?', [job_id], ["created_at", "record_key"])
     task_ids = sorted({t for t in [job.get("task_id")] + [u.get("task_id") for u in usage_rows] if t})
     ph = ", ".join("?" for _ in task_ids)
-    task_rows = (marts.select(con, TASKS, TASK_COLS, f'"task_id" in ({ph})', task_ids, ["gateway", "task_id"])
-                 if task_ids else [])
+    task_rows = (
+        marts.select(con, TASKS, TASK_COLS, f'"task_id" in ({ph})', task_ids, ["gateway", "task_id"])
+        if task_ids
+        else []
+    )
     assets = marts.select(con, ASSETS, ASSET_COLS, '"job_id" = ?', [job_id])
     ledgers = marts.select(con, LEDGERS, LEDGER_COLS, '"job_id" = ?', [job_id], ["gateway", "task_id"])
     settlement = marts.select(con, marts.SETTLEMENTS, SETTLEMENT_COLS, '"job_id" = ?', [job_id])
-    findings = marts.select(con, marts.MISMATCHES, FINDING_COLS, '"job_id" = ?', [job_id],
-                            ["severity", "amount_usd desc", "mismatch_type"])
-    total = {k: sum((Decimal(str(x[k] or 0)) for x in ledgers), Decimal(0))
-             for k in ("charged_usd", "credited_usd", "net_cost_usd")}
-    return Trace(ident, matched, job, usage_rows, task_rows, assets[0] if assets else None, ledgers, total,
-                 settlement[0] if settlement else None, findings)
+    findings = marts.select(
+        con,
+        marts.MISMATCHES,
+        FINDING_COLS,
+        '"job_id" = ?',
+        [job_id],
+        ["severity", "amount_usd desc", "mismatch_type"],
+    )
+    total = {
+        k: sum((Decimal(str(x[k] or 0)) for x in ledgers), Decimal(0))
+        for k in ("charged_usd", "credited_usd", "net_cost_usd")
+    }
+    return Trace(
+        ident,
+        matched,
+        job,
+        usage_rows,
+        task_rows,
+        assets[0] if assets else None,
+        ledgers,
+        total,
+        settlement[0] if settlement else None,
+        findings,
+    )
 
 
 def _batch_files(landing_dir: Path, days: set[date]) -> list[str]:
     """The usage batch files of `days` and their neighbours (a row lands in its UTC day's folder;
     the neighbours cover a created_at that the gateway and the app round differently)."""
     near = sorted({d + timedelta(days=k) for d in days for k in (-1, 0, 1)})
-    return [str(p) for d in near for p in storage.glob(partition_dir(landing_dir, "usage_records", d), "batch-*.parquet")]
+    return [
+        str(p)
+        for d in near
+        for p in storage.glob(partition_dir(landing_dir, "usage_records", d), "batch-*.parquet")
+    ]
 
 
 def stored_versions(landing_dir: Path | str, usage_rows: list[dict]) -> dict[str, list[dict]]:
@@ -156,18 +259,29 @@ def stored_versions(landing_dir: Path | str, usage_rows: list[dict]) -> dict[str
         storage.duckdb_register(con, root)
         con.read_parquet(files, union_by_name=True).create_view("batches")
         have = {r[0] for r in con.execute("describe batches").fetchall()}
-        wanted = {"seq": "_seq", "extracted_at": "_extracted_at", "change": "_change", "gone_at": "_gone_at",
-                  "quota": "quota", "cost_usd": "cost_usd", "status_code": "status_code", "error_code": "error_code"}
+        wanted = {
+            "seq": "_seq",
+            "extracted_at": "_extracted_at",
+            "change": "_change",
+            "gone_at": "_gone_at",
+            "quota": "quota",
+            "cost_usd": "cost_usd",
+            "status_code": "status_code",
+            "error_code": "error_code",
+        }
         exprs = ", ".join(f'"{c}" as "{k}"' if c in have else f'null as "{k}"' for k, c in wanted.items())
         ph = ", ".join("?" for _ in out)
-        rows = con.execute(f'select "gateway", "record_key", {exprs} from batches where "record_key" in ({ph}) '
-                           f'order by "record_key", "_seq"', list(out)).fetchall()
+        rows = con.execute(
+            f'select "gateway", "record_key", {exprs} from batches where "record_key" in ({ph}) '
+            f'order by "record_key", "_seq"',
+            list(out),
+        ).fetchall()
     finally:
         con.close()
     gateways = {u["record_key"]: u.get("gateway") for u in usage_rows}
     for gateway, key, *vals in rows:
         if gateways.get(key) in (None, gateway):
-            out[key].append(dict(zip(VERSION_COLS, vals)))
+            out[key].append(dict(zip(VERSION_COLS, vals, strict=False)))
     return out
 
 
@@ -181,16 +295,26 @@ def _plain(v: object) -> object:
 
 def to_json(t: Trace) -> str:
     """The documented JSON shape (docs/trace.md)."""
+
     def clean(x):
         if isinstance(x, dict):
             return {k: clean(v) for k, v in x.items()}
         if isinstance(x, list):
             return [clean(v) for v in x]
         return _plain(x)
+
     usage = [{**u, "versions": t.versions.get(u["record_key"])} for u in t.usage_rows]
-    doc = {"id": t.id, "matched_on": t.matched_on, "job": t.job, "usage_rows": usage, "tasks": t.tasks,
-           "assets": t.assets, "ledger": {"tasks": t.ledgers, **t.ledger_total}, "settlement": t.settlement,
-           "findings": t.findings}
+    doc = {
+        "id": t.id,
+        "matched_on": t.matched_on,
+        "job": t.job,
+        "usage_rows": usage,
+        "tasks": t.tasks,
+        "assets": t.assets,
+        "ledger": {"tasks": t.ledgers, **t.ledger_total},
+        "settlement": t.settlement,
+        "findings": t.findings,
+    }
     return json.dumps(clean(doc), indent=2, sort_keys=False)
 
 
@@ -204,26 +328,42 @@ def _kv(d: dict | None) -> str:
 
 def to_text(t: Trace) -> str:
     """A human trail, section by section."""
-    out = [f"trace {t.id} (matched on {', '.join(t.matched_on)})", "", "app job:", _kv(t.job), "",
-           f"usage rows ({len(t.usage_rows)}):"]
+    out = [
+        f"trace {t.id} (matched on {', '.join(t.matched_on)})",
+        "",
+        "app job:",
+        _kv(t.job),
+        "",
+        f"usage rows ({len(t.usage_rows)}):",
+    ]
     for u in t.usage_rows:
         served = "gone from the gateway" if u.get("is_gone") else "still served"
-        out.append(f"  {u['record_key']} {u['record_type']} {_s(u['created_at'])} cost {_s(u['cost_usd'])} "
-                   f"status {_s(u['status_code'])} version {_s(u['version_seq'])} ({served}), "
-                   f"linked by {_s(u['link_method'])}")
+        out.append(
+            f"  {u['record_key']} {u['record_type']} {_s(u['created_at'])} cost {_s(u['cost_usd'])} "
+            f"status {_s(u['status_code'])} version {_s(u['version_seq'])} ({served}), "
+            f"linked by {_s(u['link_method'])}"
+        )
         for v in t.versions.get(u["record_key"], []):
-            out.append(f"    stored version {v['seq']} ({v['change']}) extracted {_s(v['extracted_at'])}: "
-                       f"cost {_s(v['cost_usd'])} status {_s(v['status_code'])}")
-    out += ["", f"gateway tasks ({len(t.tasks)}):"] + [f"  {x['gateway']} {x['task_id']} {x['status']} "
-                                                       f"{_plain(x['finished_at'])}" for x in t.tasks]
+            out.append(
+                f"    stored version {v['seq']} ({v['change']}) extracted {_s(v['extracted_at'])}: "
+                f"cost {_s(v['cost_usd'])} status {_s(v['status_code'])}"
+            )
+    out += ["", f"gateway tasks ({len(t.tasks)}):"] + [
+        f"  {x['gateway']} {x['task_id']} {x['status']} {_plain(x['finished_at'])}" for x in t.tasks
+    ]
     out += ["", "assets:", _kv(t.assets), "", "ledger:"]
-    out += [f"  {x['task_id']}: charged {_s(x['charged_usd'])} credited {_s(x['credited_usd'])} "
-            f"net {_s(x['net_cost_usd'])}" for x in t.ledgers]
+    out += [
+        f"  {x['task_id']}: charged {_s(x['charged_usd'])} credited {_s(x['credited_usd'])} "
+        f"net {_s(x['net_cost_usd'])}"
+        for x in t.ledgers
+    ]
     if t.ledger_total:
         out.append("  total: " + ", ".join(f"{k} {_s(v)}" for k, v in t.ledger_total.items()))
     out += ["", "settlement:", _kv(t.settlement), "", f"findings ({len(t.findings)}):"]
-    out += [f"  {f['severity']} {f['mismatch_type']} {f['direction']} {_s(f['amount_usd'])} USD: {f['detail']}"
-            for f in t.findings]
+    out += [
+        f"  {f['severity']} {f['mismatch_type']} {f['direction']} {_s(f['amount_usd'])} USD: {f['detail']}"
+        for f in t.findings
+    ]
     return "\n".join(out)
 
 
@@ -231,32 +371,49 @@ def to_packet(t: Trace, fallback: dict | None = None) -> str:
     """The support packet as Markdown, from an allow-list of non-secret fields only. `fallback`
     (a finding's request_id, task_id, gateway, model) stands in for a usage row when there is none."""
     job = t.job or {}
-    first = t.usage_rows[0] if t.usage_rows else {k: (fallback or {}).get(k) for k in
-                                                   ("request_id", "task_id", "gateway", "model")}
+    first = (
+        t.usage_rows[0]
+        if t.usage_rows
+        else {k: (fallback or {}).get(k) for k in ("request_id", "task_id", "gateway", "model")}
+    )
     task = t.tasks[0] if t.tasks else {}
-    rows = [("request_id", job.get("request_id") or first.get("request_id")),
-            ("task_id", job.get("task_id") or first.get("task_id") or task.get("task_id")),
-            ("billing_transaction_id", job.get("billing_transaction_id") or first.get("billing_transaction_id")),
-            ("gateway", first.get("gateway") or task.get("gateway")),
-            ("endpoint", first.get("record_type") or task.get("action")),
-            ("model", job.get("model") or first.get("model")),
-            ("created_at", job.get("created_at") or first.get("created_at")),
-            ("task status", task.get("status")),
-            ("poll_url", public_url(task.get("poll_url"))),
-            ("task submitted_at / finished_at", f"{_plain(task.get('submitted_at'))} / "
-                                                f"{_plain(task.get('finished_at'))}" if task else None),
-            ("status codes", ", ".join(sorted({str(u["status_code"]) for u in t.usage_rows
-                                               if u.get("status_code") is not None})) or None),
-            ("public error", ", ".join(sorted({str(u["error_code"]) for u in t.usage_rows if u.get("error_code")}))
-             or task.get("fail_reason")),
-            ("expected cost (USD)", job.get("expected_cost_usd")),
-            ("actual net charge (USD)", t.ledger_total.get("net_cost_usd") if t.ledger_total else None)]
+    rows = [
+        ("request_id", job.get("request_id") or first.get("request_id")),
+        ("task_id", job.get("task_id") or first.get("task_id") or task.get("task_id")),
+        ("billing_transaction_id", job.get("billing_transaction_id") or first.get("billing_transaction_id")),
+        ("gateway", first.get("gateway") or task.get("gateway")),
+        ("endpoint", first.get("record_type") or task.get("action")),
+        ("model", job.get("model") or first.get("model")),
+        ("created_at", job.get("created_at") or first.get("created_at")),
+        ("task status", task.get("status")),
+        ("poll_url", public_url(task.get("poll_url"))),
+        (
+            "task submitted_at / finished_at",
+            f"{_plain(task.get('submitted_at'))} / {_plain(task.get('finished_at'))}" if task else None,
+        ),
+        (
+            "status codes",
+            ", ".join(
+                sorted({str(u["status_code"]) for u in t.usage_rows if u.get("status_code") is not None})
+            )
+            or None,
+        ),
+        (
+            "public error",
+            ", ".join(sorted({str(u["error_code"]) for u in t.usage_rows if u.get("error_code")}))
+            or task.get("fail_reason"),
+        ),
+        ("expected cost (USD)", job.get("expected_cost_usd")),
+        ("actual net charge (USD)", t.ledger_total.get("net_cost_usd") if t.ledger_total else None),
+    ]
     lines = ["## Support packet", "", "| field | value |", "|---|---|"]
     lines += [f"| {k} | {_md(_plain(v))} |" for k, v in rows if v not in (None, "")]
     if t.findings:
         lines += ["", "### What recon found", ""]
-        lines += [f"- {f['mismatch_type']} ({f['direction']}, {f['amount_usd']} USD): {_md(f['detail'])}"
-                  for f in t.findings]
+        lines += [
+            f"- {f['mismatch_type']} ({f['direction']}, {f['amount_usd']} USD): {_md(f['detail'])}"
+            for f in t.findings
+        ]
     return "\n".join(lines) + "\n"
 
 

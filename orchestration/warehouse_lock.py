@@ -36,8 +36,12 @@ def lock_path(warehouse: Path) -> Path:
 
 
 @contextmanager
-def warehouse_lock(warehouse: Path, log: Callable[[str], None] | None = None,
-                   timeout_s: float = DEFAULT_TIMEOUT_S, poll_s: float = 0.5) -> Iterator[None]:
+def warehouse_lock(
+    warehouse: Path,
+    log: Callable[[str], None] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    poll_s: float = 0.5,
+) -> Iterator[None]:
     path = lock_path(Path(warehouse))
     key = (str(path.resolve()), threading.get_ident())
     if key in _held:  # this thread holds it already (a step inside `recon run`'s span)
@@ -61,8 +65,9 @@ def warehouse_lock(warehouse: Path, log: Callable[[str], None] | None = None,
                     log(f"warehouse {warehouse} is in use by another run; waiting for it to finish")
                 waited = True
                 if time.monotonic() > deadline:
-                    raise WarehouseBusy(f"warehouse {warehouse} stayed locked for {timeout_s:.0f}s "
-                                        f"(lock file {path})") from None
+                    raise WarehouseBusy(
+                        f"warehouse {warehouse} stayed locked for {timeout_s:.0f}s (lock file {path})"
+                    ) from None
                 time.sleep(poll_s)
         if waited and log:
             log(f"warehouse {warehouse} is free; continuing")
@@ -84,8 +89,10 @@ def write_build_stamp(warehouse: Path, run_id: str, first: str, last: str, as_of
     path = stamp_path(Path(warehouse))
     tmp = path.with_suffix(".json.tmp")
     try:
-        tmp.write_text(json.dumps({"run_id": run_id, "first_day": first, "last_day": last, "as_of": as_of}),
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"run_id": run_id, "first_day": first, "last_day": last, "as_of": as_of}),
+            encoding="utf-8",
+        )
         tmp.replace(path)
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk: leave no half stamp behind, and fail the step
@@ -105,6 +112,8 @@ def rebuilt_by_another(warehouse: Path, run_id: str) -> str | None:
     stamp = read_build_stamp(warehouse)
     if stamp is None or stamp.get("run_id") == run_id:
         return None
-    return (f"the warehouse was rebuilt by another run ({stamp.get('run_id', '?')[:8]}, days "
-            f"{stamp.get('first_day')}..{stamp.get('last_day')} as of {stamp.get('as_of')}) after this "
-            f"run's dbt build; its report would describe that build, so re-run this one")
+    return (
+        f"the warehouse was rebuilt by another run ({stamp.get('run_id', '?')[:8]}, days "
+        f"{stamp.get('first_day')}..{stamp.get('last_day')} as of {stamp.get('as_of')}) after this "
+        f"run's dbt build; its report would describe that build, so re-run this one"
+    )

@@ -111,12 +111,25 @@ ASSET_STATUSES = ("available", "deleted", "failed")
 # The report contract (DESIGN.md): mismatch codes of fct_reconciliation_mismatches, in DESIGN order,
 # and the settlement statuses of fct_settlements.
 MISMATCH_CODES = (
-    "missing_usage", "charged_for_failure", "over_refunded", "missing_asset", "asset_without_success",
-    "status_mismatch", "cost_mismatch", "model_mismatch", "duplicate_create", "orphan_usage",
-    "stuck_task", "quota_mismatch", "coverage_gap", "ambiguous_match",
+    "missing_usage",
+    "charged_for_failure",
+    "over_refunded",
+    "missing_asset",
+    "asset_without_success",
+    "status_mismatch",
+    "cost_mismatch",
+    "model_mismatch",
+    "duplicate_create",
+    "orphan_usage",
+    "stuck_task",
+    "quota_mismatch",
+    "coverage_gap",
+    "ambiguous_match",
 )
 # app query columns that may be absent: a query without them lands them null
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"app_jobs": ("token_name", "prompt_tokens", "completion_tokens")}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "app_jobs": ("token_name", "prompt_tokens", "completion_tokens")
+}
 SETTLEMENT_STATUSES = ("on_time", "late", "pending", "unsettled")
 ACCESS_CHANNELS = ("platform", "byok")
 SCENES = ("chat", "image", "audio", "video", "embedding", "rerank", "music", "3d", "other")

@@ -97,8 +97,11 @@ HASHED_WHEN_SET = frozenset({"total_tokens", "settled_at", "is_reserved", "acces
 
 def record_key(fields: dict) -> str:
     """Stable content hash of a canonical usage row (`record_key` and display `id` are ignored)."""
-    payload = {k: _norm(k, v) for k, v in fields.items()
-               if k not in _EXCLUDED and not (k in HASHED_WHEN_SET and _is_missing(v))}
+    payload = {
+        k: _norm(k, v)
+        for k, v in fields.items()
+        if k not in _EXCLUDED and not (k in HASHED_WHEN_SET and _is_missing(v))
+    }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PREFIX + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -107,24 +110,94 @@ def record_key(fields: dict) -> str:
 # identity hashes these and only these: a field or `other` key a gateway adds in an upgrade (or a new
 # column served empty on old rows) must not re-key rows recon already holds, or the held copy would be
 # marked gone and the same row held again under a new key.
-SERVED_FIELDS = frozenset({
-    "created_at", "type", "content", "username", "token_name", "model_name", "quota", "prompt_tokens",
-    "completion_tokens", "use_time", "is_stream", "channel", "channel_id", "channel_name", "token_id", "group",
-    "ip", "other", "request_id", "user_id", "upstream_request_id",
-})
-OTHER_FIELDS = frozenset({
-    "model_ratio", "group_ratio", "completion_ratio", "cache_tokens", "cache_ratio", "model_price", "frt",
-    "is_model_mapped", "upstream_model_name", "request_path", "admin_info", "stream_status", "is_task",
-    "task_id", "reason", "pre_consumed_quota", "pre_consumed", "actual_quota", "quota_delta", "total_tokens",
-    "status_code", "error_code", "error_type", "channel_name", "channel_id", "use_channel",
-})
+SERVED_FIELDS = frozenset(
+    {
+        "created_at",
+        "type",
+        "content",
+        "username",
+        "token_name",
+        "model_name",
+        "quota",
+        "prompt_tokens",
+        "completion_tokens",
+        "use_time",
+        "is_stream",
+        "channel",
+        "channel_id",
+        "channel_name",
+        "token_id",
+        "group",
+        "ip",
+        "other",
+        "request_id",
+        "user_id",
+        "upstream_request_id",
+    }
+)
+OTHER_FIELDS = frozenset(
+    {
+        "model_ratio",
+        "group_ratio",
+        "completion_ratio",
+        "cache_tokens",
+        "cache_ratio",
+        "model_price",
+        "frt",
+        "is_model_mapped",
+        "upstream_model_name",
+        "request_path",
+        "admin_info",
+        "stream_status",
+        "is_task",
+        "task_id",
+        "reason",
+        "pre_consumed_quota",
+        "pre_consumed",
+        "actual_quota",
+        "quota_delta",
+        "total_tokens",
+        "status_code",
+        "error_code",
+        "error_type",
+        "channel_name",
+        "channel_id",
+        "use_channel",
+    }
+)
 _MS = 100_000_000_000  # created_at at or above this is milliseconds (as in the normalizers)
 # served numbers: numeric text in these counts as the number (ids and names stay text)
-_NUMERIC = frozenset({"created_at", "type", "quota", "prompt_tokens", "completion_tokens", "use_time", "channel",
-                      "channel_id", "token_id", "user_id"})
-_NUMERIC_OTHER = frozenset({"model_ratio", "group_ratio", "completion_ratio", "cache_tokens", "cache_ratio",
-                            "model_price", "frt", "pre_consumed_quota", "pre_consumed", "actual_quota",
-                            "quota_delta", "total_tokens", "status_code"})
+_NUMERIC = frozenset(
+    {
+        "created_at",
+        "type",
+        "quota",
+        "prompt_tokens",
+        "completion_tokens",
+        "use_time",
+        "channel",
+        "channel_id",
+        "token_id",
+        "user_id",
+    }
+)
+_NUMERIC_OTHER = frozenset(
+    {
+        "model_ratio",
+        "group_ratio",
+        "completion_ratio",
+        "cache_tokens",
+        "cache_ratio",
+        "model_price",
+        "frt",
+        "pre_consumed_quota",
+        "pre_consumed",
+        "actual_quota",
+        "quota_delta",
+        "total_tokens",
+        "status_code",
+    }
+)
 
 
 def _value(v: Any) -> Any:
@@ -152,8 +225,11 @@ def _other(raw: Any) -> Any:
             return raw  # not JSON: hashed as served (the normalizer rejects the row anyway)
     if not isinstance(raw, dict):
         return raw
-    return {k: _value(v) if k in _NUMERIC_OTHER else v for k, v in raw.items()
-            if k in OTHER_FIELDS and v is not None and v != ""}
+    return {
+        k: _value(v) if k in _NUMERIC_OTHER else v
+        for k, v in raw.items()
+        if k in OTHER_FIELDS and v is not None and v != ""
+    }
 
 
 def served_row_key(item: dict) -> str:

@@ -76,8 +76,7 @@ class UsageRecord(pa.DataFrameModel):
     is_reserved: Series[pd.BooleanDtype] = pa.Field(nullable=True)
     access_channel: Series[Str] = pa.Field(nullable=True, isin=list(ACCESS_CHANNELS))
 
-    @pa.check("gateway", "record_key", "request_id", "task_id", "billing_transaction_id",
-              name="non_empty")
+    @pa.check("gateway", "record_key", "request_id", "task_id", "billing_transaction_id", name="non_empty")
     def _ids_non_empty(cls, s: Series[Str]) -> Series[bool]:
         return non_empty(s)
 

@@ -223,8 +223,9 @@ def _fast_path(s: pd.Series, dtype: Any, naive_utc: bool) -> pd.Series | None:
     return None
 
 
-def coerce_column(s: pd.Series, dtype: Any, *, naive_utc: bool = False,
-                  empty_is_null: bool = False) -> tuple[pd.Series, list[tuple[int, str, object]]]:
+def coerce_column(
+    s: pd.Series, dtype: Any, *, naive_utc: bool = False, empty_is_null: bool = False
+) -> tuple[pd.Series, list[tuple[int, str, object]]]:
     """Cast one column to its canonical dtype, cell by cell where needed.
 
     Returns the cast column (unreadable cells become null) and ``[(position, check, raw value)]``
@@ -265,15 +266,17 @@ def coerce_column(s: pd.Series, dtype: Any, *, naive_utc: bool = False,
     return pd.Series(values, dtype=dtype), errors
 
 
-def coerce_frame(record: str, df: pd.DataFrame, *, naive_utc: bool = False,
-                 empty_is_null: bool = False) -> tuple[pd.DataFrame, list[tuple[int, str, str, object]]]:
+def coerce_frame(
+    record: str, df: pd.DataFrame, *, naive_utc: bool = False, empty_is_null: bool = False
+) -> tuple[pd.DataFrame, list[tuple[int, str, str, object]]]:
     """Canonical columns in canonical order and dtypes; ``[(position, column, check, raw)]`` for
     every cell that could not be read. Extra columns are dropped; missing ones must be checked first."""
     cols: dict[str, pd.Series] = {}
     errors: list[tuple[int, str, str, object]] = []
     for name, dtype in canonical_dtypes(record).items():
-        col, errs = coerce_column(df[name].reset_index(drop=True), dtype, naive_utc=naive_utc,
-                                  empty_is_null=empty_is_null)
+        col, errs = coerce_column(
+            df[name].reset_index(drop=True), dtype, naive_utc=naive_utc, empty_is_null=empty_is_null
+        )
         cols[name] = col
         errors += [(i, name, check, raw) for i, check, raw in errs]
     out = pd.DataFrame(cols) if cols else empty_frame(record)
@@ -332,8 +335,9 @@ def _check_name(check: object) -> str:
     return "unique" if name == "multiple_fields_uniqueness" else name
 
 
-def validate_frame(record: str, df: pd.DataFrame, *, source: str, partition: str,
-                   naive_utc: bool = False) -> ValidationResult:
+def validate_frame(
+    record: str, df: pd.DataFrame, *, source: str, partition: str, naive_utc: bool = False
+) -> ValidationResult:
     """Validate `df` (canonical columns of `record`) lazily and completely.
 
     Every input row ends up in exactly one of ``.valid`` (canonical columns and dtypes, sorted by
@@ -389,18 +393,27 @@ def validate_frame(record: str, df: pd.DataFrame, *, source: str, partition: str
     quarantine = raw.loc[bad_rows].copy()
     quarantine = quarantine.astype(object).where(quarantine.notna(), None)
     quarantine = quarantine.map(lambda v: None if v is None else str(v)).astype("string")
-    quarantine[QUARANTINE_REASON] = pd.array(["; ".join(sorted(reasons[p])) for p in bad_rows],
-                                             dtype="string")
-    quarantine = quarantine.sort_values(key + [QUARANTINE_REASON], kind="mergesort",
-                                        na_position="last").reset_index(drop=True)
+    quarantine[QUARANTINE_REASON] = pd.array(
+        ["; ".join(sorted(reasons[p])) for p in bad_rows], dtype="string"
+    )
+    quarantine = quarantine.sort_values(
+        key + [QUARANTINE_REASON], kind="mergesort", na_position="last"
+    ).reset_index(drop=True)
 
     failures = _summarize(cases, source, partition)
-    return ValidationResult(record=record, source=source, partition=partition, valid=valid,
-                            quarantine=quarantine, failures=failures)
+    return ValidationResult(
+        record=record,
+        source=source,
+        partition=partition,
+        valid=valid,
+        quarantine=quarantine,
+        failures=failures,
+    )
 
 
-def _row_cases(record: str, fc: pd.DataFrame, unreadable: set[tuple[int, str]], source: str,
-               partition: str) -> list[tuple[int, str, str, object]]:
+def _row_cases(
+    record: str, fc: pd.DataFrame, unreadable: set[tuple[int, str]], source: str, partition: str
+) -> list[tuple[int, str, str, object]]:
     """pandera failure cases -> (position, column, check, example). Frame-wide checks report every
     column of a failing row: keep the one column the check is about. Column-level failures (no row
     index: a wrong dtype after casting) mean the contract itself broke, so they raise."""
@@ -427,7 +440,9 @@ def _row_cases(record: str, fc: pd.DataFrame, unreadable: set[tuple[int, str]], 
     return out
 
 
-def _summarize(cases: list[tuple[int, str, str, object]], source: str, partition: str) -> list[dict[str, Any]]:
+def _summarize(
+    cases: list[tuple[int, str, str, object]], source: str, partition: str
+) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for pos, col, check, example in cases:
         g = groups.setdefault((col, check), {"rows": set(), "examples": []})
@@ -436,7 +451,13 @@ def _summarize(cases: list[tuple[int, str, str, object]], source: str, partition
         if col not in NO_EXAMPLES and ex not in g["examples"] and len(g["examples"]) < MAX_EXAMPLES:
             g["examples"].append(ex)
     return [
-        {"source": source, "partition": partition, "column": col, "check": check,
-         "row_count": len(g["rows"]), "examples": g["examples"]}
+        {
+            "source": source,
+            "partition": partition,
+            "column": col,
+            "check": check,
+            "row_count": len(g["rows"]),
+            "examples": g["examples"],
+        }
         for (col, check), g in sorted(groups.items())
     ]

@@ -20,7 +20,7 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 _MEMBER_ZEROS = 64 * 1024 * 1024
 _MEMBERS = 32  # 32 x 64 MiB = 2 GiB decoded
@@ -32,13 +32,28 @@ def _bomb() -> bytes:
 
 
 def _row(i: int) -> dict:
-    return {"id": i, "created_at": 1_700_000_000 + i, "type": 2, "request_id": f"req-{i}", "quota": 10,
-            "model_name": "m", "token_name": "t", "prompt_tokens": 1, "completion_tokens": 1, "other": "{}"}
+    return {
+        "id": i,
+        "created_at": 1_700_000_000 + i,
+        "type": 2,
+        "request_id": f"req-{i}",
+        "quota": 10,
+        "model_name": "m",
+        "token_name": "t",
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "other": "{}",
+    }
 
 
 def _page(total: object, items: list) -> bytes:
-    return json.dumps({"success": True, "message": "", "data": {"page": 1, "page_size": 100, "total": total,
-                                                                "items": items}}).encode()
+    return json.dumps(
+        {
+            "success": True,
+            "message": "",
+            "data": {"page": 1, "page_size": 100, "total": total, "items": items},
+        }
+    ).encode()
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -60,21 +75,23 @@ class _Handler(socketserver.BaseRequestHandler):
         with self.server.lock:
             self.server.requests += 1
             self.server.paths.append(path)
-        try:
+        with suppress(OSError):
             self._answer(sock, path.split("?", 1)[0])
-        except OSError:
-            pass
 
     def _answer(self, sock: socket.socket, path: str) -> None:
         kind = path.strip("/").split("/", 1)[0]
         if kind == "bomb":
             body = self.server.bomb
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-                         b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+            )
             sock.sendall(body)
         elif kind == "endless":
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-                         b"Connection: close\r\n\r\n")
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                b"Connection: close\r\n\r\n"
+            )
             chunk = b" " * 65536
             frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
             sock.sendall(b"1\r\n[\r\n")
@@ -83,7 +100,9 @@ class _Handler(socketserver.BaseRequestHandler):
         elif kind == "badstatus":
             sock.sendall(b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         elif kind == "badchunk":
-            sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+            )
         else:
             if kind == "lying":
                 body = _page(10**9, [_row(i) for i in range(5)])
@@ -93,8 +112,10 @@ class _Handler(socketserver.BaseRequestHandler):
                 body = _page(1, [dict(_row(0), quota=0)]).replace(b'"quota": 0', b'"quota": 1e400')
             else:
                 body = _page(0, [])
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
 
 
 class HostileServer(socketserver.ThreadingTCPServer):

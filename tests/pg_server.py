@@ -78,14 +78,39 @@ def running_postgres() -> Iterator[str]:
     port = free_port()
     started = False
     try:
-        init = _run(prefix, [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                             "-E", "UTF8", "--no-locale"])
+        init = _run(
+            prefix,
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
+        )
         if init.returncode != 0:
             pytest.skip(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
-        opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c timezone=Asia/Kathmandu "
-                f"-c fsync=off")
-        start = _run(prefix, [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", f"'{opts}'" if prefix[:1] == ["su"]
-                              else opts, "-l", str(base / "server.log"), "-w", "-t", "60", "start"])
+        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c timezone=Asia/Kathmandu -c fsync=off"
+        start = _run(
+            prefix,
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                f"'{opts}'" if prefix[:1] == ["su"] else opts,
+                "-l",
+                str(base / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )
         if start.returncode != 0:
             log = (base / "server.log").read_text(errors="replace") if (base / "server.log").exists() else ""
             pytest.skip(f"pg_ctl start failed: {(start.stderr or log).strip().splitlines()[-1:]}")

@@ -37,16 +37,37 @@ class Env:
     as_of: datetime
     env: dict[str, str]
 
-    def cmd(self, first: date | None = None, last: date | None = None, config: Path | None = None) -> list[str]:
+    def cmd(
+        self, first: date | None = None, last: date | None = None, config: Path | None = None
+    ) -> list[str]:
         """`recon run` over the scenario's days (or `first`..`last`) at its as-of."""
-        return [sys.executable, "-m", "orchestration.cli", "run", "--config", str(config or self.config_path),
-                "--start", (first or self.first).isoformat(), "--end", (last or self.last).isoformat(),
-                "--as-of", self.as_of.isoformat()]
+        return [
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "run",
+            "--config",
+            str(config or self.config_path),
+            "--start",
+            (first or self.first).isoformat(),
+            "--end",
+            (last or self.last).isoformat(),
+            "--as-of",
+            self.as_of.isoformat(),
+        ]
 
 
 @contextmanager
-def pipeline(data_dir: Path, *, end: date, days: int, jobs_per_day: int, seed: int = 7,
-             faults: Faults | None = None, app_dir: Path | None = None) -> Iterator[Env]:
+def pipeline(
+    data_dir: Path,
+    *,
+    end: date,
+    days: int,
+    jobs_per_day: int,
+    seed: int = 7,
+    faults: Faults | None = None,
+    app_dir: Path | None = None,
+) -> Iterator[Env]:
     """Scenario + sandbox on a free port + SQLite app DB (in `app_dir`, default `<data_dir>/demo`) +
     config in `<data_dir>/recon.yaml`."""
     data_dir = data_dir.resolve()
@@ -70,8 +91,11 @@ def landing_digest(data_dir: Path, pattern: str = "*") -> dict[str, str]:
     """Relative path -> sha256 of every file under landing/ matching `pattern` (by default every file:
     a temp file left behind shows as a difference)."""
     root = data_dir / "landing"
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob(pattern)) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob(pattern))
+        if p.is_file()
+    }
 
 
 def held_content(data_dir: Path) -> dict[str, list[tuple]]:

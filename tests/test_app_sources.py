@@ -34,36 +34,180 @@ END = datetime(2026, 11, 21, tzinfo=UTC)
 KEY = b"test-pseudonym-key"
 
 # The app's own order table: its names, its status words, money in micros, timestamps as text.
-ORDER_COLUMNS = ("order_no", "customer_ref", "placed_at", "kind_code", "engine", "gw_request", "gw_task",
-                 "state", "finished_at", "tx_ref", "price_micros", "attempts")
+ORDER_COLUMNS = (
+    "order_no",
+    "customer_ref",
+    "placed_at",
+    "kind_code",
+    "engine",
+    "gw_request",
+    "gw_task",
+    "state",
+    "finished_at",
+    "tx_ref",
+    "price_micros",
+    "attempts",
+)
 ORDERS = [
     # the first second of the day is inside the half-open window
-    ("ord-001", "alice@example.com", "2026-11-20 00:00:00", "IMG", "flux-pro", "req-a1", None, "DONE",
-     "2026-11-20 00:00:42", "tx-1", 40000, 0),
-    ("ord-002", "1001", "2026-11-20T09:15:30Z", "VID", "kling-v2", None, "task_abc", "ERR",
-     "2026-11-20T09:20:00Z", None, 1250000, 1),
+    (
+        "ord-001",
+        "alice@example.com",
+        "2026-11-20 00:00:00",
+        "IMG",
+        "flux-pro",
+        "req-a1",
+        None,
+        "DONE",
+        "2026-11-20 00:00:42",
+        "tx-1",
+        40000,
+        0,
+    ),
+    (
+        "ord-002",
+        "1001",
+        "2026-11-20T09:15:30Z",
+        "VID",
+        "kling-v2",
+        None,
+        "task_abc",
+        "ERR",
+        "2026-11-20T09:20:00Z",
+        None,
+        1250000,
+        1,
+    ),
     # +02:00 offset: 01:30 local on the 21st is 23:30 UTC on the 20th
-    ("ord-003", "1002", "2026-11-21T01:30:00+02:00", "SONG", "suno-v4", None, "task_def", "WORKING",
-     None, None, 500000, 0),
-    ("ord-004", "bob-77", "2026-11-20T12:00:00.250Z", "TXT", "gpt-4o", "req-b2", None, "ABORTED",
-     "2026-11-20T12:00:05.500Z", None, 0, 2),
+    (
+        "ord-003",
+        "1002",
+        "2026-11-21T01:30:00+02:00",
+        "SONG",
+        "suno-v4",
+        None,
+        "task_def",
+        "WORKING",
+        None,
+        None,
+        500000,
+        0,
+    ),
+    (
+        "ord-004",
+        "bob-77",
+        "2026-11-20T12:00:00.250Z",
+        "TXT",
+        "gpt-4o",
+        "req-b2",
+        None,
+        "ABORTED",
+        "2026-11-20T12:00:05.500Z",
+        None,
+        0,
+        2,
+    ),
     # empty text means NULL
-    ("ord-005", "carol", "2026-11-20 18:45:00", "IMG", "flux-pro", "req-c3", None, "QUEUED", "", "",
-     None, None),
+    (
+        "ord-005",
+        "carol",
+        "2026-11-20 18:45:00",
+        "IMG",
+        "flux-pro",
+        "req-c3",
+        None,
+        "QUEUED",
+        "",
+        "",
+        None,
+        None,
+    ),
     # outside the window: the last second of the day before, the first instant of the day after
-    ("ord-000", "zed", "2026-11-19 23:59:59", "IMG", "flux-pro", "req-z0", None, "DONE",
-     "2026-11-20 00:00:10", None, 40000, 0),
-    ("ord-006", "zed", "2026-11-21T00:00:00Z", "IMG", "flux-pro", "req-z6", None, "DONE",
-     "2026-11-21T00:01:00Z", None, 40000, 0),
+    (
+        "ord-000",
+        "zed",
+        "2026-11-19 23:59:59",
+        "IMG",
+        "flux-pro",
+        "req-z0",
+        None,
+        "DONE",
+        "2026-11-20 00:00:10",
+        None,
+        40000,
+        0,
+    ),
+    (
+        "ord-006",
+        "zed",
+        "2026-11-21T00:00:00Z",
+        "IMG",
+        "flux-pro",
+        "req-z6",
+        None,
+        "DONE",
+        "2026-11-21T00:01:00Z",
+        None,
+        40000,
+        0,
+    ),
     # bad rows inside the window, one per check
-    ("ord-007", "dan", "2026-11-20 08:00:00", "IMG", "flux-pro", "req-d7", None, "LOST", None, None,
-     40000, 0),
-    ("ord-008", "eve", "2026-11-20 07:00:00", "IMG", "flux-pro", "req-e8", None, "DONE",
-     "2026-11-20 06:00:00", None, 40000, 0),
-    ("ord-009", "frank", "2026-11-20 05:00:00", "IMG", "flux-pro", "req-f9", None, "DONE",
-     "2026-11-20 05:01:00", None, 40000, 0),
-    ("ord-009", "frank", "2026-11-20 05:00:00", "IMG", "flux-pro", "req-f9", None, "ERR",
-     "2026-11-20 05:01:00", None, 40000, 0),
+    (
+        "ord-007",
+        "dan",
+        "2026-11-20 08:00:00",
+        "IMG",
+        "flux-pro",
+        "req-d7",
+        None,
+        "LOST",
+        None,
+        None,
+        40000,
+        0,
+    ),
+    (
+        "ord-008",
+        "eve",
+        "2026-11-20 07:00:00",
+        "IMG",
+        "flux-pro",
+        "req-e8",
+        None,
+        "DONE",
+        "2026-11-20 06:00:00",
+        None,
+        40000,
+        0,
+    ),
+    (
+        "ord-009",
+        "frank",
+        "2026-11-20 05:00:00",
+        "IMG",
+        "flux-pro",
+        "req-f9",
+        None,
+        "DONE",
+        "2026-11-20 05:01:00",
+        None,
+        40000,
+        0,
+    ),
+    (
+        "ord-009",
+        "frank",
+        "2026-11-20 05:00:00",
+        "IMG",
+        "flux-pro",
+        "req-f9",
+        None,
+        "ERR",
+        "2026-11-20 05:01:00",
+        None,
+        40000,
+        0,
+    ),
 ]
 RAW_USER_IDS = sorted({r[1] for r in ORDERS})
 
@@ -76,18 +220,26 @@ DELIVERABLES = [
     ("f-5", "ord-002", "2026-11-20 09:22:00", "mp4", None, 2),
 ]
 
-SCENE_CASE = ("case o.kind_code when 'IMG' then 'image' when 'VID' then 'video' when 'SONG' then 'music' "
-              "when 'TXT' then 'chat' else 'other' end")
-STATUS_CASE = ("case o.state when 'DONE' then 'succeeded' when 'ERR' then 'failed' when 'ABORTED' then "
-               "'cancelled' when 'WORKING' then 'running' when 'QUEUED' then 'pending' else o.state end")
+SCENE_CASE = (
+    "case o.kind_code when 'IMG' then 'image' when 'VID' then 'video' when 'SONG' then 'music' "
+    "when 'TXT' then 'chat' else 'other' end"
+)
+STATUS_CASE = (
+    "case o.state when 'DONE' then 'succeeded' when 'ERR' then 'failed' when 'ABORTED' then "
+    "'cancelled' when 'WORKING' then 'running' when 'QUEUED' then 'pending' else o.state end"
+)
 ASSET_STATUS_CASE = "case d.visible when 1 then 'available' when 0 then 'deleted' else 'failed' end"
 
 SQLITE_DDL = [
-    ("create table render_orders (order_no text, customer_ref text, placed_at text, kind_code text, "
-    "engine text, gw_request text, gw_task text, state text, finished_at text, tx_ref text, "
-    "price_micros integer, attempts integer, internal_note text)"),
-    ("create table deliverables (file_uuid text, order_no text, made_at text, media text, "
-    "size_bytes integer, visible integer)"),
+    (
+        "create table render_orders (order_no text, customer_ref text, placed_at text, kind_code text, "
+        "engine text, gw_request text, gw_task text, state text, finished_at text, tx_ref text, "
+        "price_micros integer, attempts integer, internal_note text)"
+    ),
+    (
+        "create table deliverables (file_uuid text, order_no text, made_at text, media text, "
+        "size_bytes integer, visible integer)"
+    ),
 ]
 # jobs: datetime() normalizes every ISO spelling (T/space, Z, offsets) to UTC before comparing.
 SQLITE_JOBS_QUERY = f"""
@@ -119,16 +271,76 @@ def pseudo(raw: str, key: bytes = KEY) -> str:
 def expected_jobs(key: bytes = KEY) -> pd.DataFrame:
     """The canonical rows a correct mapping lands for DAY, written out by hand."""
     rows = [
-        ("ord-001", pseudo("alice@example.com", key), ts("2026-11-20T00:00:00Z"), "image", "flux-pro",
-         "req-a1", None, "succeeded", ts("2026-11-20T00:00:42Z"), "tx-1", 0.04, 0),
-        ("ord-002", pseudo("1001", key), ts("2026-11-20T09:15:30Z"), "video", "kling-v2", None, "task_abc",
-         "failed", ts("2026-11-20T09:20:00Z"), None, 1.25, 1),
-        ("ord-003", pseudo("1002", key), ts("2026-11-20T23:30:00Z"), "music", "suno-v4", None, "task_def",
-         "running", None, None, 0.5, 0),
-        ("ord-004", pseudo("bob-77", key), ts("2026-11-20T12:00:00.250Z"), "chat", "gpt-4o", "req-b2", None,
-         "cancelled", ts("2026-11-20T12:00:05.500Z"), None, 0.0, 2),
-        ("ord-005", pseudo("carol", key), ts("2026-11-20T18:45:00Z"), "image", "flux-pro", "req-c3", None,
-         "pending", None, None, None, None),
+        (
+            "ord-001",
+            pseudo("alice@example.com", key),
+            ts("2026-11-20T00:00:00Z"),
+            "image",
+            "flux-pro",
+            "req-a1",
+            None,
+            "succeeded",
+            ts("2026-11-20T00:00:42Z"),
+            "tx-1",
+            0.04,
+            0,
+        ),
+        (
+            "ord-002",
+            pseudo("1001", key),
+            ts("2026-11-20T09:15:30Z"),
+            "video",
+            "kling-v2",
+            None,
+            "task_abc",
+            "failed",
+            ts("2026-11-20T09:20:00Z"),
+            None,
+            1.25,
+            1,
+        ),
+        (
+            "ord-003",
+            pseudo("1002", key),
+            ts("2026-11-20T23:30:00Z"),
+            "music",
+            "suno-v4",
+            None,
+            "task_def",
+            "running",
+            None,
+            None,
+            0.5,
+            0,
+        ),
+        (
+            "ord-004",
+            pseudo("bob-77", key),
+            ts("2026-11-20T12:00:00.250Z"),
+            "chat",
+            "gpt-4o",
+            "req-b2",
+            None,
+            "cancelled",
+            ts("2026-11-20T12:00:05.500Z"),
+            None,
+            0.0,
+            2,
+        ),
+        (
+            "ord-005",
+            pseudo("carol", key),
+            ts("2026-11-20T18:45:00Z"),
+            "image",
+            "flux-pro",
+            "req-c3",
+            None,
+            "pending",
+            None,
+            None,
+            None,
+            None,
+        ),
     ]
     return _frame("app_jobs", rows)
 
@@ -156,10 +368,15 @@ def _frame(record: str, rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def app_config(url_env: str = "APP_DATABASE_URL", jobs: str = SQLITE_JOBS_QUERY,
-               assets: str = SQLITE_ASSETS_QUERY) -> AppConfig:
-    return AppConfig(database_url_env=url_env, jobs_query=jobs, assets_query=assets,
-                     pseudonym_key_env="RECON_PSEUDONYM_KEY")
+def app_config(
+    url_env: str = "APP_DATABASE_URL", jobs: str = SQLITE_JOBS_QUERY, assets: str = SQLITE_ASSETS_QUERY
+) -> AppConfig:
+    return AppConfig(
+        database_url_env=url_env,
+        jobs_query=jobs,
+        assets_query=assets,
+        pseudonym_key_env="RECON_PSEUDONYM_KEY",
+    )
 
 
 def load_app_data(url: str, ddl: list[str]) -> None:
@@ -167,12 +384,20 @@ def load_app_data(url: str, ddl: list[str]) -> None:
     with engine.begin() as conn:
         for stmt in ddl:
             conn.execute(text(stmt))
-        conn.execute(text(f"insert into render_orders ({', '.join(ORDER_COLUMNS)}) values "
-                          f"({', '.join(':' + c for c in ORDER_COLUMNS)})"),
-                     [dict(zip(ORDER_COLUMNS, r, strict=True)) for r in ORDERS])
-        conn.execute(text(f"insert into deliverables ({', '.join(DELIVERABLE_COLUMNS)}) values "
-                          f"({', '.join(':' + c for c in DELIVERABLE_COLUMNS)})"),
-                     [dict(zip(DELIVERABLE_COLUMNS, r, strict=True)) for r in DELIVERABLES])
+        conn.execute(
+            text(
+                f"insert into render_orders ({', '.join(ORDER_COLUMNS)}) values "
+                f"({', '.join(':' + c for c in ORDER_COLUMNS)})"
+            ),
+            [dict(zip(ORDER_COLUMNS, r, strict=True)) for r in ORDERS],
+        )
+        conn.execute(
+            text(
+                f"insert into deliverables ({', '.join(DELIVERABLE_COLUMNS)}) values "
+                f"({', '.join(':' + c for c in DELIVERABLE_COLUMNS)})"
+            ),
+            [dict(zip(DELIVERABLE_COLUMNS, r, strict=True)) for r in DELIVERABLES],
+        )
     engine.dispose()
 
 
@@ -184,8 +409,10 @@ def run_and_check(app: AppConfig, landing: Path, source: str) -> dict[str, pd.Da
     """Extract, validate and land both app records for DAY; assert the canonical result. Shared
     by the SQLite and PostgreSQL tests."""
     out: dict[str, pd.DataFrame] = {}
-    for record, key_col, expected in (("app_jobs", "job_id", expected_jobs()),
-                                      ("app_assets", "asset_id", expected_assets())):
+    for record, key_col, expected in (
+        ("app_jobs", "job_id", expected_jobs()),
+        ("app_assets", "asset_id", expected_assets()),
+    ):
         df = extract_app_records(app, record, START, END)
         result = validate_frame(record, df, source=f"{source}:{record}", partition=DAY.isoformat())
         land_validated(result, landing, record, DAY)
@@ -237,8 +464,10 @@ def test_optional_fallback_columns_land_when_the_query_returns_them(sqlite_app: 
     """token_name / prompt_tokens / completion_tokens are optional (the id-less fallback match):
     a query without them lands them null (above); one with them lands what it returns."""
     query = SQLITE_JOBS_QUERY.replace(
-        "o.internal_note as note", "o.internal_note as note, 'app-key' as token_name, 120 as prompt_tokens, "
-        "cast(null as integer) as completion_tokens")
+        "o.internal_note as note",
+        "o.internal_note as note, 'app-key' as token_name, 120 as prompt_tokens, "
+        "cast(null as integer) as completion_tokens",
+    )
     app = app_config(jobs=query)
     check_app_queries(app)
     got = extract_app_records(app, "app_jobs", START, END)
@@ -248,8 +477,9 @@ def test_optional_fallback_columns_land_when_the_query_returns_them(sqlite_app: 
 
 
 @pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Adak", "Asia/Kathmandu"])
-def test_local_time_zone_does_not_change_what_lands(sqlite_app: AppConfig, tmp_path: Path, local_tz,
-                                                    zone: str) -> None:
+def test_local_time_zone_does_not_change_what_lands(
+    sqlite_app: AppConfig, tmp_path: Path, local_tz, zone: str
+) -> None:
     local_tz(zone)
     assert time.localtime().tm_gmtoff != 0
     run_and_check(sqlite_app, tmp_path / "landing", "sqlite")
@@ -270,9 +500,11 @@ def test_sqlite_bounds_are_canonical_datetime_text() -> None:
 
 
 def test_missing_canonical_columns_is_a_clear_error_before_anything_lands(
-        sqlite_app: AppConfig, tmp_path: Path) -> None:
+    sqlite_app: AppConfig, tmp_path: Path
+) -> None:
     query = SQLITE_JOBS_QUERY.replace(f"{STATUS_CASE} as status,", "").replace(
-        "o.finished_at as terminal_at,", "o.finished_at as done_at,")
+        "o.finished_at as terminal_at,", "o.finished_at as done_at,"
+    )
     app = app_config(jobs=query)
     with pytest.raises(ConfigError) as err:
         extract_app_records(app, "app_jobs", START, END)
@@ -290,8 +522,9 @@ def test_query_without_window_parameters_is_rejected(sqlite_app: AppConfig) -> N
 
 
 def test_rows_a_query_returns_outside_the_window_are_quarantined(sqlite_app: AppConfig) -> None:
-    loose = SQLITE_ASSETS_QUERY.replace("where d.made_at >= :start and d.made_at < :end",
-                                        "where :start is not null and :end is not null")
+    loose = SQLITE_ASSETS_QUERY.replace(
+        "where d.made_at >= :start and d.made_at < :end", "where :start is not null and :end is not null"
+    )
     df = extract_app_records(app_config(assets=loose), "app_assets", START, END)
     result = validate_frame("app_assets", df, source="sqlite:app_assets", partition=DAY.isoformat())
     assert sorted(result.valid["asset_id"]) == ["f-1", "f-2", "f-5"]
@@ -303,8 +536,12 @@ def test_rows_a_query_returns_outside_the_window_are_quarantined(sqlite_app: App
 def test_unreadable_values_are_quarantined_not_dropped(sqlite_app: AppConfig, tmp_path: Path) -> None:
     engine = create_engine(os.environ["APP_DATABASE_URL"])
     with engine.begin() as conn:
-        conn.execute(text("insert into render_orders (order_no, customer_ref, placed_at, state, finished_at, "
-                          "attempts) values ('ord-bad', 'x', '2026-11-20 03:00:00', 'DONE', 'soon', 'two')"))
+        conn.execute(
+            text(
+                "insert into render_orders (order_no, customer_ref, placed_at, state, finished_at, "
+                "attempts) values ('ord-bad', 'x', '2026-11-20 03:00:00', 'DONE', 'soon', 'two')"
+            )
+        )
     engine.dispose()
     df = extract_app_records(sqlite_app, "app_jobs", START, END)
     result = validate_frame("app_jobs", df, source="sqlite:app_jobs", partition=DAY.isoformat())
@@ -329,13 +566,16 @@ def test_query_error_is_one_line_without_the_url(sqlite_app: AppConfig) -> None:
     assert "sqlite:///" not in str(err.value) and "\n" not in str(err.value)
 
 
-def test_pseudonymization_leaves_no_raw_user_id_anywhere(sqlite_app: AppConfig, tmp_path: Path,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_pseudonymization_leaves_no_raw_user_id_anywhere(
+    sqlite_app: AppConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     landing = tmp_path / "landing"
     quarantine = run_and_check(sqlite_app, landing, "sqlite")
     jobs = read_partition(landing, "app_jobs", DAY)
-    assert set(jobs["user_id"]) == {pseudo(r) for r in ("alice@example.com", "1001", "1002", "bob-77", "carol")}
+    assert set(jobs["user_id"]) == {
+        pseudo(r) for r in ("alice@example.com", "1001", "1002", "bob-77", "carol")
+    }
     assert quarantine["app_jobs"]["user_id"].str.startswith("u_").all()
     files = sorted(landing.rglob("*"))
     assert any(f.name == "quarantine.parquet" for f in files)
@@ -360,8 +600,9 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
     assert hashlib.sha256(b"1001").hexdigest()[:32] not in pseudonymize_user_id("1001", KEY)
 
 
-def test_unset_key_uses_the_demo_key_with_a_warning(sqlite_app: AppConfig, monkeypatch: pytest.MonkeyPatch,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_unset_key_uses_the_demo_key_with_a_warning(
+    sqlite_app: AppConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import orchestration.pseudonymize as pz
 
     monkeypatch.delenv("RECON_PSEUDONYM_KEY")
@@ -372,23 +613,30 @@ def test_unset_key_uses_the_demo_key_with_a_warning(sqlite_app: AppConfig, monke
     assert pseudo("alice@example.com", DEMO_KEY) in set(df["user_id"])
 
 
-def test_landing_the_same_window_twice_gives_byte_identical_files(sqlite_app: AppConfig, tmp_path: Path) -> None:
+def test_landing_the_same_window_twice_gives_byte_identical_files(
+    sqlite_app: AppConfig, tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
 
     def materialize() -> dict[str, str]:
         for record in ("app_jobs", "app_assets"):
             df = extract_app_records(sqlite_app, record, START, END)
-            land_validated(validate_frame(record, df, source="app", partition=DAY.isoformat()), landing, record, DAY)
-        return {str(p.relative_to(landing)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(landing.rglob("*.parquet"))}
+            land_validated(
+                validate_frame(record, df, source="app", partition=DAY.isoformat()), landing, record, DAY
+            )
+        return {
+            str(p.relative_to(landing)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(landing.rglob("*.parquet"))
+        }
 
     first = materialize()
     assert len(first) == 4  # two partitions, each with its quarantine file
     assert materialize() == first
 
 
-def test_sandbox_app_database_lands_the_scenarios_expected_rows(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sandbox_app_database_lands_the_scenarios_expected_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The demo app DB (its own vocabulary, julianday() window filter) extracts to exactly the
     canonical rows the sandbox scenario says a perfect extraction produces."""
     from datetime import timedelta
@@ -408,8 +656,12 @@ def test_sandbox_app_database_lands_the_scenarios_expected_rows(tmp_path: Path,
         frames = []
         for back in range(3):
             start = START - timedelta(days=back)
-            result = validate_frame(record, extract_app_records(app, record, start, start + timedelta(days=1)),
-                                    source="demo", partition=start.date().isoformat())
+            result = validate_frame(
+                record,
+                extract_app_records(app, record, start, start + timedelta(days=1)),
+                source="demo",
+                partition=start.date().isoformat(),
+            )
             assert result.ok, result.lines()
             frames.append(result.valid)
         got = sorted_frame(pd.concat(frames, ignore_index=True), key_col)
@@ -420,7 +672,10 @@ def test_preflight_checks_both_queries_before_any_extraction(sqlite_app: AppConf
     from orchestration.app_sources import check_app_queries
 
     check_app_queries(sqlite_app)  # the good mapping passes
-    bad = app_config(assets=SQLITE_ASSETS_QUERY.replace("d.size_bytes as byte_size,", "")
-                     .replace("d.media as kind,", "d.media as media_kind,"))
+    bad = app_config(
+        assets=SQLITE_ASSETS_QUERY.replace("d.size_bytes as byte_size,", "").replace(
+            "d.media as kind,", "d.media as media_kind,"
+        )
+    )
     with pytest.raises(ConfigError, match=r"app.assets_query: .*canonical column\(s\) kind, byte_size"):
         check_app_queries(bad)

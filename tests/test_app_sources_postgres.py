@@ -50,11 +50,15 @@ pytestmark = pytest.mark.postgres
 # The app keeps ISO text for orders (as the SQLite app does) and a real `timestamp without time
 # zone` for deliverables.
 PG_DDL = [
-    ("create table render_orders (order_no text, customer_ref text, placed_at text, kind_code text, "
-    "engine text, gw_request text, gw_task text, state text, finished_at text, tx_ref text, "
-    "price_micros bigint, attempts integer, internal_note text)"),
-    ("create table deliverables (file_uuid text, order_no text, made_at timestamp without time zone, "
-    "media text, size_bytes bigint, visible integer)"),
+    (
+        "create table render_orders (order_no text, customer_ref text, placed_at text, kind_code text, "
+        "engine text, gw_request text, gw_task text, state text, finished_at text, tx_ref text, "
+        "price_micros bigint, attempts integer, internal_note text)"
+    ),
+    (
+        "create table deliverables (file_uuid text, order_no text, made_at timestamp without time zone, "
+        "media text, size_bytes bigint, visible integer)"
+    ),
 ]
 # Text columns are cast in SQL; created_at comes back as the app's text, terminal_at as timestamptz,
 # money as numeric (Decimal), the asset time as a naive timestamp: every form the reader must take.
@@ -104,18 +108,23 @@ def test_postgres_mapping_lands_correct_canonical_records(pg_app, tmp_path: Path
     run_and_check(pg_app, tmp_path / "landing", "postgres")
 
 
-def test_postgres_and_sqlite_land_the_same_rows(pg_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgres_and_sqlite_land_the_same_rows(
+    pg_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pg_jobs = extract_app_records(pg_app, "app_jobs", START, END)
     sqlite_url = f"sqlite:///{tmp_path / 'app.db'}"
     load_app_data(sqlite_url, SQLITE_DDL)
     monkeypatch.setenv("APP_DATABASE_URL", sqlite_url)
     lite_jobs = extract_app_records(app_config(), "app_jobs", START, END)
     key = ["job_id", "status"]
-    pd.testing.assert_frame_equal(pg_jobs.sort_values(key).reset_index(drop=True),
-                                  lite_jobs.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        pg_jobs.sort_values(key).reset_index(drop=True), lite_jobs.sort_values(key).reset_index(drop=True)
+    )
 
 
-def test_postgres_local_time_zone_does_not_matter(pg_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgres_local_time_zone_does_not_matter(
+    pg_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TZ", "America/Adak")
     monkeypatch.setenv("PGTZ", "Pacific/Kiritimati")  # libpq would otherwise pick this session zone
     time.tzset()
@@ -129,7 +138,9 @@ def test_postgres_local_time_zone_does_not_matter(pg_app, tmp_path: Path, monkey
 # ---- issue 17: a hostile mapping query cannot write; the documented URL works; which failure
 
 
-def test_a_mapping_query_cannot_delete_the_apps_rows(pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_mapping_query_cannot_delete_the_apps_rows(
+    pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """psycopg2 sends `delete ...; commit; select ...` as one string: the session must refuse the write."""
     from orchestration.errors import ExtractionError
 
@@ -144,16 +155,20 @@ def test_a_mapping_query_cannot_delete_the_apps_rows(pg_app, pg_url: str, monkey
     eng.dispose()
 
 
-def test_the_documented_postgresql_url_works(pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_the_documented_postgresql_url_works(
+    pg_app, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("APP_DATABASE_URL", pg_url.replace("postgresql+psycopg2://", "postgresql://"))
     run_and_check(pg_app, tmp_path / "landing", "postgres")
 
 
-@pytest.mark.parametrize(("change", "says"), [
-    (lambda u: u.rsplit("/", 1)[0] + "/no_such_db", "unknown database"),
-    (lambda u: u.replace("postgres@", "nobody@"), "authentication failed: the user does not exist"),
-])
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda u: u.rsplit("/", 1)[0] + "/no_such_db", "unknown database"),
+        (lambda u: u.replace("postgres@", "nobody@"), "authentication failed: the user does not exist"),
+    ],
+)
 def test_a_connection_failure_says_which(pg_url: str, monkeypatch: pytest.MonkeyPatch, change, says) -> None:
     from orchestration.app_sources import check_app_queries
     from orchestration.errors import ExtractionError

@@ -58,8 +58,15 @@ def _env() -> Iterator[None]:
 
 
 def gw(url: str, **kw) -> GatewayConfig:
-    base = {"name": "main", "dialect": "newapi", "base_url": url, "token_env": "BI_TOKEN",
-            "user_id_env": "BI_USER", "max_attempts": 2, "max_concurrency": 4}
+    base = {
+        "name": "main",
+        "dialect": "newapi",
+        "base_url": url,
+        "token_env": "BI_TOKEN",
+        "user_id_env": "BI_USER",
+        "max_attempts": 2,
+        "max_concurrency": 4,
+    }
     base.update(kw)
     return GatewayConfig(**base)
 
@@ -70,8 +77,11 @@ def extract_day(mutate: Callable[[dict], None] | None = None, **cfg) -> tuple[pd
     sc = build_scenario(seed=11, end=SCENARIO_END, days=2, jobs_per_day=20)
     day = sc.range_start
     lo = day.timestamp()
-    victim = next(r for r in sc.newapi_logs
-                  if r.get("request_id") and r["type"] == 2 and lo + 1800 < r["created_at"] < lo + 86400)
+    victim = next(
+        r
+        for r in sc.newapi_logs
+        if r.get("request_id") and r["type"] == 2 and lo + 1800 < r["created_at"] < lo + 86400
+    )
     original = dict(victim)
     with serve(sc) as url:
         if mutate:
@@ -133,7 +143,9 @@ def test_drift_missing_quota_quarantines_the_charge_instead_of_landing_a_silent_
     assert list(q["request_id"]) == [victim["request_id"]]
     assert list(q["quarantine_reason"]) == ["cost_usd money_row_has_cost"]
     assert landed.rows + landed.quarantined == len(df)  # every row once, in one of the two files
-    assert victim["request_id"] not in set(read_partition(tmp_path, "usage_records", day.date())["request_id"])
+    assert victim["request_id"] not in set(
+        read_partition(tmp_path, "usage_records", day.date())["request_id"]
+    )
 
 
 def test_drift_number_as_string_is_read_as_the_number(baseline: pd.DataFrame) -> None:
@@ -145,11 +157,14 @@ def test_drift_number_as_string_is_read_as_the_number(baseline: pd.DataFrame) ->
     pd.testing.assert_frame_equal(df, baseline)
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("quota", "12abc", "quota"),
-    ("prompt_tokens", "many", "prompt_tokens"),
-    ("other", json.dumps({"model_ratio": "1.5x"}), "other.model_ratio"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("quota", "12abc", "quota"),
+        ("prompt_tokens", "many", "prompt_tokens"),
+        ("other", json.dumps({"model_ratio": "1.5x"}), "other.model_ratio"),
+    ],
+)
 def test_drift_unreadable_number_names_the_field(field: str, value: str, named: str) -> None:
     with pytest.raises(InvalidRecordError) as err:
         extract_day(lambda v: v.__setitem__(field, value))
@@ -200,13 +215,21 @@ def success_false(message: str) -> Iterator[str]:
         srv.server_close()
 
 
-@pytest.mark.parametrize(("message", "error", "tail"), [
-    ("database is locked", ExtractionError, "gateway answered success:false: database is locked"),
-    ("无权进行此操作，access token 无效", GatewayAuthError,
-     "check the environment variable(s) BI_TOKEN (token_env) and BI_USER (user_id_env)"),
-    ("", GatewayAuthError, "gateway answered success:false (no message)"),
-])
-def test_http_200_with_success_false_is_an_error_never_an_empty_day(message: str, error: type, tail: str) -> None:
+@pytest.mark.parametrize(
+    ("message", "error", "tail"),
+    [
+        ("database is locked", ExtractionError, "gateway answered success:false: database is locked"),
+        (
+            "无权进行此操作，access token 无效",
+            GatewayAuthError,
+            "check the environment variable(s) BI_TOKEN (token_env) and BI_USER (user_id_env)",
+        ),
+        ("", GatewayAuthError, "gateway answered success:false (no message)"),
+    ],
+)
+def test_http_200_with_success_false_is_an_error_never_an_empty_day(
+    message: str, error: type, tail: str
+) -> None:
     day = datetime(2026, 11, 20, tzinfo=UTC)
     with success_false(message) as url:
         cl = client_for(gw(url))
@@ -272,8 +295,10 @@ def app_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[AppConfig, 
 
     def insert(table: str, row: dict) -> None:
         with eng.begin() as c:
-            c.execute(text(f"insert into {table} ({', '.join(row)}) values ({', '.join(':' + k for k in row)})"),
-                      row)
+            c.execute(
+                text(f"insert into {table} ({', '.join(row)}) values ({', '.join(':' + k for k in row)})"),
+                row,
+            )
 
     yield app, insert
     eng.dispose()
@@ -299,20 +324,33 @@ def test_app_query_returning_duplicate_job_ids(app_db, tmp_path: Path) -> None:
     landed = read_partition(tmp_path, "app_jobs", DAY)
     q = read_quarantine(tmp_path, "app_jobs", DAY)
     assert sorted(landed["job_id"]) == ["job-1", "job-3"]
-    assert sorted(zip(q["job_id"], q["request_id"], q["quarantine_reason"])) == [
+    assert sorted(zip(q["job_id"], q["request_id"], q["quarantine_reason"], strict=False)) == [
         ("job-1", "r1", "job_id duplicate_row"),
         ("job-2", "r2", "job_id unique"),
         ("job-2", "r2-retry", "job_id unique"),
     ]
 
 
-@pytest.mark.parametrize("value", [1795136400000, 1795136400, "1795136400000"],
-                         ids=["epoch ms", "epoch seconds", "epoch ms as text"])
+@pytest.mark.parametrize(
+    "value",
+    [1795136400000, 1795136400, "1795136400000"],
+    ids=["epoch ms", "epoch seconds", "epoch ms as text"],
+)
 def test_app_timestamp_as_epoch_number_is_quarantined_not_guessed(app_db, value) -> None:
     app, insert = app_db
-    insert("jobs", {"id": "job-1", "account": "a", "created": "2026-11-20 01:00:00", "req": "r1", "done": value})
-    insert("jobs", {"id": "job-2", "account": "b", "created": "2026-11-20 02:00:00", "req": "r2",
-                    "done": "2026-11-20 02:00:30"})
+    insert(
+        "jobs", {"id": "job-1", "account": "a", "created": "2026-11-20 01:00:00", "req": "r1", "done": value}
+    )
+    insert(
+        "jobs",
+        {
+            "id": "job-2",
+            "account": "b",
+            "created": "2026-11-20 02:00:00",
+            "req": "r2",
+            "done": "2026-11-20 02:00:30",
+        },
+    )
     df = extract_app_records(app, "app_jobs", START, END, key=KEY)
     result = validate_frame("app_jobs", df, source="app:app_jobs", partition=DAY.isoformat())
     assert result.lines() == ["app:app_jobs 2026-11-20: column terminal_at failed parse_timestamp in 1 row"]
@@ -325,19 +363,30 @@ def test_app_timestamp_as_epoch_number_is_quarantined_not_guessed(app_db, value)
 
 
 def test_backwards_date_range_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    res = CliRunner().invoke(recon_cli, ["run", "--config", str(tmp_path / "none.yaml"),
-                                         "--start", "2026-11-20", "--end", "2026-11-19"])
+    res = CliRunner().invoke(
+        recon_cli,
+        ["run", "--config", str(tmp_path / "none.yaml"), "--start", "2026-11-20", "--end", "2026-11-19"],
+    )
     assert res.exit_code == 2
     assert res.stderr == "recon: date range is backwards: --start 2026-11-20 is after --end 2026-11-19\n"
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize(("unset", "key"), [("TOKENLAB_TOKEN", "gateways[1].token_env"),
-                                             ("GATEWAY_USER_ID", "gateways[0].user_id_env"),
-                                             ("APP_DATABASE_URL", "app.database_url_env")])
-def test_config_with_a_missing_env_var_fails_before_any_extraction(tmp_path: Path, monkeypatch, unset, key) -> None:
+@pytest.mark.parametrize(
+    ("unset", "key"),
+    [
+        ("TOKENLAB_TOKEN", "gateways[1].token_env"),
+        ("GATEWAY_USER_ID", "gateways[0].user_id_env"),
+        ("APP_DATABASE_URL", "app.database_url_env"),
+    ],
+)
+def test_config_with_a_missing_env_var_fails_before_any_extraction(
+    tmp_path: Path, monkeypatch, unset, key
+) -> None:
     cfg = tmp_path / "recon.yaml"
-    cfg.write_text(yaml.safe_dump(demo_config("http://127.0.0.1:9", tmp_path / "data", JOBS_QUERY, ASSETS_QUERY)))
+    cfg.write_text(
+        yaml.safe_dump(demo_config("http://127.0.0.1:9", tmp_path / "data", JOBS_QUERY, ASSETS_QUERY))
+    )
     for k, v in {**DEMO_ENV, "APP_DATABASE_URL": "sqlite://"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv(unset)
@@ -363,15 +412,35 @@ def test_an_empty_day_is_a_real_zero_not_an_error(tmp_path: Path) -> None:
     (data / "demo").mkdir(parents=True)
     jobs_q, assets_q = write_app_db(sc, data / "demo" / "app.sqlite")
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    env.update(DEMO_ENV, APP_DATABASE_URL=f"sqlite:///{data / 'demo' / 'app.sqlite'}",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.update(
+        DEMO_ENV,
+        APP_DATABASE_URL=f"sqlite:///{data / 'demo' / 'app.sqlite'}",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
     empty_day = date(2026, 11, 10)
     with serve(sc) as url:
         cfg = data / "recon.yaml"
         cfg.write_text(yaml.safe_dump(demo_config(str(url), data, jobs_q, assets_q)))
-        p = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--config", str(cfg),
-                            "--start", empty_day.isoformat(), "--as-of", sc.as_of.isoformat()],
-                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orchestration.cli",
+                "run",
+                "--config",
+                str(cfg),
+                "--start",
+                empty_day.isoformat(),
+                "--as-of",
+                sc.as_of.isoformat(),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert p.returncode == 0, p.stderr[-3000:]
     for record in ("app_jobs", "app_assets"):
         f = partition_file(data / "landing", record, empty_day)
@@ -384,7 +453,9 @@ def test_an_empty_day_is_a_real_zero_not_an_error(tmp_path: Path) -> None:
     for record in ("usage_records", "gateway_tasks", "app_jobs", "app_assets"):
         assert f"  {record}" in p.stdout
     counts = {ln.split()[0]: ln.split()[1:] for ln in p.stdout.splitlines() if ln.strip()}
-    assert all(counts[r] == ["0"] for r in ("usage_records", "gateway_tasks", "app_jobs", "app_assets")), p.stdout
+    assert all(counts[r] == ["0"] for r in ("usage_records", "gateway_tasks", "app_jobs", "app_assets")), (
+        p.stdout
+    )
     assert counts["total"] == ["0", "0.000000"], p.stdout
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:

@@ -17,8 +17,16 @@ JOBS = 2000
 @pytest.fixture(scope="module")
 def scale_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("bench_scale")
-    return work, run_scale(JOBS, work=work, runs=1, contenders=["recon", "floor", "naive"], mem_cap_gib=8.0,
-                           memory_limit="1GB", threads=2, measure_fixed=False)
+    return work, run_scale(
+        JOBS,
+        work=work,
+        runs=1,
+        contenders=["recon", "floor", "naive"],
+        mem_cap_gib=8.0,
+        memory_limit="1GB",
+        threads=2,
+        measure_fixed=False,
+    )
 
 
 def test_generator_truth_covers_every_code_and_status(scale_run):
@@ -35,8 +43,12 @@ def test_generator_truth_covers_every_code_and_status(scale_run):
 def test_three_contenders_equal_the_truth_and_each_other(scale_run):
     _, result = scale_run
     assert set(result["checks"]) == {
-        "recon vs truth", "floor vs truth", "naive vs truth",
-        "recon vs floor", "recon vs naive", "floor vs naive",
+        "recon vs truth",
+        "floor vs truth",
+        "naive vs truth",
+        "recon vs floor",
+        "recon vs naive",
+        "floor vs naive",
     }
     for name, check in result["checks"].items():
         assert check["identical"], f"{name}: {check}"

@@ -83,6 +83,8 @@ def test_a_build_stamped_by_another_run_is_detected(tmp_path):
     assert rebuilt_by_another(wh, "run-a") is None
     write_build_stamp(wh, "run-b-0123456789", "2026-11-18", "2026-11-18", "2026-11-19T01:00:00+00:00")
     line = rebuilt_by_another(wh, "run-a")
-    assert line == ("the warehouse was rebuilt by another run (run-b-01, days 2026-11-18..2026-11-18 as of "
-                    "2026-11-19T01:00:00+00:00) after this run's dbt build; its report would describe that "
-                    "build, so re-run this one")
+    assert line == (
+        "the warehouse was rebuilt by another run (run-b-01, days 2026-11-18..2026-11-18 as of "
+        "2026-11-19T01:00:00+00:00) after this run's dbt build; its report would describe that "
+        "build, so re-run this one"
+    )

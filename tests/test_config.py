@@ -58,7 +58,9 @@ def test_bad_number_names_the_key(tmp_path):
 def test_missing_env_var_names_key_and_variable(tmp_path, monkeypatch):
     cfg = load_config(EXAMPLE)
     env = {"GATEWAY_TOKEN": "x", "GATEWAY_USER_ID": "1", "APP_DATABASE_URL": "sqlite://"}
-    with pytest.raises(ConfigError, match=r"gateways\[1\]\.token_env: environment variable TOKENLAB_TOKEN is not set"):
+    with pytest.raises(
+        ConfigError, match=r"gateways\[1\]\.token_env: environment variable TOKENLAB_TOKEN is not set"
+    ):
         check_env(cfg, env)
     check_env(cfg, {**env, "TOKENLAB_TOKEN": "y"})
 
@@ -96,12 +98,21 @@ def test_alerts_block_defaults_follow_the_consoles_and_reach_dbt(tmp_path):
 
 def test_alerts_block_values_are_read_and_passed_on(tmp_path):
     data = _base()
-    data["alerts"] = {"spend_sigma": 3, "error_rate": 0.2, "money_at_risk_usd": 25, "errors_401_min": 7,
-                      "spend_min_history_days": 5}
+    data["alerts"] = {
+        "spend_sigma": 3,
+        "error_rate": 0.2,
+        "money_at_risk_usd": 25,
+        "errors_401_min": 7,
+        "spend_min_history_days": 5,
+    }
     cfg = load_config(_write(tmp_path, data))
     assert cfg.alerts.money_at_risk_usd == 25 and cfg.alerts.error_min("401") == 7
     v = cfg.dbt_vars()
-    assert (v["spend_anomaly_sigma"], v["error_rate_threshold"], v["spend_anomaly_min_history_days"]) == (3, 0.2, 5)
+    assert (v["spend_anomaly_sigma"], v["error_rate_threshold"], v["spend_anomaly_min_history_days"]) == (
+        3,
+        0.2,
+        5,
+    )
 
 
 def test_alerts_unknown_key_is_named(tmp_path):
@@ -111,11 +122,20 @@ def test_alerts_unknown_key_is_named(tmp_path):
         load_config(_write(tmp_path, data))
 
 
-@pytest.mark.parametrize(("key", "value"), [("error_rate", "ten percent"), ("error_rate", 1.5),
-                                            ("errors_402_min", 0), ("money_at_risk_usd", [1]),
-                                            ("error_rate_overall", 0), ("request_tokens_sigma", "high"),
-                                            ("request_tokens_max", ["gpt-4o"]), ("request_tokens_min_history", 1),
-                                            ("gateway_totals_tolerance_quota", -1)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("error_rate", "ten percent"),
+        ("error_rate", 1.5),
+        ("errors_402_min", 0),
+        ("money_at_risk_usd", [1]),
+        ("error_rate_overall", 0),
+        ("request_tokens_sigma", "high"),
+        ("request_tokens_max", ["gpt-4o"]),
+        ("request_tokens_min_history", 1),
+        ("gateway_totals_tolerance_quota", -1),
+    ],
+)
 def test_alerts_wrong_type_or_range_names_the_key(tmp_path, key, value):
     data = _base()
     data["alerts"] = {key: value}
@@ -141,19 +161,35 @@ def test_dbt_project_var_defaults_match_the_alerts_defaults():
 
 def test_alerts_signal_keys_reach_dbt(tmp_path):
     data = _base()
-    data["alerts"] = {"request_tokens_sigma": 4, "request_tokens_max": {"gpt-4o": 50000}, "error_rate_overall": 0.2,
-                      "request_tokens_history_days": 7, "request_tokens_min_history": 5}
+    data["alerts"] = {
+        "request_tokens_sigma": 4,
+        "request_tokens_max": {"gpt-4o": 50000},
+        "error_rate_overall": 0.2,
+        "request_tokens_history_days": 7,
+        "request_tokens_min_history": 5,
+    }
     v = load_config(_write(tmp_path, data)).dbt_vars()
-    assert (v["request_tokens_sigma"], v["request_tokens_max"], v["error_rate_overall_threshold"]) == (4, {"gpt-4o": 50000}, 0.2)
+    assert (v["request_tokens_sigma"], v["request_tokens_max"], v["error_rate_overall_threshold"]) == (
+        4,
+        {"gpt-4o": 50000},
+        0.2,
+    )
     assert (v["request_tokens_history_days"], v["request_tokens_min_history"]) == (7, 5)
     d = load_config(_write(tmp_path, {**data, "alerts": {}})).alerts
-    assert (d.spend_history_days, d.spend_min_history_days, d.request_tokens_sigma, d.request_tokens_max) == (14, 3, 3.0, {})
+    assert (d.spend_history_days, d.spend_min_history_days, d.request_tokens_sigma, d.request_tokens_max) == (
+        14,
+        3,
+        3.0,
+        {},
+    )
 
 
 def test_alerts_request_tokens_cap_must_be_positive(tmp_path):
     data = _base()
     data["alerts"] = {"request_tokens_max": {"gpt-4o": 0}}
-    with pytest.raises(ConfigError, match=r"alerts: request_tokens_max: a model name and a cap >= 1 are needed, bad: gpt-4o"):
+    with pytest.raises(
+        ConfigError, match=r"alerts: request_tokens_max: a model name and a cap >= 1 are needed, bad: gpt-4o"
+    ):
         load_config(_write(tmp_path, data))
 
 
@@ -177,21 +213,29 @@ def test_report_url_templates_are_read_and_default_to_none():
     bare = {k: v for k, v in _base().items() if k != "report"}
     assert parse_config(bare).report.model_dump() == {"gateway_console_url": None, "app_job_url": None}
     assert load_config(EXAMPLE).report.app_job_url == "https://admin.example.com/jobs/{job_id}"
-    data = {**_base(), "report": {"gateway_console_url": "https://gw.example.com/console/log?request_id={request_id}",
-                                  "app_job_url": "https://admin.example.com/jobs/{job_id}"}}
+    data = {
+        **_base(),
+        "report": {
+            "gateway_console_url": "https://gw.example.com/console/log?request_id={request_id}",
+            "app_job_url": "https://admin.example.com/jobs/{job_id}",
+        },
+    }
     cfg = parse_config(data)
     assert cfg.report.app_job_url == "https://admin.example.com/jobs/{job_id}"
 
 
-@pytest.mark.parametrize("template, why", [
-    ("https://a.example/{jobid}", "unknown placeholder {jobid}"),
-    ("https://a.example/{job_id!r}", "unknown placeholder {job_id}"),
-    ("https://a.example/{job_id:>9}", "unknown placeholder {job_id}"),
-    ("https://a.example/jobs", "names no id"),
-    ("https://a.example/{job_id", "not a valid template"),
-    ("javascript:alert(1)//{job_id}", "must be an http:// or https:// URL"),
-    ("https://a.example/ {job_id}", "whitespace"),
-])
+@pytest.mark.parametrize(
+    "template, why",
+    [
+        ("https://a.example/{jobid}", "unknown placeholder {jobid}"),
+        ("https://a.example/{job_id!r}", "unknown placeholder {job_id}"),
+        ("https://a.example/{job_id:>9}", "unknown placeholder {job_id}"),
+        ("https://a.example/jobs", "names no id"),
+        ("https://a.example/{job_id", "not a valid template"),
+        ("javascript:alert(1)//{job_id}", "must be an http:// or https:// URL"),
+        ("https://a.example/ {job_id}", "whitespace"),
+    ],
+)
 def test_a_bad_report_url_template_names_the_key(template, why):
     with pytest.raises(ConfigError) as exc:
         parse_config({**_base(), "report": {"app_job_url": template}})
@@ -214,11 +258,14 @@ def test_gateways_parse_as_the_model_of_their_dialect():
     assert cfg.gateways[0].base_url == _base()["gateways"][0]["base_url"]  # kept as written, no slash added
 
 
-@pytest.mark.parametrize("url, why", [
-    ("http://gw.example.com:99999", "base_url is not a valid URL"),
-    ("ftp://gw.example.com", "base_url must be an http:// or https:// URL"),
-    ("http://gw example.com", "base_url contains whitespace"),
-])
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("http://gw.example.com:99999", "base_url is not a valid URL"),
+        ("ftp://gw.example.com", "base_url must be an http:// or https:// URL"),
+        ("http://gw example.com", "base_url contains whitespace"),
+    ],
+)
 def test_a_bad_base_url_names_the_key(url, why):
     data = _base()
     data["gateways"][0]["base_url"] = url
@@ -229,7 +276,9 @@ def test_a_bad_base_url_names_the_key(url, why):
 def test_a_gateway_without_a_dialect_names_the_key():
     data = _base()
     del data["gateways"][1]["dialect"]
-    with pytest.raises(ConfigError, match=r"gateways\[1\]\.dialect: missing; expected one of newapi, tokenlab, files"):
+    with pytest.raises(
+        ConfigError, match=r"gateways\[1\]\.dialect: missing; expected one of newapi, tokenlab, files"
+    ):
         parse_config(data)
 
 

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 
@@ -37,13 +37,21 @@ LONG = pytest.mark.skipif(os.environ.get("RECON_LONG") != "1", reason="long vari
 @contextmanager
 def crash_pipeline(data_dir: Path, faults: Faults | None = None) -> Iterator[Env]:
     """The scenario every crash test runs; the app DB beside the data dir, not in it."""
-    with pipeline(data_dir, end=END, days=DAYS, jobs_per_day=JOBS_PER_DAY, faults=faults,
-                  app_dir=data_dir.parent / f"{data_dir.name}-app") as e:
+    with pipeline(
+        data_dir,
+        end=END,
+        days=DAYS,
+        jobs_per_day=JOBS_PER_DAY,
+        faults=faults,
+        app_dir=data_dir.parent / f"{data_dir.name}-app",
+    ) as e:
         yield e
 
 
 def run_to_end(e: Env) -> subprocess.CompletedProcess:
-    return subprocess.run(e.cmd(), cwd=REPO, env=e.env, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(
+        e.cmd(), cwd=REPO, env=e.env, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 def temp_files(data_dir: Path) -> list[Path]:
@@ -77,8 +85,15 @@ class Watched:
 
     def __init__(self, e: Env) -> None:
         # --verbose: the per-day progress lines the kills wait on are INFO, not in the quiet default
-        self.proc = subprocess.Popen([*e.cmd(), "--verbose"], cwd=REPO, env=e.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*e.cmd(), "--verbose"],
+            cwd=REPO,
+            env=e.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -169,7 +184,8 @@ def kill_mid_dbt(e: Env, min_wal: int, reference: tuple[dict, dict] | None = Non
 
 @pytest.mark.slow
 def test_killed_mid_extraction_then_mid_dbt_build_then_rerun_gives_identical_landing_and_marts(
-        tmp_path: Path, reference) -> None:
+    tmp_path: Path, reference
+) -> None:
     """Two crashes in a row: SIGKILL mid-extraction; the next run holds every partition with the same
     content (nothing landed twice) and is itself killed during `dbt build` once 64 KiB of DuckDB WAL
     are written (committed models not yet checkpointed); the third run replays the WAL and finishes."""
@@ -181,7 +197,9 @@ def test_killed_mid_extraction_then_mid_dbt_build_then_rerun_gives_identical_lan
 
 @pytest.mark.slow
 @LONG
-def test_killed_mid_extraction_then_rerun_gives_identical_landing_and_marts(tmp_path: Path, reference) -> None:
+def test_killed_mid_extraction_then_rerun_gives_identical_landing_and_marts(
+    tmp_path: Path, reference
+) -> None:
     with crash_pipeline(tmp_path / "data", faults=LATENCY) as e:
         kill_mid_extraction(e)
         _rerun_and_compare(e, reference)
@@ -190,7 +208,9 @@ def test_killed_mid_extraction_then_rerun_gives_identical_landing_and_marts(tmp_
 @pytest.mark.slow
 @LONG
 @pytest.mark.parametrize("min_wal", [1, 64 * 1024], ids=["first WAL write", "64 KiB of WAL"])
-def test_killed_mid_dbt_build_then_rerun_gives_identical_marts(tmp_path: Path, reference, min_wal: int) -> None:
+def test_killed_mid_dbt_build_then_rerun_gives_identical_marts(
+    tmp_path: Path, reference, min_wal: int
+) -> None:
     with crash_pipeline(tmp_path / "data") as e:
         kill_mid_dbt(e, min_wal)
         _rerun_and_compare(e, reference)
@@ -199,7 +219,8 @@ def test_killed_mid_dbt_build_then_rerun_gives_identical_marts(tmp_path: Path, r
 @pytest.mark.slow
 @LONG
 def test_killed_recon_process_with_its_dbt_orphaned_then_rerun_gives_identical_marts(
-        tmp_path: Path, reference) -> None:
+    tmp_path: Path, reference
+) -> None:
     """`kill -9 <recon pid>` only: dbt keeps running as an orphan while the next run starts."""
     with crash_pipeline(tmp_path / "data") as e:
         w, dbt = start_and_wait_for_dbt(e)
@@ -210,7 +231,5 @@ def test_killed_recon_process_with_its_dbt_orphaned_then_rerun_gives_identical_m
             _rerun_and_compare(e, reference)
         finally:
             for pid in dbt:
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass

@@ -41,15 +41,25 @@ def test_every_model_has_a_description(manifest):
 def test_every_mart_column_is_described(manifest):
     mart_models = [n for n in _models(manifest) if n["fqn"][1] == "marts"]
     assert len(mart_models) >= 8
-    missing = [f"{n['name']}.{c}" for n in mart_models for c, col in n["columns"].items()
-               if not (col.get("description") or "").strip()]
+    missing = [
+        f"{n['name']}.{c}"
+        for n in mart_models
+        for c, col in n["columns"].items()
+        if not (col.get("description") or "").strip()
+    ]
     assert not missing, f"mart columns without a description (add `description:` in the yml): {missing}"
     assert all(n["columns"] for n in mart_models), "a mart lists no columns"
 
 
 def test_every_source_column_is_listed_and_described(manifest):
     sources = {n["name"]: n for n in manifest["sources"].values()}
-    assert set(sources) >= {"usage_records", "gateway_tasks", "extraction_manifests", "app_jobs", "app_assets"}
+    assert set(sources) >= {
+        "usage_records",
+        "gateway_tasks",
+        "extraction_manifests",
+        "app_jobs",
+        "app_assets",
+    }
     for name, src in sources.items():
         assert src["columns"], f"source raw.{name} lists no columns"
         missing = [c for c, col in src["columns"].items() if not (col.get("description") or "").strip()]
@@ -83,19 +93,31 @@ def test_every_data_test_is_named_and_described(manifest):
 def test_the_report_is_an_exposure_of_every_mart_it_reads(manifest):
     exposure = manifest["exposures"]["exposure.recon.daily_report"]
     assert exposure["description"].strip() and exposure["owner"]["name"]
-    read = {marts.MISMATCHES, marts.SETTLEMENTS, marts.LAG_DAILY, marts.SPEND_DAILY, marts.HISTORY,
-            marts.COVERAGE, marts.ERROR_ALERTS}
+    read = {
+        marts.MISMATCHES,
+        marts.SETTLEMENTS,
+        marts.LAG_DAILY,
+        marts.SPEND_DAILY,
+        marts.HISTORY,
+        marts.COVERAGE,
+        marts.ERROR_ALERTS,
+    }
     depends = {n.split(".")[-1] for n in exposure["depends_on"]["nodes"]}
     assert read <= depends, f"the report reads marts its exposure does not name: {read - depends}"
 
 
 def test_no_description_has_a_placeholder_markdown_would_drop(manifest):
     texts = {n["name"]: n["description"] for n in _models(manifest)}
-    texts |= {f"{n['name']}.{c}": col["description"] for n in _models(manifest) for c, col in n["columns"].items()}
+    texts |= {
+        f"{n['name']}.{c}": col["description"] for n in _models(manifest) for c, col in n["columns"].items()
+    }
     texts |= {f"raw.{n['name']}": n["description"] for n in manifest["sources"].values()}
     texts |= {f"source {n['source_name']}": n["source_description"] for n in manifest["sources"].values()}
-    texts |= {f"raw.{n['name']}.{c}": col["description"] for n in manifest["sources"].values()
-              for c, col in n["columns"].items()}
+    texts |= {
+        f"raw.{n['name']}.{c}": col["description"]
+        for n in manifest["sources"].values()
+        for c, col in n["columns"].items()
+    }
     texts |= {n["name"]: n["description"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     bad = {k: bare_tags(v) for k, v in texts.items() if bare_tags(v)}
     assert not bad, f"put these <placeholders> in backticks: {bad}"

@@ -218,8 +218,12 @@ def test_incremental_daily_runs_equal_a_full_refresh(scenario, frames, built, tm
             landing_dir=landing,
             warehouse=warehouse,
             # the days recon's own run of `day` rewrites: RunWindow.rewrite_from, the default lookback back
-            dbt_vars=run_vars(truth, start_date=day.isoformat(), end_date=day.isoformat(),
-                              rewrite_from=RunWindow(day, day, datetime.now(UTC), 3).rewrite_from.isoformat()),
+            dbt_vars=run_vars(
+                truth,
+                start_date=day.isoformat(),
+                end_date=day.isoformat(),
+                rewrite_from=RunWindow(day, day, datetime.now(UTC), 3).rewrite_from.isoformat(),
+            ),
             work_dir=tmp_path,
         )
     for table, key in INCREMENTAL_MARTS.items():

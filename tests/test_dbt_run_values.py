@@ -25,12 +25,28 @@ PROBE = "select {{ as_of() }} as clock, {{ touched_days_filter('d') }} as window
 
 
 def dbt(args: list[str], warehouse: Path, target: Path) -> str:
-    env = {**os.environ, "RECON_WAREHOUSE_PATH": str(warehouse), "RECON_LANDING_DIR": str(warehouse.parent / "landing"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "RECON_WAREHOUSE_PATH": str(warehouse),
+        "RECON_LANDING_DIR": str(warehouse.parent / "landing"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     env.pop("DBT_TARGET_PATH", None)
-    cmd = [str(DBT_BIN), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-           "--target-path", str(target), "--log-path", str(target / "logs")]
-    proc = subprocess.run(cmd, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    cmd = [
+        str(DBT_BIN),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target / "logs"),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert proc.returncode == 0, f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     return proc.stdout
 
@@ -39,13 +55,18 @@ def test_build_args_leave_the_per_run_values_out_of_vars():
     from datetime import UTC, date, datetime
 
     cfg = load_config(ROOT / "recon.example.yaml")
-    v = dbt_vars(cfg, RunWindow(date(2026, 11, 20), date(2026, 11, 20), datetime(2026, 11, 22, 6, tzinfo=UTC), 3))
+    v = dbt_vars(
+        cfg, RunWindow(date(2026, 11, 20), date(2026, 11, 20), datetime(2026, 11, 22, 6, tzinfo=UTC), 3)
+    )
     args = build_args(v, full_refresh=True)
     passed = json.loads(args[args.index("--vars") + 1])
     assert not {"start_date", "end_date", "as_of", "rewrite_from"} & passed.keys()
     assert passed["settlement_window_hours"] == 48 and "--full-refresh" in args
-    later = build_args(dbt_vars(cfg, RunWindow(date(2026, 11, 21), date(2026, 11, 21),
-                                               datetime(2026, 11, 23, 6, tzinfo=UTC), 3)))
+    later = build_args(
+        dbt_vars(
+            cfg, RunWindow(date(2026, 11, 21), date(2026, 11, 21), datetime(2026, 11, 23, 6, tzinfo=UTC), 3)
+        )
+    )
     assert later[:3] == args[:3]  # a later day, a later clock: the same --vars, so the same parse
 
 
@@ -63,15 +84,24 @@ def test_hand_build_uses_the_last_runs_window_and_clock_and_keeps_the_parse(tmp_
     out = dbt(["compile", "--inline", PROBE], wh, target)
     assert "current_timestamp" in out and "2026-11-" not in out  # no run yet: now(), every day
 
-    write_run_values(wh, {"start_date": "2026-11-20", "end_date": "2026-11-21", "as_of": "2026-11-22T06:00:00+00:00",
-                          "rewrite_from": "2026-11-17"})
+    write_run_values(
+        wh,
+        {
+            "start_date": "2026-11-20",
+            "end_date": "2026-11-21",
+            "as_of": "2026-11-22T06:00:00+00:00",
+            "rewrite_from": "2026-11-17",
+        },
+    )
     out = dbt(["compile", "--inline", PROBE], wh, target)
     assert "cast('2026-11-22T06:00:00+00:00' as timestamp with time zone)" in out
     # the window's rewrite_from (RunWindow: start_date - lookback), not a second lookback in SQL
     assert "d >= cast('2026-11-17' as date)" in out and "d <= cast('2026-11-21' as date)" in out
     assert REPARSE not in out  # the file changed, the parse did not
 
-    write_run_values(wh, {"start_date": "2026-11-21", "end_date": "2026-11-21", "as_of": "2026-11-23T06:00:00+00:00"})
+    write_run_values(
+        wh, {"start_date": "2026-11-21", "end_date": "2026-11-21", "as_of": "2026-11-23T06:00:00+00:00"}
+    )
     out = dbt(["compile", "--inline", PROBE], wh, target)
     assert "2026-11-23T06:00:00+00:00" in out and REPARSE not in out
 

@@ -13,8 +13,20 @@ REPO = Path(__file__).resolve().parents[1]
 def test_definitions_validate_command_passes():
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # validate uses a temp instance
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    p = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
-                        "-m", "orchestration.definitions"], check=False, capture_output=True, text=True, cwd=REPO, env=env)
+    p = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-m",
+            "orchestration.definitions",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
 
 

@@ -11,7 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", REPO / "RELIABILITY.md", *sorted((REPO / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")  # markdown [text](target)
-DOC_PATH = re.compile(r"(?<![\w/.])((?:docs|bench|orchestration|schemas|dbt_project)/[\w./-]+\.(?:md|py|yaml|yml))")
+DOC_PATH = re.compile(
+    r"(?<![\w/.])((?:docs|bench|orchestration|schemas|dbt_project)/[\w./-]+\.(?:md|py|yaml|yml))"
+)
 
 
 def _targets(page: Path) -> list[str]:
@@ -33,6 +35,9 @@ def test_links_name_files_in_the_repo(page: Path) -> None:
 
 
 def test_the_package_sends_nobody_outside_the_repo() -> None:
-    hits = [str(p.relative_to(REPO)) for p in (REPO / "orchestration").rglob("*.py")
-            if "../shared" in p.read_text(encoding="utf-8")]
+    hits = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "orchestration").rglob("*.py")
+        if "../shared" in p.read_text(encoding="utf-8")
+    ]
     assert not hits

@@ -23,7 +23,9 @@ RECON = [sys.executable, "-m", "orchestration.cli"]
 def demo_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo")
     with demo_environment(data, days=7, seed=7) as setup:
-        outcome = run_range(setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=True)
+        outcome = run_range(
+            setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=True
+        )
         yield setup, outcome
 
 
@@ -38,14 +40,23 @@ def test_demo_finds_every_injected_finding_and_nothing_else(demo_run):
 def test_demo_lands_every_source_and_reports(demo_run):
     setup, outcome = demo_run
     truth = json.loads(setup.truth_path.read_text())
-    assert all(outcome.summary.records[r] > 0 for r in ("usage_records", "gateway_tasks", "app_jobs", "app_assets"))
+    assert all(
+        outcome.summary.records[r] > 0 for r in ("usage_records", "gateway_tasks", "app_jobs", "app_assets")
+    )
     assert outcome.summary.report_path and outcome.summary.report_path.exists()
     html = outcome.summary.report_path.read_text()
     assert str(outcome.summary.total_findings) in html
     con = duckdb.connect(str(outcome.cfg.warehouse.path), read_only=True)
     try:
-        codes = {r[0] for r in con.execute("select distinct mismatch_type from fct_reconciliation_mismatches").fetchall()}
-        statuses = {r[0] for r in con.execute("select distinct settlement_status from fct_settlements").fetchall()}
+        codes = {
+            r[0]
+            for r in con.execute(
+                "select distinct mismatch_type from fct_reconciliation_mismatches"
+            ).fetchall()
+        }
+        statuses = {
+            r[0] for r in con.execute("select distinct settlement_status from fct_settlements").fetchall()
+        }
     finally:
         con.close()
     assert codes == {f["mismatch_type"] for f in truth["findings"]}
@@ -56,12 +67,23 @@ def test_demo_lands_every_source_and_reports(demo_run):
 def test_recon_run_cli_exit_codes(demo_run, tmp_path):
     setup, _ = demo_run
     env = {k: v for k, v in os.environ.items() if k != "TOKENLAB_TOKEN"}
-    p = subprocess.run([*RECON, "run", "--config", str(setup.config_path), "--start", str(setup.last)],
-                       check=False, capture_output=True, text=True, env=env, cwd=REPO)
+    p = subprocess.run(
+        [*RECON, "run", "--config", str(setup.config_path), "--start", str(setup.last)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     assert p.returncode == 2
     assert "gateways[1].token_env: environment variable TOKENLAB_TOKEN is not set" in p.stderr
-    p = subprocess.run([*RECON, "run", "--config", str(setup.config_path), "--start", "2026-11-20",
-                        "--end", "2026-11-19"], check=False, capture_output=True, text=True, cwd=REPO)
+    p = subprocess.run(
+        [*RECON, "run", "--config", str(setup.config_path), "--start", "2026-11-20", "--end", "2026-11-19"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert p.returncode == 2 and "backwards" in p.stderr
 
 
@@ -83,19 +105,28 @@ def test_failover_error_rows_and_the_consume_row_of_one_request_land_once_each(d
         types.setdefault(r["request_id"], Counter())[r["type"]] += 1
     failover = {rid: c for rid, c in types.items() if c[5] >= 2 and c[2] == 1}
     assert len(failover) >= 7, "the demo world has failover requests every day"
-    consume = {r["request_id"]: r["quota"] / sc.quota_per_unit for r in rows if r["request_id"] in failover
-               and r["type"] == 2}
+    consume = {
+        r["request_id"]: r["quota"] / sc.quota_per_unit
+        for r in rows
+        if r["request_id"] in failover and r["type"] == 2
+    }
     con = duckdb.connect(str(outcome.cfg.warehouse.path), read_only=True)
     try:
         for rid, c in failover.items():
-            n = con.execute("select count(*), count(distinct record_key) from stg_raw__usage_records "
-                            "where request_id = ?", [rid]).fetchone()
+            n = con.execute(
+                "select count(*), count(distinct record_key) from stg_raw__usage_records "
+                "where request_id = ?",
+                [rid],
+            ).fetchone()
             assert n == (c[5] + 1, c[5] + 1), rid
-            job, net = con.execute("select job_id, net_cost_usd from fct_settlements where request_id = ?",
-                                   [rid]).fetchone()
+            job, net = con.execute(
+                "select job_id, net_cost_usd from fct_settlements where request_id = ?", [rid]
+            ).fetchone()
             assert abs(float(net) - consume[rid]) < 1e-9, rid
-            found = con.execute("select count(*) from fct_reconciliation_mismatches where job_id = ? "
-                                "or request_id = ?", [job, rid]).fetchone()[0]
+            found = con.execute(
+                "select count(*) from fct_reconciliation_mismatches where job_id = ? or request_id = ?",
+                [job, rid],
+            ).fetchone()[0]
             assert found == 0, rid
     finally:
         con.close()

@@ -52,8 +52,11 @@ def reads(*gateways: str, whole_day: bool = True, complete: bool = True) -> list
 
 
 def digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def held_rows(root: Path, record: str = "usage_records") -> list[tuple]:
@@ -72,8 +75,14 @@ def test_the_same_answers_three_times_add_no_rows_only_manifest_rows(tmp_path: P
     held = held_rows(tmp_path)
     files = digest(tmp_path)
     for n in (2, 3):
-        again = land_extraction(usage.sample(frac=1, random_state=n), tmp_path, "usage_records", END,
-                                reads("main", "lab"), at(6 + n))
+        again = land_extraction(
+            usage.sample(frac=1, random_state=n),
+            tmp_path,
+            "usage_records",
+            END,
+            reads("main", "lab"),
+            at(6 + n),
+        )
         assert (again.new, again.changed, again.gone, again.batch) == (0, 0, 0, None)
     assert batches(tmp_path) == ["batch-000001.parquet"]
     assert held_rows(tmp_path) == held
@@ -102,20 +111,28 @@ def test_a_day_the_gateway_deleted_keeps_every_row_marked_gone(tmp_path: Path, u
     # the same short answer again: nothing new, and still not a complete day (fewer rows than held)
     again = land_extraction(lab, tmp_path, "usage_records", END, reads("main", "lab"), at(8))
     assert (again.new, again.gone, again.batch) == (0, 0, None)
-    assert not read_manifest(tmp_path, "usage_records", END).set_index(["seq", "gateway"]).loc[(3, "main"), "complete"]
+    assert (
+        not read_manifest(tmp_path, "usage_records", END)
+        .set_index(["seq", "gateway"])
+        .loc[(3, "main"), "complete"]
+    )
     # served again: back, current, not gone; the gone marks stay in their batch
     back = land_extraction(usage, tmp_path, "usage_records", END, reads("main", "lab"), at(9))
     assert back.changed == n_main
     held = read_held(tmp_path, "usage_records", END)
-    assert not held["_change"].eq("gone").any() and len(read_versions(tmp_path, "usage_records", END)) == len(usage) + 2 * n_main
+    assert (
+        not held["_change"].eq("gone").any()
+        and len(read_versions(tmp_path, "usage_records", END)) == len(usage) + 2 * n_main
+    )
 
 
 def test_a_partial_read_or_a_gateway_not_read_marks_nothing_gone(tmp_path: Path, usage) -> None:
     land_extraction(usage, tmp_path, "usage_records", END, reads("main", "lab"), at(6))
     half = usage[usage["gateway"] == "lab"].iloc[::2]
     past = GatewayRead("main", extracted=False, complete=False, reason="past retention_days=30")
-    out = land_extraction(half, tmp_path, "usage_records", END,
-                          [*reads("lab", whole_day=False, complete=False), past], at(7))
+    out = land_extraction(
+        half, tmp_path, "usage_records", END, [*reads("lab", whole_day=False, complete=False), past], at(7)
+    )
     assert (out.new, out.changed, out.gone, out.batch) == (0, 0, 0, None)
     m = read_manifest(tmp_path, "usage_records", END)
     row = m[(m["seq"] == 2) & (m["gateway"] == "main")].iloc[0]
@@ -147,7 +164,10 @@ def test_the_old_single_file_layout_is_migrated_in_place(tmp_path: Path, usage) 
     d = partition_dir(tmp_path, "usage_records", END)
     assert not old.exists() and (d / "batch-000000.parquet").read_bytes() == raw
     m = read_manifest(tmp_path, "usage_records", END)
-    assert set(m.loc[m["seq"] == 0, "reason"]) == {MIGRATED} and set(m.loc[m["seq"] == 0, "gateway"]) == {"main", "lab"}
+    assert set(m.loc[m["seq"] == 0, "reason"]) == {MIGRATED} and set(m.loc[m["seq"] == 0, "gateway"]) == {
+        "main",
+        "lab",
+    }
     assert len(read_held(tmp_path, "usage_records", END)) == len(usage)
 
 
@@ -167,8 +187,10 @@ def test_dbt_sees_the_current_version_of_every_row_through_its_glob(tmp_path: Pa
     land_extraction(usage, tmp_path, "usage_records", END, reads("main", "lab"), at(6))
     land_extraction(usage.iloc[5:], tmp_path, "usage_records", END, reads("main", "lab"), at(7))
     glob = str(tmp_path / "usage_records" / "date=*" / "batch-*.parquet")
-    n = duckdb.sql(f"select count(*), count(distinct record_key), count(*) filter (where _change = 'gone') "
-                   f"from read_parquet('{glob}', union_by_name = true)").fetchall()
+    n = duckdb.sql(
+        f"select count(*), count(distinct record_key), count(*) filter (where _change = 'gone') "
+        f"from read_parquet('{glob}', union_by_name = true)"
+    ).fetchall()
     assert n == [(len(usage) + 5, len(usage), 5)]
 
 
@@ -207,8 +229,14 @@ def test_a_writer_killed_mid_batch_leaves_the_store_as_it_was(tmp_path: Path, us
     usage.to_pickle(tmp_path / "new.pkl")  # 20 held + the rest new: a real batch to write
     (tmp_path / "writer.py").write_text(KILLED)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(root), str(tmp_path / "new.pkl")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "writer.py"), str(root), str(tmp_path / "new.pkl")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         line = proc.stdout.readline()
         assert line.strip() == "HALF-WRITTEN", proc.stderr.read()
@@ -231,14 +259,17 @@ def test_gateway_tasks_versions_follow_status(tmp_path: Path) -> None:
     tasks = sc.canonical()["gateway_tasks"]
     land_extraction(tasks, tmp_path, "gateway_tasks", END, reads("main", "lab"), at(6))
     moved = tasks.copy()
-    moved.loc[moved.index[0], "status"] = "failed" if moved.loc[moved.index[0], "status"] != "failed" else "succeeded"
+    moved.loc[moved.index[0], "status"] = (
+        "failed" if moved.loc[moved.index[0], "status"] != "failed" else "succeeded"
+    )
     out = land_extraction(moved, tmp_path, "gateway_tasks", END, reads("main", "lab"), at(7))
     assert (out.new, out.changed, out.gone) == (0, 1, 0)
     held = read_held(tmp_path, "gateway_tasks", END).set_index(["gateway", "task_id"])
     key = tuple(moved.loc[moved.index[0], ["gateway", "task_id"]])
     assert held.loc[key, "status"] == moved.loc[moved.index[0], "status"]
-    assert canonical_frame([], "gateway_tasks").columns.tolist() == [c for c in held.reset_index().columns
-                                                                      if not c.startswith("_")]
+    assert canonical_frame([], "gateway_tasks").columns.tolist() == [
+        c for c in held.reset_index().columns if not c.startswith("_")
+    ]
 
 
 def test_dbt_reads_a_day_that_is_only_migrated_batches(tmp_path: Path, usage) -> None:
@@ -249,17 +280,36 @@ def test_dbt_reads_a_day_that_is_only_migrated_batches(tmp_path: Path, usage) ->
     write_partition(usage, tmp_path / "landing", "usage_records", END)
     land_extraction(usage, tmp_path / "landing", "usage_records", END, reads("main", "lab"), at(6))
     assert batches(tmp_path / "landing") == ["batch-000000.parquet"]
-    env = {**os.environ, "RECON_LANDING_DIR": str(tmp_path / "landing"),
-           "RECON_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
+    env = {
+        **os.environ,
+        "RECON_LANDING_DIR": str(tmp_path / "landing"),
+        "RECON_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"),
+    }
     dbt = Path(sys.executable).with_name("dbt")
-    p = subprocess.run([str(dbt), "run", "--select", "stg_raw__usage_records", "stg_raw__gateway_tasks",
-                        "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-                       cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [
+            str(dbt),
+            "run",
+            "--select",
+            "stg_raw__usage_records",
+            "stg_raw__gateway_tasks",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=REPO / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert p.returncode == 0, p.stdout[-2000:]
     con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
     try:
-        got = con.execute("select count(*), count(*) filter (where is_gone), max(version_seq) "
-                          "from stg_raw__usage_records").fetchone()
+        got = con.execute(
+            "select count(*), count(*) filter (where is_gone), max(version_seq) from stg_raw__usage_records"
+        ).fetchone()
     finally:
         con.close()
     assert got == (len(usage), 0, 0)

@@ -242,8 +242,13 @@ def _config(url: str, plan: Plan, root: Path) -> ReconConfig:
         **plan.newapi,
     )
     lab = GatewayConfig(
-        name="lab", dialect="tokenlab", base_url=url, token_env="SIM_LAB", key_id=TOKENLAB_KEY_ID,
-        api_key_env="SIM_LAB_KEY", **plan.lab
+        name="lab",
+        dialect="tokenlab",
+        base_url=url,
+        token_env="SIM_LAB",
+        key_id=TOKENLAB_KEY_ID,
+        api_key_env="SIM_LAB_KEY",
+        **plan.lab,
     )
     return ReconConfig(
         warehouse=WarehouseConfig(
@@ -293,7 +298,9 @@ def simulate(plan: Plan, root: Path) -> Outcome:
                 if plan.max_window_records:
                     c.max_window_records = plan.max_window_records
             extract = {
-                "usage_records": lambda day, s, e: read_each(clients, day, s, e, None, lambda c: c.usage(s, e)),
+                "usage_records": lambda day, s, e: read_each(
+                    clients, day, s, e, None, lambda c: c.usage(s, e)
+                ),
                 "gateway_tasks": lambda day, s, e: read_each(
                     clients, day, s, e, None, lambda c: c.tasks(s, e, known_task_ids(landing, day))
                 ),
@@ -328,7 +335,9 @@ def simulate(plan: Plan, root: Path) -> Outcome:
         assert not outcome.ok, "a run that met a sustained outage reported success"
     if outcome.ok:
         for record in RECORDS:
-            stray = [n for n in after[record] if not re.fullmatch(r"(batch|manifest|quarantine)-\d{6}\.parquet", n)]
+            stray = [
+                n for n in after[record] if not re.fullmatch(r"(batch|manifest|quarantine)-\d{6}\.parquet", n)
+            ]
             assert not stray, f"{record}: stray files {stray}"
             for name, data in before[record].items():  # nothing landed before was changed (migration renames)
                 if name in after[record]:
@@ -351,8 +360,11 @@ def simulate(plan: Plan, root: Path) -> Outcome:
                 m = read_manifest(landing, record, DAY)
                 last = m[(m["gateway"] == "main") & (m["seq"] == m["seq"].max())]
                 assert (main["created_at"] < cut).sum() == 0 or not last["complete"].iloc[0], (
-                    "a day served shorter than recon holds was recorded complete")
-            pd.testing.assert_frame_equal(_canonical(got, record), t.landed[record], obj=f"{record} held content")
+                    "a day served shorter than recon holds was recorded complete"
+                )
+            pd.testing.assert_frame_equal(
+                _canonical(got, record), t.landed[record], obj=f"{record} held content"
+            )
         usage = read_held(landing, "usage_records", DAY)
         assert ledger_landed(usage) == t.ledger, "charges − refunds per task differ from the truth"
         final = sc.truth["net_cost_by_task"]  # the scenario's final cost per task (rounded to 1e-6)
@@ -427,8 +439,17 @@ def test_the_seed_range_exercised_both_outcomes_and_every_fault() -> None:
         f"{dict(sorted(fired.items()))}"
     )
     assert ok > 0 and sum(failed.values()) > 0, (ok, failed)
-    for kind in ("429", "5xx", "drop", "cut", "truncate", "slow", "insert_while_paging", "outage",
-                 "delete_while_paging"):
+    for kind in (
+        "429",
+        "5xx",
+        "drop",
+        "cut",
+        "truncate",
+        "slow",
+        "insert_while_paging",
+        "outage",
+        "delete_while_paging",
+    ):
         assert fired.get(kind, 0) > 0, f"no seed fired {kind}"
 
 

@@ -31,8 +31,17 @@ def _clean(df) -> None:
         assert bad not in flat, bad
 
 
-@pytest.mark.parametrize(("text", "want"), [("$1,234.50", 1234.5), ("¥0.0040", 0.004), ("0.0040", 0.004),
-                                             ("-$0.30", -0.3), ("1234.5 USD", 1234.5), ("US$12", 12.0)])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("$1,234.50", 1234.5),
+        ("¥0.0040", 0.004),
+        ("0.0040", 0.004),
+        ("-$0.30", -0.3),
+        ("1234.5 USD", 1234.5),
+        ("US$12", 12.0),
+    ],
+)
 def test_money_text(text: str, want: float) -> None:
     assert parse_money(text) == pytest.approx(want)
 
@@ -48,11 +57,18 @@ def test_laozhang_preset(tmp_path: Path) -> None:
     df = c.usage(DAY, END)
     assert sorted(df["request_id"]) == ["req-lz-1", "req-lz-2", "req-lz-3"]  # lz-5 is the next day
     one = df.set_index("request_id")
-    assert one.loc["req-lz-1", "prompt_tokens"] == 1200 and one.loc["req-lz-1", "cost_usd"] == pytest.approx(0.004)
+    assert one.loc["req-lz-1", "prompt_tokens"] == 1200 and one.loc["req-lz-1", "cost_usd"] == pytest.approx(
+        0.004
+    )
     assert one.loc["req-lz-2", "cost_usd"] == pytest.approx(1234.5)
-    assert one.loc["req-lz-3", "record_type"] == "error" and one.loc["req-lz-3", "error_code"] == "upstream_error"
+    assert (
+        one.loc["req-lz-3", "record_type"] == "error"
+        and one.loc["req-lz-3", "error_code"] == "upstream_error"
+    )
     assert one.loc["req-lz-1", "created_at"] == datetime(2026, 3, 14, 14, 30, 25, tzinfo=UTC)
-    assert one.loc["req-lz-1", "total_tokens"] == 1500 and one.loc["req-lz-2", "total_tokens"] == 120  # "1,500"
+    assert (
+        one.loc["req-lz-1", "total_tokens"] == 1500 and one.loc["req-lz-2", "total_tokens"] == 120
+    )  # "1,500"
     assert df["is_reserved"].isna().all() and df["settled_at"].isna().all()  # exports settle nothing
     _clean(df)
     q = c.last_quarantine
@@ -75,16 +91,26 @@ def test_tokenopen_preset_bom_semicolon_ms_and_overlap(tmp_path: Path) -> None:
 
 
 def test_bare_duration_unit_from_config(tmp_path: Path) -> None:
-    (tmp_path / "x.csv").write_text("Time,Model,Duration,Cost\n2026-03-14 01:00:00,m,1500,0.1\n", encoding="utf-8")
-    ms = client_for(GatewayConfig(name="x", dialect="files", path=tmp_path, duration_unit="ms")).usage(DAY, END)
+    (tmp_path / "x.csv").write_text(
+        "Time,Model,Duration,Cost\n2026-03-14 01:00:00,m,1500,0.1\n", encoding="utf-8"
+    )
+    ms = client_for(GatewayConfig(name="x", dialect="files", path=tmp_path, duration_unit="ms")).usage(
+        DAY, END
+    )
     s = client_for(GatewayConfig(name="x", dialect="files", path=tmp_path)).usage(DAY, END)
     assert ms["duration_ms"].iloc[0] == 1500 and s["duration_ms"].iloc[0] == 1_500_000
 
 
 def test_time_zone_and_columns_mapping(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("When,Spend,请求ID\n2026-03-14 08:00:00,$2.00,r1\n", encoding="utf-8")
-    cfg = GatewayConfig(name="x", dialect="files", path=tmp_path, time_zone="Asia/Shanghai",
-                        columns={"When": "created_at", "Spend": "cost_usd"}, amount_to_usd=0.5)
+    cfg = GatewayConfig(
+        name="x",
+        dialect="files",
+        path=tmp_path,
+        time_zone="Asia/Shanghai",
+        columns={"When": "created_at", "Spend": "cost_usd"},
+        amount_to_usd=0.5,
+    )
     df = client_for(cfg).usage(DAY - timedelta(days=1), END)
     assert df["created_at"].iloc[0] == DAY  # 08:00 Shanghai = 00:00 UTC
     assert df["cost_usd"].iloc[0] == pytest.approx(1.0) and df["request_id"].iloc[0] == "r1"
@@ -100,14 +126,18 @@ def test_routescope_preset_jsonl_topup_and_task_export_with_cost(tmp_path: Path)
     assert c.last_quarantine is not None and "line=4" in c.last_quarantine["quarantine_reason"].iloc[0]
     tasks = c.tasks(DAY, END)
     got = tasks.set_index("task_id")
-    assert dict(zip(tasks["task_id"], tasks["status"])) == {"rs-task-1": "failed", "rs-task-2": "succeeded"}
+    assert dict(zip(tasks["task_id"], tasks["status"], strict=False)) == {
+        "rs-task-1": "failed",
+        "rs-task-2": "succeeded",
+    }
     assert got.loc["rs-task-1", "fail_reason"] == "upstream timeout"
     assert got.loc["rs-task-2", "cost_usd"] == pytest.approx(0.2)
 
 
 def test_never_land_columns_are_dropped_even_when_mapped(tmp_path: Path) -> None:
-    (tmp_path / "x.csv").write_text("Time,Cost,API Key,IP\n2026-03-14 01:00:00,0.1,sk-SECRET,198.51.100.7\n",
-                                    encoding="utf-8")
+    (tmp_path / "x.csv").write_text(
+        "Time,Cost,API Key,IP\n2026-03-14 01:00:00,0.1,sk-SECRET,198.51.100.7\n", encoding="utf-8"
+    )
     cfg = GatewayConfig(name="x", dialect="files", path=tmp_path, columns={"API Key": "key_name"})
     df = client_for(cfg).usage(DAY, END)
     assert len(df) == 1 and df["token_name"].isna().all()

@@ -57,8 +57,9 @@ def same(got: pd.DataFrame, exp: pd.DataFrame) -> None:
     key = ["created_at", "record_key"]
     assert got["record_key"].is_unique, "duplicates landed"
     assert len(got) == len(exp), "rows lost or duplicated"
-    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
-                                  exp.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True), exp.sort_values(key).reset_index(drop=True)
+    )
 
 
 # Faults hit a shared request counter and pages run concurrently, so a request may meet several in a
@@ -71,9 +72,17 @@ FAULTS = {
     "dropped connections": Faults(drop_connection_every=6),
     "clamped page size": Faults(clamp_page_size=7),
     "rows inserted while paging": Faults(insert_while_paging=3),
-    "everything at once": Faults(rate_limit_every=11, retry_after_s=0.02, error_5xx_every=13, latency_ms=3,
-                                 truncate_json_every=17, drop_connection_every=19, insert_while_paging=2,
-                                 clamp_page_size=9, seed=1),
+    "everything at once": Faults(
+        rate_limit_every=11,
+        retry_after_s=0.02,
+        error_5xx_every=13,
+        latency_ms=3,
+        truncate_json_every=17,
+        drop_connection_every=19,
+        insert_while_paging=2,
+        clamp_page_size=9,
+        seed=1,
+    ),
 }
 
 
@@ -92,7 +101,9 @@ def test_newapi_loses_and_duplicates_nothing_under(name: str, scenario) -> None:
         assert any("changed while paging" in line for line in logs)
 
 
-@pytest.mark.parametrize("name", ["429 with Retry-After", "5xx", "rows inserted while paging", "everything at once"])
+@pytest.mark.parametrize(
+    "name", ["429 with Retry-After", "5xx", "rows inserted while paging", "everything at once"]
+)
 def test_tokenlab_loses_and_duplicates_nothing_under(name: str, scenario) -> None:
     got, _ = run(lab("http://placeholder"), scenario, FAULTS[name])
     same(got, expected(scenario, "lab"))
@@ -106,7 +117,9 @@ def test_exhausted_retries_fail_with_one_line_naming_where(scenario) -> None:
     assert "\n" not in msg
     assert re.fullmatch(
         r"gateway=main endpoint=/api/log/self window=\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, "
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) page=1: gave up after 3 attempts; last error: HTTP 5\d\d", msg), msg
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) page=1: gave up after 3 attempts; last error: HTTP 5\d\d",
+        msg,
+    ), msg
 
 
 def test_exhausted_retries_on_a_later_page_name_that_page(scenario) -> None:

@@ -14,13 +14,39 @@ from orchestration.errors import ExtractionError
 from orchestration.gateways import client_for
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)
-HEAD = ["Time", "Model", "Key Name", "Group", "Input Tokens", "Output Tokens", "Cost (USD)", "Duration (s)",
-        "Request ID", "Status", "Error Code", "API Key", "IP"]
+HEAD = [
+    "Time",
+    "Model",
+    "Key Name",
+    "Group",
+    "Input Tokens",
+    "Output Tokens",
+    "Cost (USD)",
+    "Duration (s)",
+    "Request ID",
+    "Status",
+    "Error Code",
+    "API Key",
+    "IP",
+]
 
 
 def _usage_row(i: int, t: datetime, status: str = "success", cost: float = 0.01) -> list:
-    return [t.strftime("%Y-%m-%d %H:%M:%S"), "gpt-4o", "prod-key", "default", 100 + i, 20, cost, 1.5,
-            f"req-{i}", status, "" if status == "success" else "upstream_error", "sk-LEAKED-KEY-123", "203.0.113.9"]
+    return [
+        t.strftime("%Y-%m-%d %H:%M:%S"),
+        "gpt-4o",
+        "prod-key",
+        "default",
+        100 + i,
+        20,
+        cost,
+        1.5,
+        f"req-{i}",
+        status,
+        "" if status == "success" else "upstream_error",
+        "sk-LEAKED-KEY-123",
+        "203.0.113.9",
+    ]
 
 
 def _write_csv(path: Path, rows: list[list]) -> None:
@@ -43,22 +69,60 @@ def exports(tmp_path: Path) -> Path:
     day_rows.append(_usage_row(12, DAY + timedelta(hours=3), status="failed", cost=0))
     _write_csv(tmp_path / "laozhang-2026-03-14.csv", day_rows)
     # a JSON range export (TokenOpen style) overlapping the same day: two rows repeat the CSV exactly
-    recs = [{"created_at": (DAY + timedelta(minutes=7 * i)).isoformat(), "model": "gpt-4o", "key_name": "prod-key",
-             "group": "default", "prompt_tokens": 100 + i, "completion_tokens": 20, "cost_usd": 0.01,
-             "duration": 1.5, "request_id": f"req-{i}", "status": "success", "ip": "203.0.113.9"}
-            for i in (0, 1)]
-    recs.append({"created_at": (DAY - timedelta(hours=2)).isoformat(), "model": "gpt-4o", "cost_usd": 0.5,
-                 "request_id": "req-yesterday", "status": "success"})
-    recs.append({"created_at": (DAY + timedelta(hours=5)).isoformat(), "model": "kling-v1", "cost_usd": 0.3,
-                 "request_id": "req-refund-1", "task_id": "task-9", "type": "refund", "status": "success"})
+    recs = [
+        {
+            "created_at": (DAY + timedelta(minutes=7 * i)).isoformat(),
+            "model": "gpt-4o",
+            "key_name": "prod-key",
+            "group": "default",
+            "prompt_tokens": 100 + i,
+            "completion_tokens": 20,
+            "cost_usd": 0.01,
+            "duration": 1.5,
+            "request_id": f"req-{i}",
+            "status": "success",
+            "ip": "203.0.113.9",
+        }
+        for i in (0, 1)
+    ]
+    recs.append(
+        {
+            "created_at": (DAY - timedelta(hours=2)).isoformat(),
+            "model": "gpt-4o",
+            "cost_usd": 0.5,
+            "request_id": "req-yesterday",
+            "status": "success",
+        }
+    )
+    recs.append(
+        {
+            "created_at": (DAY + timedelta(hours=5)).isoformat(),
+            "model": "kling-v1",
+            "cost_usd": 0.3,
+            "request_id": "req-refund-1",
+            "task_id": "task-9",
+            "type": "refund",
+            "status": "success",
+        }
+    )
     (tmp_path / "export_range.json").write_text(json.dumps({"data": {"records": recs}}), encoding="utf-8")
     # a task log
     with (tmp_path / "tasks.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["Task ID", "Platform", "Status", "Failure Reason", "Submit Time", "Finish Time"])
-        w.writerow(["task-9", "kling", "FAILURE", "upstream timeout", (DAY + timedelta(hours=4)).isoformat(),
-                    (DAY + timedelta(hours=5)).isoformat()])
-        w.writerow(["task-10", "kling", "completed", "", int((DAY + timedelta(hours=6)).timestamp() * 1000), ""])
+        w.writerow(
+            [
+                "task-9",
+                "kling",
+                "FAILURE",
+                "upstream timeout",
+                (DAY + timedelta(hours=4)).isoformat(),
+                (DAY + timedelta(hours=5)).isoformat(),
+            ]
+        )
+        w.writerow(
+            ["task-10", "kling", "completed", "", int((DAY + timedelta(hours=6)).timestamp() * 1000), ""]
+        )
         w.writerow(["task-old", "kling", "SUCCESS", "", (DAY - timedelta(hours=6)).isoformat(), ""])
     return tmp_path
 
@@ -85,7 +149,7 @@ def test_exports_filtered_to_the_day_deduplicated_and_typed(exports: Path) -> No
 
 def test_task_exports_map_statuses_and_millisecond_times(exports: Path) -> None:
     df = client_for(_cfg(exports)).tasks(DAY, DAY + timedelta(days=1))
-    got = dict(zip(df["task_id"], df["status"]))
+    got = dict(zip(df["task_id"], df["status"], strict=False))
     assert got == {"task-9": "failed", "task-10": "succeeded"}
     t10 = df[df["task_id"] == "task-10"].iloc[0]
     assert t10["submitted_at"] == DAY + timedelta(hours=6)

@@ -38,8 +38,17 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def cfg(url: str, **kw) -> GatewayConfig:
-    base = {"name": "evil", "dialect": "newapi", "base_url": url, "token_env": "H_TOKEN", "user_id_env": "H_USER",
-            "max_concurrency": 4, "window_minutes": 1440, "timeout_seconds": 5, "max_attempts": 3}
+    base = {
+        "name": "evil",
+        "dialect": "newapi",
+        "base_url": url,
+        "token_env": "H_TOKEN",
+        "user_id_env": "H_USER",
+        "max_concurrency": 4,
+        "window_minutes": 1440,
+        "timeout_seconds": 5,
+        "max_attempts": 3,
+    }
     base.update(kw)
     return GatewayConfig(**base)
 
@@ -81,13 +90,20 @@ def test_gzip_bomb_endless_body_and_lying_total_end_with_one_line_under_1_gib() 
     peak RSS (VmHWM) stays under 1 GiB; 2 GiB of bomb each page would have been gigabytes. The page
     cap is min(max_page_bytes 64 MiB, max_inflight_bytes 256 MiB / 8 concurrent) = 32 MiB."""
     with hostile(bomb=True) as (url, srv):
-        run = subprocess.run([sys.executable, "-c", _CHILD, url, SANDBOX_TOKEN, SANDBOX_USER_ID],
-                             check=False, capture_output=True, text=True, timeout=300,
-                             cwd=Path(__file__).parents[1])
+        run = subprocess.run(
+            [sys.executable, "-c", _CHILD, url, SANDBOX_TOKEN, SANDBOX_USER_ID],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).parents[1],
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         out = json.loads(run.stdout.strip().splitlines()[-1])
         lying_requests = sum(p.startswith("/lying") for p in srv.paths)
-    print(f"\nhostile gateway: peak RSS {out['peak_rss_kib'] / 1024:.0f} MiB; {lying_requests} requests to the liar")
+    print(
+        f"\nhostile gateway: peak RSS {out['peak_rss_kib'] / 1024:.0f} MiB; {lying_requests} requests to the liar"
+    )
     for kind in ("bomb", "endless", "lying"):
         msg = out[kind]
         assert msg.startswith("ExtractionError: gateway=evil endpoint=/api/log/self window=["), msg
@@ -99,19 +115,24 @@ def test_gzip_bomb_endless_body_and_lying_total_end_with_one_line_under_1_gib() 
     assert out["peak_rss_kib"] < 1024 * 1024, f"peak RSS {out['peak_rss_kib'] / 1024:.0f} MiB"
 
 
-@pytest.mark.parametrize(("kind", "expect"), [
-    ("badstatus", "malformed HTTP response"),
-    ("badchunk", "malformed HTTP response"),
-    ("badtotal", "field=data.total is '12x', not a count"),
-    ("hugenum", "page=1: field quota holds a number out of range; not retried"),
-])
+@pytest.mark.parametrize(
+    ("kind", "expect"),
+    [
+        ("badstatus", "malformed HTTP response"),
+        ("badchunk", "malformed HTTP response"),
+        ("badtotal", "field=data.total is '12x', not a count"),
+        ("hugenum", "page=1: field quota holds a number out of range; not retried"),
+    ],
+)
 def test_malformed_framing_and_envelopes_are_one_line_and_not_retried(kind: str, expect: str) -> None:
     with hostile() as (url, srv):
         with pytest.raises(ExtractionError) as err:
             usage(cfg(f"{url}/{kind}"))
         assert srv.requests == 1, f"retried {srv.requests - 1} times"
     msg = str(err.value)
-    assert "\n" not in msg and msg.startswith("gateway=evil endpoint=/api/log/self window=[2026-03-14T00:00:00Z")
+    assert "\n" not in msg and msg.startswith(
+        "gateway=evil endpoint=/api/log/self window=[2026-03-14T00:00:00Z"
+    )
     assert expect in msg, msg
 
 
@@ -121,13 +142,34 @@ def cert(tmp_path_factory) -> tuple[str, str]:
         pytest.skip("openssl CLI not installed")
     d = tmp_path_factory.mktemp("tls")
     crt, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(crt), str(key)
 
 
-def test_tls_to_a_self_signed_server_fails_clearly_unless_its_ca_bundle_is_configured(cert, monkeypatch) -> None:
+def test_tls_to_a_self_signed_server_fails_clearly_unless_its_ca_bundle_is_configured(
+    cert, monkeypatch
+) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     with hostile(tls=cert) as (url, srv):
@@ -163,7 +205,7 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
                 return
             method, target, _ = line.split(" ", 2)
             headers = {}
-            while (h := self.rfile.readline().decode("latin-1").strip()):
+            while h := self.rfile.readline().decode("latin-1").strip():
                 k, v = h.split(":", 1)
                 headers[k.strip()] = v.strip()
             self.server.seen.append(f"{method} {target.split('?')[0]}")
@@ -175,7 +217,9 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
             body = r.read()
             conn.close()
             out = [f"HTTP/1.1 {r.status} {r.reason}"]
-            out += [f"{k}: {v}" for k, v in r.getheaders() if k.lower() not in ("content-length", "connection")]
+            out += [
+                f"{k}: {v}" for k, v in r.getheaders() if k.lower() not in ("content-length", "connection")
+            ]
             out += [f"Content-Length: {len(body)}", "", ""]
             self.wfile.write("\r\n".join(out).encode("latin-1") + body)
             self.wfile.flush()
@@ -192,7 +236,9 @@ def test_an_egress_proxy_is_used_when_configured() -> None:
             cl.now = sc.as_of
             direct = cl.usage(sc.range_start, sc.range_start + timedelta(days=1))
             assert proxy.seen == []
-            via = client_for(base.model_copy(update={"proxy": f"http://127.0.0.1:{proxy.server_address[1]}"}), None)
+            via = client_for(
+                base.model_copy(update={"proxy": f"http://127.0.0.1:{proxy.server_address[1]}"}), None
+            )
             via.now = sc.as_of
             got = via.usage(sc.range_start, sc.range_start + timedelta(days=1))
     finally:
@@ -203,7 +249,9 @@ def test_an_egress_proxy_is_used_when_configured() -> None:
     assert proxy.seen and all(s.startswith(f"GET {url}/api/log/self") for s in proxy.seen), proxy.seen[:3]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/api v1", "http://127.0.0.1:1/网关", "ftp://h/", "http:///x"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/api v1", "http://127.0.0.1:1/网关", "ftp://h/", "http:///x"]
+)
 def test_a_base_url_with_a_space_or_non_ascii_path_is_a_config_error(url: str) -> None:
     with pytest.raises(ValueError, match="base_url"):
         cfg(url)
@@ -211,7 +259,9 @@ def test_a_base_url_with_a_space_or_non_ascii_path_is_a_config_error(url: str) -
 
 def test_a_token_with_a_line_break_is_a_config_error_before_any_request(monkeypatch) -> None:
     monkeypatch.setenv("H_TOKEN", "abc\r\nX-Evil: 1")
-    with pytest.raises(ConfigError, match=r"gateways.evil.token_env: environment variable H_TOKEN contains a line"):
+    with pytest.raises(
+        ConfigError, match=r"gateways.evil.token_env: environment variable H_TOKEN contains a line"
+    ):
         require_env("H_TOKEN", "gateways.evil.token_env")
     with hostile() as (url, srv):
         with pytest.raises(ConfigError):
@@ -230,13 +280,29 @@ def test_a_number_out_of_range_in_a_row_is_an_invalid_record_not_a_bare_overflow
     from orchestration.gateways.pager import Pager, Source
     from orchestration.gateways.windows import Window
 
-    src = Source(path="/api/log/self", endpoint="/api/log/self", params={},
-                 normalize=functools.partial(usage_row, gateway="evil", qpu=500000.0),
-                 key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=str, partition="2026-03-14")
-    pg = Pager(None, src, gateway="evil", page_size=100, max_window_records=1000, log=lambda _m: None,  # type: ignore[arg-type]
-               label="evil usage")
+    src = Source(
+        path="/api/log/self",
+        endpoint="/api/log/self",
+        params={},
+        normalize=functools.partial(usage_row, gateway="evil", qpu=500000.0),
+        key_of=lambda r: r[1],
+        time_of=lambda r: r[3],
+        ids_of=str,
+        partition="2026-03-14",
+    )
+    pg = Pager(
+        None,
+        src,
+        gateway="evil",
+        page_size=100,
+        max_window_records=1000,
+        log=lambda _m: None,  # type: ignore[arg-type]
+        label="evil usage",
+    )
     with pytest.raises(InvalidRecordError) as err:
         pg._normalize([dict(_row(0), quota=float("inf"))], Window(DAY, DAY + timedelta(days=1)), 1)
     msg = str(err.value)
-    assert msg.startswith("gateway=evil partition=2026-03-14 endpoint=/api/log/self window=[2026-03-14T00:00:00Z")
+    assert msg.startswith(
+        "gateway=evil partition=2026-03-14 endpoint=/api/log/self window=[2026-03-14T00:00:00Z"
+    )
     assert "page=1: invalid row: OverflowError" in msg and "\n" not in msg

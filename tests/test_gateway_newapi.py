@@ -34,8 +34,16 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def cfg(base_url: str, **kw) -> GatewayConfig:
-    base = {"name": "main", "dialect": "newapi", "base_url": base_url, "token_env": "T_MAIN_TOKEN",
-                "user_id_env": "T_MAIN_USER", "max_concurrency": 4, "window_minutes": 240, "max_attempts": 4}
+    base = {
+        "name": "main",
+        "dialect": "newapi",
+        "base_url": base_url,
+        "token_env": "T_MAIN_TOKEN",
+        "user_id_env": "T_MAIN_USER",
+        "max_concurrency": 4,
+        "window_minutes": 240,
+        "max_attempts": 4,
+    }
     base.update(kw)
     return GatewayConfig(**base)
 
@@ -90,8 +98,12 @@ def test_self_endpoint_lands_exactly_the_expected_frames(scenario) -> None:
         usage, tasks = extract(client(cfg(url), scenario, logs), scenario)
     assert_same_usage(usage, expected(scenario, "usage_records"))
     assert_net_cost_per_task(usage, scenario)
-    exp_t = expected(scenario, "gateway_tasks").sort_values(["submitted_at", "task_id"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(tasks.sort_values(["submitted_at", "task_id"]).reset_index(drop=True), exp_t)
+    exp_t = (
+        expected(scenario, "gateway_tasks").sort_values(["submitted_at", "task_id"]).reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(
+        tasks.sort_values(["submitted_at", "task_id"]).reset_index(drop=True), exp_t
+    )
     assert (tasks["submitted_at"] > pd.Timestamp("2001-01-01", tz="UTC")).all()  # ms times read as ms
     assert any("windows" in line and "records" in line for line in logs)  # progress lines
 
@@ -105,8 +117,11 @@ def test_admin_endpoint_lands_the_same_usage(scenario) -> None:
 def test_token_endpoint_lands_what_it_can_reach_and_refuses_what_it_cannot(scenario) -> None:
     """`/api/log/token` returns the key's latest 100 rows, unpaged and unfiltered: a recent window it
     reaches back past lands exactly (that token's rows); an older one is a loud error, never a gap."""
-    mine = sorted((r for r in scenario.newapi_logs if r["token_name"] == "prod-app"),
-                  key=lambda r: r["created_at"], reverse=True)
+    mine = sorted(
+        (r for r in scenario.newapi_logs if r["token_name"] == "prod-app"),
+        key=lambda r: r["created_at"],
+        reverse=True,
+    )
     oldest_seen = datetime.fromtimestamp(mine[99]["created_at"], tz=scenario.range_end.tzinfo)
     start = oldest_seen.replace(minute=0, second=0) + timedelta(hours=1)
     assert start < scenario.range_end
@@ -129,12 +144,23 @@ def test_token_endpoint_with_the_api_key_alone(scenario, monkeypatch) -> None:
     the key is in no log line, and tasks are marked unavailable in coverage instead of failing."""
     monkeypatch.delenv("T_MAIN_TOKEN")
     monkeypatch.delenv("T_MAIN_USER")
-    mine = sorted((r for r in scenario.newapi_logs if r["token_name"] == "prod-app"),
-                  key=lambda r: r["created_at"], reverse=True)
+    mine = sorted(
+        (r for r in scenario.newapi_logs if r["token_name"] == "prod-app"),
+        key=lambda r: r["created_at"],
+        reverse=True,
+    )
     start = datetime.fromtimestamp(mine[99]["created_at"], tz=scenario.range_end.tzinfo).replace(
-        minute=0, second=0) + timedelta(hours=1)
-    tok = GatewayConfig(name="main", dialect="newapi", base_url="http://placeholder", log_endpoint="token",
-                        key_env="T_MAIN_KEY", window_minutes=60, max_attempts=4)
+        minute=0, second=0
+    ) + timedelta(hours=1)
+    tok = GatewayConfig(
+        name="main",
+        dialect="newapi",
+        base_url="http://placeholder",
+        log_endpoint="token",
+        key_env="T_MAIN_KEY",
+        window_minutes=60,
+        max_attempts=4,
+    )
     assert tok.token_env is None and tok.user_id_env is None
     logs: list[str] = []
     with serve(scenario) as url:
@@ -190,7 +216,9 @@ def test_two_rows_under_one_request_id_both_land_once_each(later_s: int) -> None
     sc = build_scenario(seed=11, days=3, jobs_per_day=40)
     day = sc.range_start + timedelta(days=1)
     lo = day.timestamp()
-    victim = next(r for r in sc.newapi_logs if r.get("request_id") and lo + 3600 < r["created_at"] < lo + 12 * 3600)
+    victim = next(
+        r for r in sc.newapi_logs if r.get("request_id") and lo + 3600 < r["created_at"] < lo + 12 * 3600
+    )
     twin = dict(victim, created_at=victim["created_at"] + later_s, quota=victim["quota"] + 1)
     sc.newapi_logs.append(twin)
     sc.newapi_logs.sort(key=lambda r: (r["created_at"], r["id"]))
@@ -202,8 +230,11 @@ def test_two_rows_under_one_request_id_both_land_once_each(later_s: int) -> None
     assert sorted(mine["quota"].tolist()) == [victim["quota"], victim["quota"] + 1]
     assert mine["record_key"].nunique() == 2 and got["record_key"].is_unique
     want = sc.canonical()["usage_records"]
-    want = want[(want["gateway"] == "main") & (want["created_at"] >= day)
-                & (want["created_at"] < day + timedelta(days=1))]
+    want = want[
+        (want["gateway"] == "main")
+        & (want["created_at"] >= day)
+        & (want["created_at"] < day + timedelta(days=1))
+    ]
     assert sorted(got["record_key"]) == sorted(want["record_key"])
 
 
@@ -236,7 +267,7 @@ class _OldBuildHandler(BaseHTTPRequestHandler):
         if not self.zero_based:
             p = max(p, 1) - 1
         sel = sorted((r for r in self.rows if lo <= r["created_at"] <= hi), key=lambda r: -r["created_at"])
-        body = json.dumps({"success": True, "message": "", "data": sel[p * size:(p + 1) * size]}).encode()
+        body = json.dumps({"success": True, "message": "", "data": sel[p * size : (p + 1) * size]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -248,15 +279,48 @@ class _OldBuildHandler(BaseHTTPRequestHandler):
 def test_older_builds_bare_lists_content_keys_deltas_and_system_refunds(zero_based: bool) -> None:
     day = datetime(2026, 2, 1, tzinfo=UTC)
     t0 = int(day.timestamp())
-    rows = [{"id": i % 1024, "created_at": t0 + 600 * i, "type": 2, "content": "secret prompt", "token_name": "app",
-             "model_name": "gpt-4o-mini", "quota": 1500 + i, "prompt_tokens": 100, "completion_tokens": 10,
-             "use_time": 1, "is_stream": False, "group": "default", "ip": "10.0.0.1",
-             "other": json.dumps({"model_ratio": 0.075, "group_ratio": 1})} for i in range(37)]
-    rows.append({"id": 900, "created_at": t0 + 3000, "type": 2, "token_name": "app", "model_name": "kling-v1",
-                 "quota": -20000, "other": json.dumps({"task_id": "task_x", "pre_consumed": 175000,
-                                                       "actual_quota": 155000, "quota_delta": -20000})})
-    rows.append({"id": 901, "created_at": t0 + 3000, "type": 4, "quota": 0, "content": "refund $0.35 for task_y",
-                 "other": ""})
+    rows = [
+        {
+            "id": i % 1024,
+            "created_at": t0 + 600 * i,
+            "type": 2,
+            "content": "secret prompt",
+            "token_name": "app",
+            "model_name": "gpt-4o-mini",
+            "quota": 1500 + i,
+            "prompt_tokens": 100,
+            "completion_tokens": 10,
+            "use_time": 1,
+            "is_stream": False,
+            "group": "default",
+            "ip": "10.0.0.1",
+            "other": json.dumps({"model_ratio": 0.075, "group_ratio": 1}),
+        }
+        for i in range(37)
+    ]
+    rows.append(
+        {
+            "id": 900,
+            "created_at": t0 + 3000,
+            "type": 2,
+            "token_name": "app",
+            "model_name": "kling-v1",
+            "quota": -20000,
+            "other": json.dumps(
+                {"task_id": "task_x", "pre_consumed": 175000, "actual_quota": 155000, "quota_delta": -20000}
+            ),
+        }
+    )
+    rows.append(
+        {
+            "id": 901,
+            "created_at": t0 + 3000,
+            "type": 4,
+            "quota": 0,
+            "content": "refund $0.35 for task_y",
+            "other": "",
+        }
+    )
     rows.append(dict(rows[3], id=3))  # the same row served twice (an id % 1024 clash): one record
     _OldBuildHandler.rows, _OldBuildHandler.zero_based = rows, zero_based
     server = ThreadingHTTPServer(("127.0.0.1", 0), _OldBuildHandler)

@@ -37,7 +37,9 @@ def newapi(url: str, **kw) -> GatewayConfig:
     return newapi_gateway(url, **{**base, **kw})
 
 
-def extract(cfg: GatewayConfig, scenario, faults: Faults) -> tuple[pd.DataFrame, list[str], object, list[float]]:
+def extract(
+    cfg: GatewayConfig, scenario, faults: Faults
+) -> tuple[pd.DataFrame, list[str], object, list[float]]:
     logs: list[str] = []
     with serve(scenario, faults=faults) as url:
         cl = client_for(cfg.model_copy(update={"base_url": url}), logs.append)
@@ -58,8 +60,9 @@ def truth(scenario) -> pd.DataFrame:
 def same(got: pd.DataFrame, exp: pd.DataFrame) -> None:
     key = ["created_at", "record_key"]
     assert got["record_key"].is_unique, "duplicates landed"
-    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
-                                  exp.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True), exp.sort_values(key).reset_index(drop=True)
+    )
 
 
 def most_in_any_window(times: list[float], span: float) -> int:
@@ -74,8 +77,9 @@ def most_in_any_window(times: list[float], span: float) -> int:
 
 def test_unpaced_client_waits_out_a_new_api_limiter_and_extracts_exactly(scenario) -> None:
     exp = truth(scenario)
-    got, logs, state, arrivals = extract(newapi("http://x"), scenario, Faults(limit_requests=LIMIT,
-                                                                            limit_window_s=WINDOW_S))
+    got, logs, state, arrivals = extract(
+        newapi("http://x"), scenario, Faults(limit_requests=LIMIT, limit_window_s=WINDOW_S)
+    )
     accepted = len(arrivals) - state.fired.get("limiter", 0)
     assert accepted > 2 * LIMIT, f"the day must need several limiter windows ({accepted} requests)"
     same(got, exp)
@@ -97,7 +101,9 @@ def test_paced_client_never_exceeds_its_pace_and_is_never_limited(scenario) -> N
     exp = truth(scenario)
     rpm = 150  # 2.5 a second: 6 per 2 s would be the limiter's edge, this leaves 0.4 s of margin
     cfg = newapi("http://x", requests_per_minute=rpm)
-    got, _logs, state, arrivals = extract(cfg, scenario, Faults(limit_requests=LIMIT, limit_window_s=WINDOW_S))
+    got, _logs, state, arrivals = extract(
+        cfg, scenario, Faults(limit_requests=LIMIT, limit_window_s=WINDOW_S)
+    )
     same(got, exp)
     assert len(arrivals) > 2 * LIMIT
     # the limiter spaces requests 0.4 s apart: no 2 s interval holds more than 1 + 2 * 2.5 = 6 (one more
@@ -122,8 +128,9 @@ def test_retry_after_wins_over_the_limiter_wait(scenario) -> None:
 
 
 def test_tokenlab_retry_after_in_the_error_body_is_honoured(scenario, monkeypatch) -> None:
-    cfg = tokenlab_gateway("http://x", max_concurrency=3, window_minutes=720, page_size=10,
-                           rate_limit_wait_seconds=60)
+    cfg = tokenlab_gateway(
+        "http://x", max_concurrency=3, window_minutes=720, page_size=10, rate_limit_wait_seconds=60
+    )
     logs: list[str] = []
     with serve(scenario, faults=Faults(rate_limit_every=3, retry_after_s=0.04)) as url:
         cl = client_for(cfg.model_copy(update={"base_url": url}), logs.append)

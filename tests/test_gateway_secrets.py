@@ -59,8 +59,17 @@ def planted_scenario():
     return sc
 
 
-SECRETS = [SANDBOX_TOKEN, SANDBOX_API_KEY, TOKENLAB_TOKEN, TOKENLAB_API_KEY, "PROMPT-MARKER-a8f3e1", IP, "upstream-secret-9c2d",
-           CHANNEL, USERNAME]
+SECRETS = [
+    SANDBOX_TOKEN,
+    SANDBOX_API_KEY,
+    TOKENLAB_TOKEN,
+    TOKENLAB_API_KEY,
+    "PROMPT-MARKER-a8f3e1",
+    IP,
+    "upstream-secret-9c2d",
+    CHANNEL,
+    USERNAME,
+]
 
 
 def test_planted_secrets_never_land_or_get_logged(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -75,10 +84,25 @@ def test_planted_secrets_never_land_or_get_logged(tmp_path: Path, monkeypatch, c
     errors: list[str] = []
     landed: list[Path] = []
     with serve(sc, faults=Faults(rate_limit_every=5, retry_after_s=0.01)) as url:
-        main = GatewayConfig(name="main", dialect="newapi", base_url=url, token_env="S_TOKEN",
-                             user_id_env="S_USER", log_endpoint="token", key_env="S_KEY", max_attempts=10)
-        labc = GatewayConfig(name="lab", dialect="tokenlab", base_url=url, token_env="S_LAB",
-                             api_key_env="S_LAB_KEY", key_id=TOKENLAB_KEY_ID, max_attempts=10)
+        main = GatewayConfig(
+            name="main",
+            dialect="newapi",
+            base_url=url,
+            token_env="S_TOKEN",
+            user_id_env="S_USER",
+            log_endpoint="token",
+            key_env="S_KEY",
+            max_attempts=10,
+        )
+        labc = GatewayConfig(
+            name="lab",
+            dialect="tokenlab",
+            base_url=url,
+            token_env="S_LAB",
+            api_key_env="S_LAB_KEY",
+            key_id=TOKENLAB_KEY_ID,
+            max_attempts=10,
+        )
         known = sorted(sc.tokenlab_tasks)
         for cfg in (main, labc):
             cl = client_for(cfg, lines.append)

@@ -29,8 +29,18 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def cfg(url: str, **kw) -> GatewayConfig:
-    base = {"name": "lab", "dialect": "tokenlab", "base_url": url, "token_env": "T_LAB_TOKEN", "key_id": TOKENLAB_KEY_ID,
-                "api_key_env": "T_LAB_KEY", "max_concurrency": 4, "window_minutes": 360, "max_attempts": 4, "page_size": 50}
+    base = {
+        "name": "lab",
+        "dialect": "tokenlab",
+        "base_url": url,
+        "token_env": "T_LAB_TOKEN",
+        "key_id": TOKENLAB_KEY_ID,
+        "api_key_env": "T_LAB_KEY",
+        "max_concurrency": 4,
+        "window_minutes": 360,
+        "max_attempts": 4,
+        "page_size": 50,
+    }
     base.update(kw)
     return GatewayConfig(**base)
 
@@ -86,8 +96,9 @@ def test_tasks_by_known_id_land_per_submit_day(scenario) -> None:
     exp = expected(scenario, "gateway_tasks")
     exp = exp[exp["task_id"].isin(ids)]
     key = ["submitted_at", "task_id"]
-    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
-                                  exp.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True), exp.sort_values(key).reset_index(drop=True)
+    )
     assert got["task_id"].is_unique and len(got) > 5
     assert set(got["status"]) <= {"queued", "running", "succeeded", "failed", "unknown"}
     assert any("404" in line for line in logs)
@@ -110,13 +121,29 @@ def test_tasks_are_polled_with_the_api_key_and_404_is_coverage(scenario, monkeyp
 
 
 def test_documented_task_fields_created_updated_error_string_cancellation() -> None:
-    t = task_row({"id": "tsk_1", "status": "failed", "cancelled": False, "cancellation_status": "cancelled",
-                  "error": "cancelled by user", "created": 1773482400, "updated": 1773483000,
-                  "poll_url": "/v1/tasks/tsk_1"}, "lab", 500000, "tsk_1")
+    t = task_row(
+        {
+            "id": "tsk_1",
+            "status": "failed",
+            "cancelled": False,
+            "cancellation_status": "cancelled",
+            "error": "cancelled by user",
+            "created": 1773482400,
+            "updated": 1773483000,
+            "poll_url": "/v1/tasks/tsk_1",
+        },
+        "lab",
+        500000,
+        "tsk_1",
+    )
     assert t[1] == "tsk_1" and t[2] == "failed" and t[8] is True and t[5] == "cancelled by user"
     assert t[3] == 1773482400 * 1_000_000 and t[4] == 1773483000 * 1_000_000
-    running = task_row({"id": "tsk_2", "status": "processing", "created": 1773482400, "updated": 1773482500},
-                       "lab", 500000, "tsk_2")
+    running = task_row(
+        {"id": "tsk_2", "status": "processing", "created": 1773482400, "updated": 1773482500},
+        "lab",
+        500000,
+        "tsk_2",
+    )
     assert running[2] == "running" and running[4] is None  # updated is not an end while it runs
 
 
@@ -130,12 +157,15 @@ def test_wrong_management_token_is_an_auth_error_naming_the_env_var(scenario, mo
     assert cl.stats.retries == 0
 
 
-@pytest.mark.parametrize("body,total", [
-    ({"data": [{"id": 1}], "total": 7}, 7),
-    ({"records": [], "pagination": {"page": 1, "total": 0}}, 0),
-    ({"data": {"items": [{"id": 1}], "total_count": 3}}, 3),
-    ({"object": "list", "data": [{"id": 1}], "has_more": False}, None),
-])
+@pytest.mark.parametrize(
+    "body,total",
+    [
+        ({"data": [{"id": 1}], "total": 7}, 7),
+        ({"records": [], "pagination": {"page": 1, "total": 0}}, 0),
+        ({"data": {"items": [{"id": 1}], "total_count": 3}}, 3),
+        ({"object": "list", "data": [{"id": 1}], "has_more": False}, None),
+    ],
+)
 def test_known_response_shapes_are_read(body: dict, total: int | None) -> None:
     recs, got_total, _ = find_records(body, "loc")
     assert isinstance(recs, list) and got_total == total
@@ -153,15 +183,36 @@ def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_c
     from orchestration.gateways.pager import Source
     from orchestration.gateways.tokenlab.client import _SettlingPager
 
-    rec = {"type": "charge", "request_id": "req_1", "task_id": "tsk_1", "created_at": "2026-03-01T10:00:00.000Z",
-           "scene": "image", "logical_model": "flux-1.1-pro", "cost": {"amount": "0.040000", "currency": "USD"}}
+    rec = {
+        "type": "charge",
+        "request_id": "req_1",
+        "task_id": "tsk_1",
+        "created_at": "2026-03-01T10:00:00.000Z",
+        "scene": "image",
+        "logical_model": "flux-1.1-pro",
+        "cost": {"amount": "0.040000", "currency": "USD"},
+    }
     unsettled = usage_row(rec, "lab", 500000)
     settled = usage_row(dict(rec, billing_transaction_id="btx_9"), "lab", 500000)
-    src = Source(path="/", endpoint="/usage", params={}, normalize=lambda r: r, key_of=lambda r: r[1],
-                 time_of=lambda r: r[3], ids_of=lambda r: str(r[1]))
+    src = Source(
+        path="/",
+        endpoint="/usage",
+        params={},
+        normalize=lambda r: r,
+        key_of=lambda r: r[1],
+        time_of=lambda r: r[3],
+        ids_of=lambda r: str(r[1]),
+    )
     logs: list[str] = []
-    pager = _SettlingPager(None, src, gateway="lab", page_size=10, max_window_records=100,  # type: ignore[arg-type]
-                           log=logs.append, label="t")
+    pager = _SettlingPager(
+        None,
+        src,
+        gateway="lab",
+        page_size=10,
+        max_window_records=100,  # type: ignore[arg-type]
+        log=logs.append,
+        label="t",
+    )
     rows: dict[str, tuple] = {}
     pager.merge(rows, [unsettled], None)
     pager.merge(rows, [settled], None)
@@ -171,7 +222,9 @@ def test_a_record_that_settles_mid_extraction_keeps_its_settled_copy_and_other_c
     assert not logs
     pager.merge(rows, [costlier], None)  # a genuine conflict: a warning, the later copy current
     assert rows["req_1"][15] == 0.05 and pager.conflicts == 1
-    assert len(logs) == 1 and "WARNING" in logs[0] and "differing fields: " in logs[0] and "cost_usd" in logs[0]
+    assert (
+        len(logs) == 1 and "WARNING" in logs[0] and "differing fields: " in logs[0] and "cost_usd" in logs[0]
+    )
 
 
 # ---- issue 18: TokenLab as its docs define it ------------------------------------------------------
@@ -187,7 +240,10 @@ def test_task_poll_url_and_response_headers_are_captured_over_http(scenario, mon
     assert (got["x_task_id"] == got["task_id"]).all()
     assert (got["poll_url"] == "/v1/tasks/" + got["task_id"]).all()
     served = {t: scenario.tokenlab_tasks[t].get("billing_transaction_id") for t in got["task_id"]}
-    assert {t: (None if pd.isna(v) else v) for t, v in zip(got["task_id"], got["x_billing_transaction_id"])} == served
+    assert {
+        t: (None if pd.isna(v) else v)
+        for t, v in zip(got["task_id"], got["x_billing_transaction_id"], strict=False)
+    } == served
     assert got["x_billing_transaction_id"].notna().any() and got["x_billing_transaction_id"].isna().any()
 
 
@@ -228,18 +284,30 @@ def test_reserved_settled_byok_and_failed_requests_as_served(scenario) -> None:
     assert (chat["total_tokens"] == chat["prompt_tokens"] + chat["completion_tokens"]).all()
 
 
-@pytest.mark.parametrize("rec", [
-    {"type": "charge", "status": "failed"},
-    {"type": "charge", "status_code": 502},
-    {"type": "usage", "error": {"code": "upstream_error", "message": "x"}},
-    {"type": "charge", "status": "error", "billing_transaction_id": "btx_1"},
-])
+@pytest.mark.parametrize(
+    "rec",
+    [
+        {"type": "charge", "status": "failed"},
+        {"type": "charge", "status_code": 502},
+        {"type": "usage", "error": {"code": "upstream_error", "message": "x"}},
+        {"type": "charge", "status": "error", "billing_transaction_id": "btx_1"},
+    ],
+)
 def test_a_failed_request_is_an_error_row_never_a_charge(rec: dict) -> None:
     from orchestration.gateways.normalize import UIDX
     from orchestration.gateways.normalize_tokenlab import usage_row
 
-    row = usage_row({"id": "ur_1", "request_id": "req_1", "created_at": "2026-03-01T10:00:00Z",
-                     "cost": {"amount": "0.010000", "currency": "USD"}, **rec}, "lab", 500000)
+    row = usage_row(
+        {
+            "id": "ur_1",
+            "request_id": "req_1",
+            "created_at": "2026-03-01T10:00:00Z",
+            "cost": {"amount": "0.010000", "currency": "USD"},
+            **rec,
+        },
+        "lab",
+        500000,
+    )
     assert row[UIDX["record_type"]] == "error" and row[UIDX["is_reserved"]] is None
 
 
@@ -248,6 +316,15 @@ def test_an_unknown_access_channel_is_a_row_error_naming_the_field() -> None:
     from orchestration.gateways.normalize_tokenlab import usage_row
 
     with pytest.raises(RowError) as err:
-        usage_row({"id": "ur_1", "type": "charge", "created_at": "2026-03-01T10:00:00Z", "accessChannel": "vpn",
-                   "cost": {"amount": "0.01", "currency": "USD"}}, "lab", 500000)
+        usage_row(
+            {
+                "id": "ur_1",
+                "type": "charge",
+                "created_at": "2026-03-01T10:00:00Z",
+                "accessChannel": "vpn",
+                "cost": {"amount": "0.01", "currency": "USD"},
+            },
+            "lab",
+            500000,
+        )
     assert err.value.field == "access_channel"

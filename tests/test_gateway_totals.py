@@ -37,8 +37,15 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def client(url: str, scenario, **kw) -> NewApiClient:
-    base = {"name": "main", "dialect": "newapi", "base_url": url, "token_env": "T_TOKEN", "user_id_env": "T_USER",
-            "window_minutes": 240, "max_attempts": 3}
+    base = {
+        "name": "main",
+        "dialect": "newapi",
+        "base_url": url,
+        "token_env": "T_TOKEN",
+        "user_id_env": "T_USER",
+        "window_minutes": 240,
+        "max_attempts": 3,
+    }
     cl = client_for(GatewayConfig(**{**base, **kw}))
     assert isinstance(cl, NewApiClient)
     cl.now, cl.backoff_base = scenario.as_of, 0.01
@@ -63,7 +70,10 @@ def test_the_stat_endpoint_sums_the_days_consume_rows_and_a_skew_shows(scenario)
 def test_no_total_without_a_stat_endpoint_or_before_the_day_closed(scenario) -> None:
     day = scenario.range_start
     with serve(scenario) as url:
-        assert client(url, scenario, log_endpoint="token", key_env="T_KEY").totals(day, day + timedelta(days=1)) is None
+        assert (
+            client(url, scenario, log_endpoint="token", key_env="T_KEY").totals(day, day + timedelta(days=1))
+            is None
+        )
         cl = client(url, scenario)
         cl.now = day + timedelta(days=1, seconds=10)  # within close_lag_seconds of the day's end
         assert cl.totals(day, day + timedelta(days=1)) is None
@@ -71,7 +81,10 @@ def test_no_total_without_a_stat_endpoint_or_before_the_day_closed(scenario) -> 
 
 def test_a_refused_stat_is_an_error_naming_the_endpoint_never_a_zero_total(scenario) -> None:
     day = scenario.range_start
-    with serve(scenario) as url, pytest.raises(GatewayAuthError, match=r"endpoint=/api/log/self/stat .*T_WRONG_USER"):
+    with (
+        serve(scenario) as url,
+        pytest.raises(GatewayAuthError, match=r"endpoint=/api/log/self/stat .*T_WRONG_USER"),
+    ):
         client(url, scenario, user_id_env="T_WRONG_USER").totals(day, day + timedelta(days=1))
 
 
@@ -84,14 +97,20 @@ def test_totals_are_append_only_and_an_unchanged_re_read_adds_nothing(tmp_path: 
     assert land_totals(tmp_path, day.date(), [t], datetime(2026, 12, 2, tzinfo=UTC)) is None
     from dataclasses import replace
 
-    second = land_totals(tmp_path, day.date(), [replace(t, quota=t.quota + 1)], datetime(2026, 12, 3, tzinfo=UTC))
+    second = land_totals(
+        tmp_path, day.date(), [replace(t, quota=t.quota + 1)], datetime(2026, 12, 3, tzinfo=UTC)
+    )
     assert second is not None and second.name == "totals-000002.parquet"
-    assert [pq.read_table(p).column("quota").to_pylist() for p in sorted(totals_dir(tmp_path, day.date()).iterdir())] \
-        == [[t.quota], [t.quota + 1]]
+    assert [
+        pq.read_table(p).column("quota").to_pylist()
+        for p in sorted(totals_dir(tmp_path, day.date()).iterdir())
+    ] == [[t.quota], [t.quota + 1]]
 
 
 @pytest.mark.slow
-def test_a_real_run_compares_the_days_totals_and_the_check_fails_on_a_skewed_stat(tmp_path: Path, monkeypatch) -> None:
+def test_a_real_run_compares_the_days_totals_and_the_check_fails_on_a_skewed_stat(
+    tmp_path: Path, monkeypatch
+) -> None:
     """Two real runs (Dagster, dbt, DuckDB) of the same days over real HTTP: the stat agrees with the
     rows; then the sandbox's stat answers 5 units more and the gateway_totals check fails naming the
     day and both figures, while the first total stays landed."""
@@ -103,15 +122,28 @@ def test_a_real_run_compares_the_days_totals_and_the_check_fails_on_a_skewed_sta
             monkeypatch.setenv(k, v)
         out = run_range(e.config_path, e.first, e.last, e.as_of, quiet=True)
         window = oc.Window(e.first, e.last, e.as_of)
-        ok = next(o for o in oc.evaluate(out.cfg.warehouse.path, window, out.cfg.alerts) if o.name == "gateway_totals")
-        assert ok.passed and ok.metadata["compared_days"] == 2, ok.summary  # the demo's one new-api gateway, 2 days
+        ok = next(
+            o
+            for o in oc.evaluate(out.cfg.warehouse.path, window, out.cfg.alerts)
+            if o.name == "gateway_totals"
+        )
+        assert ok.passed and ok.metadata["compared_days"] == 2, (
+            ok.summary
+        )  # the demo's one new-api gateway, 2 days
 
         faults.stat_quota_skew = 5
         out = run_range(e.config_path, e.first, e.last, e.as_of, quiet=True)
-        bad = next(o for o in oc.evaluate(out.cfg.warehouse.path, window, out.cfg.alerts) if o.name == "gateway_totals")
+        bad = next(
+            o
+            for o in oc.evaluate(out.cfg.warehouse.path, window, out.cfg.alerts)
+            if o.name == "gateway_totals"
+        )
         assert not bad.passed and bad.severity == oc.ERROR and bad.metadata["disagreeing_days"] == 2
         assert bad.failures[0].startswith(f"{e.first} gateway ")
-        assert "/api/log/self/stat reports quota " in bad.failures[0] and ": +5 units (tolerance 1)" in bad.failures[0]
+        assert (
+            "/api/log/self/stat reports quota " in bad.failures[0]
+            and ": +5 units (tolerance 1)" in bad.failures[0]
+        )
         files = sorted((e.data_dir / "landing" / "gateway_totals").glob("date=*/totals-*.parquet"))
         assert len(files) == 4  # each day's first total and its skewed re-read: nothing replaced
 
@@ -121,7 +153,9 @@ def test_a_build_without_the_stat_route_offers_no_total(scenario, monkeypatch) -
     from orchestration.sandbox import newapi_routes
     from orchestration.sandbox.http_types import json_response
 
-    monkeypatch.setattr(newapi_routes, "stat", lambda req, ctx, admin: json_response(404, {"message": "not found"}))
+    monkeypatch.setattr(
+        newapi_routes, "stat", lambda req, ctx, admin: json_response(404, {"message": "not found"})
+    )
     logs: list[str] = []
     day = scenario.range_start
     with serve(scenario) as url:
@@ -147,17 +181,27 @@ def test_a_failing_stat_never_fails_the_days_usage_landing(tmp_path: Path, monke
             monkeypatch.setenv(k, v)
         recon = ReconResource(config_path=str(e.config_path), as_of=e.as_of.isoformat())
         instance = dg.DagsterInstance.ephemeral()
-        result = dg.materialize([usage_records], resources={"recon": recon, "gateways": GatewaysResource()}, partition_key=e.last.isoformat(),
-                                instance=instance)
+        result = dg.materialize(
+            [usage_records],
+            resources={"recon": recon, "gateways": GatewaysResource()},
+            partition_key=e.last.isoformat(),
+            instance=instance,
+        )
         assert result.success
-        warned = [r.user_message for r in instance.all_logs(result.run_id) if "own total was not read" in r.user_message]
+        warned = [
+            r.user_message
+            for r in instance.all_logs(result.run_id)
+            if "own total was not read" in r.user_message
+        ]
         assert warned and "partition=2026-11-20" in warned[0] and "HTTP 400" in warned[0]
         landing = e.data_dir / "landing"
         assert list((landing / "usage_records" / "date=2026-11-20").glob("batch-*.parquet"))
         assert not (landing / "gateway_totals").exists()
 
 
-def test_a_concurrent_writer_of_the_same_day_takes_the_next_number(tmp_path: Path, scenario, monkeypatch) -> None:
+def test_a_concurrent_writer_of_the_same_day_takes_the_next_number(
+    tmp_path: Path, scenario, monkeypatch
+) -> None:
     """Two runs of one day land at once: the one that finds its number taken looks again. The other
     run landed the same total: nothing is added; it landed another total: this one takes the next number."""
     from dataclasses import replace
@@ -178,15 +222,32 @@ def test_a_concurrent_writer_of_the_same_day_takes_the_next_number(tmp_path: Pat
 
     monkeypatch.setattr(gt, "write_new", racing)
     as_table = lambda x: gt.pa.Table.from_pylist(
-        [{"gateway": x.gateway, "day": day.date(), "quota": x.quota, "quota_per_unit": x.quota_per_unit,
-          "endpoint": x.endpoint, "filter": x.filter, "window_start": x.window_start, "window_end": x.window_end,
-          "extracted_at": datetime(2026, 12, 1, tzinfo=UTC)}], schema=gt.SCHEMA)
+        [
+            {
+                "gateway": x.gateway,
+                "day": day.date(),
+                "quota": x.quota,
+                "quota_per_unit": x.quota_per_unit,
+                "endpoint": x.endpoint,
+                "filter": x.filter,
+                "window_start": x.window_start,
+                "window_end": x.window_end,
+                "extracted_at": datetime(2026, 12, 1, tzinfo=UTC),
+            }
+        ],
+        schema=gt.SCHEMA,
+    )
     other.append(as_table(t))
     assert land_totals(tmp_path, day.date(), [t], datetime(2026, 12, 1, tzinfo=UTC)) is None
     other.append(as_table(replace(t, quota=t.quota + 9)))
-    got = land_totals(tmp_path, day.date(), [replace(t, quota=t.quota + 3)], datetime(2026, 12, 2, tzinfo=UTC))
+    got = land_totals(
+        tmp_path, day.date(), [replace(t, quota=t.quota + 3)], datetime(2026, 12, 2, tzinfo=UTC)
+    )
     assert got is not None and got.name == "totals-000003.parquet"
-    quotas = [pq.read_table(p).column("quota")[0].as_py() for p in sorted(totals_dir(tmp_path, day.date()).iterdir())]
+    quotas = [
+        pq.read_table(p).column("quota")[0].as_py()
+        for p in sorted(totals_dir(tmp_path, day.date()).iterdir())
+    ]
     assert quotas == [t.quota, t.quota + 9, t.quota + 3]
 
 

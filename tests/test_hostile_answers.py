@@ -38,12 +38,27 @@ AFTER = START + timedelta(days=1, hours=6)
 
 
 def item(i: int, t: int | None = None) -> dict:
-    return {"id": i, "created_at": t or int(START.timestamp()) + 60 * i, "type": 2, "content": "", "username": "u",
-            "token_name": "app", "model_name": "gpt-4o", "quota": 1000 + i, "prompt_tokens": 10,
-            "completion_tokens": 5, "use_time": 1, "is_stream": False, "channel": 3, "channel_name": "c3",
-            "token_id": 1, "group": "default", "ip": "203.0.113.9",
-            "other": json.dumps({"model_ratio": 1, "group_ratio": 1, "completion_ratio": 1}),
-            "request_id": f"req-{i}"}
+    return {
+        "id": i,
+        "created_at": t or int(START.timestamp()) + 60 * i,
+        "type": 2,
+        "content": "",
+        "username": "u",
+        "token_name": "app",
+        "model_name": "gpt-4o",
+        "quota": 1000 + i,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "use_time": 1,
+        "is_stream": False,
+        "channel": 3,
+        "channel_name": "c3",
+        "token_id": 1,
+        "group": "default",
+        "ip": "203.0.113.9",
+        "other": json.dumps({"model_ratio": 1, "group_ratio": 1, "completion_ratio": 1}),
+        "request_id": f"req-{i}",
+    }
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -64,11 +79,21 @@ class Hostile(BaseHTTPRequestHandler):
         elif self.mode == "data_null":
             body = {"success": True, "message": "", "data": None}
         elif self.mode == "ignores_p":
-            body = {"success": True, "data": {"page": p, "page_size": size, "total": 2 * size,
-                                              "items": [dict(r, id=k) for k, r in enumerate(rows[:size])]}}
+            body = {
+                "success": True,
+                "data": {
+                    "page": p,
+                    "page_size": size,
+                    "total": 2 * size,
+                    "items": [dict(r, id=k) for k, r in enumerate(rows[:size])],
+                },
+            }
         else:
-            page = rows[(p - 1) * size:p * size]
-            body = {"success": True, "data": {"page": p, "page_size": size, "total": len(rows), "items": page}}
+            page = rows[(p - 1) * size : p * size]
+            body = {
+                "success": True,
+                "data": {"page": p, "page_size": size, "total": len(rows), "items": page},
+            }
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -97,22 +122,39 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def extract(url: str, landing: Path, now: datetime = AFTER) -> list[str]:
-    cfg = GatewayConfig(name="main", dialect="newapi", base_url=url, token_env="H_TOKEN", user_id_env="H_USER",
-                        window_minutes=1440, max_attempts=2, page_size=100)
+    cfg = GatewayConfig(
+        name="main",
+        dialect="newapi",
+        base_url=url,
+        token_env="H_TOKEN",
+        user_id_env="H_USER",
+        window_minutes=1440,
+        max_attempts=2,
+        page_size=100,
+    )
     logs: list[str] = []
-    ctx = SimpleNamespace(partition_time_window=SimpleNamespace(start=START, end=START + timedelta(days=1)),
-                          log=SimpleNamespace(info=logs.append, warning=logs.append))
+    ctx = SimpleNamespace(
+        partition_time_window=SimpleNamespace(start=START, end=START + timedelta(days=1)),
+        log=SimpleNamespace(info=logs.append, warning=logs.append),
+    )
     with client_for(cfg, logs.append) as c:
         c.now, c.backoff_base = now, 0.001
-        land_evidence_days(ctx, "usage_records", landing,
-                           lambda day, s, e: read_each([c], day, s, e, None, lambda cl: cl.usage(s, e)),
-                           source="gateways:main")
+        land_evidence_days(
+            ctx,
+            "usage_records",
+            landing,
+            lambda day, s, e: read_each([c], day, s, e, None, lambda cl: cl.usage(s, e)),
+            source="gateways:main",
+        )
     return logs
 
 
 def digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -125,12 +167,17 @@ def landed(tmp_path: Path) -> Path:
     return landing
 
 
-@pytest.mark.parametrize(("mode", "says"), [
-    ("string_false", "field=success is str 'false', not true"),
-    ("data_null", "field=data is null with success:true"),
-    ("ignores_p", "served 100 distinct rows for a total of 200 over 5 passes"),
-])
-def test_an_answer_that_proves_nothing_fails_loudly_and_lands_nothing(landed: Path, mode: str, says: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        ("string_false", "field=success is str 'false', not true"),
+        ("data_null", "field=data is null with success:true"),
+        ("ignores_p", "served 100 distinct rows for a total of 200 over 5 passes"),
+    ],
+)
+def test_an_answer_that_proves_nothing_fails_loudly_and_lands_nothing(
+    landed: Path, mode: str, says: str
+) -> None:
     before = digest(landed)
     with hostile(mode, [item(i) for i in range(200)]) as url, pytest.raises(ExtractionError) as err:
         extract(url, landed)

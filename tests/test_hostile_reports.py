@@ -17,15 +17,25 @@ from orchestration.reports.summary import summarize
 LAST = date(2026, 3, 10)
 DAYS = [LAST - timedelta(days=6 - i) for i in range(7)]
 AS_OF = datetime(2026, 3, 11, 6, tzinfo=UTC)
-FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+FORMULAS = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
 
 def test_formula_cells_from_a_gateway_are_neutralised_and_numbers_stay_numbers(tmp_path: Path) -> None:
     rows = sample_rows(LAST)
     base = rows["fct_reconciliation_mismatches"][0]
-    hostile = [dict(base, finding_id=f"h{i}", job_id=f, model=f, request_id=f, detail=f,
-                    mismatch_type="orphan_usage", amount_usd=Decimal("-1.5"))
-               for i, f in enumerate(FORMULAS)]
+    hostile = [
+        dict(
+            base,
+            finding_id=f"h{i}",
+            job_id=f,
+            model=f,
+            request_id=f,
+            detail=f,
+            mismatch_type="orphan_usage",
+            amount_usd=Decimal("-1.5"),
+        )
+        for i, f in enumerate(FORMULAS)
+    ]
     rows["fct_reconciliation_mismatches"] += hostile
     wh = create_marts(tmp_path / "wh.duckdb", rows)
     path = render_report(summarize(wh, DAYS), wh, tmp_path / "reports", AS_OF)
@@ -58,7 +68,9 @@ def _many_findings(path: Path, n: int) -> Path:
     return path
 
 
-def test_a_day_of_many_findings_renders_a_bounded_page_and_full_csvs_in_bounded_memory(tmp_path: Path) -> None:
+def test_a_day_of_many_findings_renders_a_bounded_page_and_full_csvs_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
     n = 300_000
     wh = _many_findings(tmp_path / "big.duckdb", n)
     out = tmp_path / "reports"
@@ -90,7 +102,9 @@ def test_a_day_of_many_findings_renders_a_bounded_page_and_full_csvs_in_bounded_
     table = html.split('<table id="findings"', 1)[1].split("</table>", 1)[0]
     assert table.count(">orphan_usage</a></td>") == HTML_TOP_PER_CODE
     assert table.count(">missing_usage</a></td>") == HTML_TOP_PER_CODE
-    assert len(list((folder / "trails").glob("*.html"))) == 2 * HTML_TOP_PER_CODE  # one page per finding shown
+    assert (
+        len(list((folder / "trails").glob("*.html"))) == 2 * HTML_TOP_PER_CODE
+    )  # one page per finding shown
     assert f"Findings ({n})" in html and 'id="findings-bounded"' in html
     assert len(html) < 2_000_000
     # Before: every finding as a dict and a table row (the renderer grew past 9 GB at 2M jobs).

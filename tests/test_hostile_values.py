@@ -28,8 +28,10 @@ select id as job_id, 'u' as user_id, created as created_at, 'image' as scene, 'f
        null as billing_transaction_id, cost as expected_cost_usd, 0 as retry_count
 from jobs where created >= :start and created < :end
 """
-ASSETS = "select 1 as asset_id, 1 as job_id, 1 as created_at, 1 as kind, 1 as byte_size, 1 as status " \
-         "where :start < :end and 0"
+ASSETS = (
+    "select 1 as asset_id, 1 as job_id, 1 as created_at, 1 as kind, 1 as byte_size, 1 as status "
+    "where :start < :end and 0"
+)
 
 
 def test_absurd_app_cost_and_terminal_time_are_quarantined(tmp_path: Path, monkeypatch) -> None:
@@ -37,10 +39,14 @@ def test_absurd_app_cost_and_terminal_time_are_quarantined(tmp_path: Path, monke
     eng = create_engine(url)
     with eng.begin() as c:
         c.execute(text("create table jobs (id text, created text, done text, cost real)"))
-        c.execute(text("insert into jobs values ('ok', '2026-11-20 01:00:00', '2026-11-20 01:00:30', 0.04),"
-                       "('rich', '2026-11-20 02:00:00', '2026-11-20 02:00:30', 1e300),"
-                       "('never', '2026-11-20 03:00:00', '9999-12-31 00:00:00', 0.04),"
-                       "('refund', '2026-11-20 04:00:00', '2026-11-20 04:00:30', -1e12)"))
+        c.execute(
+            text(
+                "insert into jobs values ('ok', '2026-11-20 01:00:00', '2026-11-20 01:00:30', 0.04),"
+                "('rich', '2026-11-20 02:00:00', '2026-11-20 02:00:30', 1e300),"
+                "('never', '2026-11-20 03:00:00', '9999-12-31 00:00:00', 0.04),"
+                "('refund', '2026-11-20 04:00:00', '2026-11-20 04:00:30', -1e12)"
+            )
+        )
     eng.dispose()
     monkeypatch.setenv("HV_APP_DB", url)
     app = AppConfig(database_url_env="HV_APP_DB", jobs_query=JOBS, assets_query=ASSETS)
@@ -55,14 +61,37 @@ def test_absurd_app_cost_and_terminal_time_are_quarantined(tmp_path: Path, monke
     assert sorted(result.quarantine["job_id"]) == ["never", "refund", "rich"]
 
 
-@pytest.mark.parametrize(("record", "good", "change", "reason"), [
-    ("usage_records", good_usage, {"cost_usd": 1e300}, "cost_usd sane_money"),
-    ("usage_records", good_usage, {"record_type": "refund", "cost_usd": -MAX_RECORD_USD * 2}, "cost_usd sane_money"),
-    ("usage_records", good_usage, {"created_at": pd.Timestamp("9999-12-31", tz="UTC")}, "created_at sane_timestamp"),
-    ("usage_records", good_usage, {"created_at": pd.Timestamp("1970-01-01", tz="UTC")}, "created_at sane_timestamp"),
-    ("gateway_tasks", good_task, {"cost_usd": 5e12}, "cost_usd sane_money"),
-    ("gateway_tasks", good_task, {"finished_at": pd.Timestamp("9999-12-31", tz="UTC")}, "finished_at sane_timestamp"),
-])
+@pytest.mark.parametrize(
+    ("record", "good", "change", "reason"),
+    [
+        ("usage_records", good_usage, {"cost_usd": 1e300}, "cost_usd sane_money"),
+        (
+            "usage_records",
+            good_usage,
+            {"record_type": "refund", "cost_usd": -MAX_RECORD_USD * 2},
+            "cost_usd sane_money",
+        ),
+        (
+            "usage_records",
+            good_usage,
+            {"created_at": pd.Timestamp("9999-12-31", tz="UTC")},
+            "created_at sane_timestamp",
+        ),
+        (
+            "usage_records",
+            good_usage,
+            {"created_at": pd.Timestamp("1970-01-01", tz="UTC")},
+            "created_at sane_timestamp",
+        ),
+        ("gateway_tasks", good_task, {"cost_usd": 5e12}, "cost_usd sane_money"),
+        (
+            "gateway_tasks",
+            good_task,
+            {"finished_at": pd.Timestamp("9999-12-31", tz="UTC")},
+            "finished_at sane_timestamp",
+        ),
+    ],
+)
 def test_absurd_gateway_values_are_quarantined(record, good, change, reason) -> None:
     df = _typed(record, [good(1), {**good(2), **change}])
     result = validate_frame(record, df, source="gateways:main", partition=DAY.isoformat())

@@ -25,8 +25,15 @@ def _words(text: str) -> str:
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     """lint-imports run in `root` (it puts its working dir first on sys.path), no cache."""
     env = {"PATH": str(LINT_IMPORTS.parent), "PYTHONPATH": str(root), "HOME": str(root)}
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,20 +54,26 @@ def test_the_real_tree_keeps_every_contract() -> None:
         assert f"{name} KEPT" in _words(out.stdout)
 
 
-@pytest.mark.parametrize(("module", "wrong_import", "contract"), [
-    ("orchestration/gateways/newapi/client.py", "import dagster",
-     "clients-no-dagster"),
-    ("orchestration/gateways/pager.py", "import orchestration.sandbox.server", "clients-no-dagster"),
-    ("orchestration/app_sources.py", "import orchestration.gateways.base", "sources-independent"),
-    ("schemas/canonical.py", "import orchestration.config", "schemas-leaf"),
-    ("orchestration/reports/marts.py", "import orchestration.landing", "reports-read-warehouse"),
-    ("orchestration/gateways/tokenlab/client.py", "import orchestration.gateways.newapi.rows",
-     "dialects-independent"),
-    ("orchestration/demo.py", "import pytest", "product-no-test-code"),
-    ("orchestration/alerts.py", "import orchestration.assets.operator_checks", "alerts-no-assets"),
-])
-def test_a_wrong_import_breaks_its_contract(tree_copy: Path, module: str, wrong_import: str,
-                                            contract: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "wrong_import", "contract"),
+    [
+        ("orchestration/gateways/newapi/client.py", "import dagster", "clients-no-dagster"),
+        ("orchestration/gateways/pager.py", "import orchestration.sandbox.server", "clients-no-dagster"),
+        ("orchestration/app_sources.py", "import orchestration.gateways.base", "sources-independent"),
+        ("schemas/canonical.py", "import orchestration.config", "schemas-leaf"),
+        ("orchestration/reports/marts.py", "import orchestration.landing", "reports-read-warehouse"),
+        (
+            "orchestration/gateways/tokenlab/client.py",
+            "import orchestration.gateways.newapi.rows",
+            "dialects-independent",
+        ),
+        ("orchestration/demo.py", "import pytest", "product-no-test-code"),
+        ("orchestration/alerts.py", "import orchestration.assets.operator_checks", "alerts-no-assets"),
+    ],
+)
+def test_a_wrong_import_breaks_its_contract(
+    tree_copy: Path, module: str, wrong_import: str, contract: str
+) -> None:
     path = tree_copy / module
     original = path.read_text(encoding="utf-8")
     path.write_text(original + f"\n{wrong_import}  # deliberately wrong\n", encoding="utf-8")
@@ -79,14 +92,23 @@ def test_no_module_of_the_product_imports_itself_back() -> None:
     import grimp
 
     graph = grimp.build_graph("orchestration", "schemas", exclude_type_checking_imports=True, cache_dir=None)
-    cycles = sorted({tuple(sorted((a, b))) for a in graph.modules for b in graph.find_modules_directly_imported_by(a)
-                     if graph.chain_exists(importer=b, imported=a)})
+    cycles = sorted(
+        {
+            tuple(sorted((a, b)))
+            for a in graph.modules
+            for b in graph.find_modules_directly_imported_by(a)
+            if graph.chain_exists(importer=b, imported=a)
+        }
+    )
     assert not cycles
 
 
 def test_no_module_hides_a_name_behind_a_module_getattr() -> None:
     """A module-level `__getattr__` re-export is how the sandbox once held an import cycle apart:
     a name lives in one module and is imported from there."""
-    hits = [str(p.relative_to(REPO)) for p in (REPO / "orchestration").rglob("*.py")
-            if "\ndef __getattr__(" in p.read_text(encoding="utf-8")]
+    hits = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "orchestration").rglob("*.py")
+        if "\ndef __getattr__(" in p.read_text(encoding="utf-8")
+    ]
     assert not hits

@@ -37,10 +37,22 @@ def jobs(n: int, status: str = "succeeded", offset: int = 0) -> pd.DataFrame:
     rows = []
     for i in range(offset, offset + n):
         t0 = pd.Timestamp("2026-11-20T00:00:00Z") + pd.Timedelta(minutes=7 * i)
-        rows.append({"job_id": f"job-{i:04d}", "user_id": f"u_{i:032x}", "created_at": t0, "scene": "image",
-                     "model": "flux", "request_id": f"req-{i}", "task_id": None, "status": status,
-                     "terminal_at": t0 + pd.Timedelta(seconds=40), "billing_transaction_id": None,
-                     "expected_cost_usd": 0.04 + i / 1000, "retry_count": i % 3})
+        rows.append(
+            {
+                "job_id": f"job-{i:04d}",
+                "user_id": f"u_{i:032x}",
+                "created_at": t0,
+                "scene": "image",
+                "model": "flux",
+                "request_id": f"req-{i}",
+                "task_id": None,
+                "status": status,
+                "terminal_at": t0 + pd.Timedelta(seconds=40),
+                "billing_transaction_id": None,
+                "expected_cost_usd": 0.04 + i / 1000,
+                "retry_count": i % 3,
+            }
+        )
     dtypes = canonical_dtypes("app_jobs")  # the optional fallback-match columns stay null
     return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=t) for c, t in dtypes.items()})
 
@@ -92,7 +104,9 @@ def test_rerun_replaces_the_partition_as_a_whole(tmp_path: Path) -> None:
     assert back["job_id"].tolist() == [f"job-{i:04d}" for i in range(4)]
     assert set(back["status"]) == {"failed"}
     assert not quarantine_file(tmp_path, "app_jobs", DAY).exists()  # no stale quarantine of the old run
-    assert [p.name for p in partition_file(tmp_path, "app_jobs", DAY).parent.iterdir()] == ["app_jobs.parquet"]
+    assert [p.name for p in partition_file(tmp_path, "app_jobs", DAY).parent.iterdir()] == [
+        "app_jobs.parquet"
+    ]
 
 
 def test_quarantine_file_sits_beside_the_partition(tmp_path: Path) -> None:
@@ -117,7 +131,9 @@ def test_empty_partition_is_a_typed_empty_file(tmp_path: Path) -> None:
     assert landed.quarantine_path is None
 
 
-def test_exception_mid_write_leaves_the_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exception_mid_write_leaves_the_previous_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_partition(jobs(20), tmp_path, "app_jobs", DAY)
     before = sha(path)
 
@@ -166,14 +182,19 @@ def test_writer_killed_mid_write_leaves_the_previous_version_readable(tmp_path: 
     helper = tmp_path / "helper"
     helper.mkdir()
     (helper / "tests_landing_frame.py").write_text(
-        "import pandas as pd\n"
-        "def frame():\n"
-        f"    return pd.read_pickle({str(tmp_path / 'new.pkl')!r})\n")
+        f"import pandas as pd\ndef frame():\n    return pd.read_pickle({str(tmp_path / 'new.pkl')!r})\n"
+    )
     jobs(7, status="failed", offset=100).to_pickle(tmp_path / "new.pkl")
     (helper / "writer.py").write_text(KILLED_WRITER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(helper), str(REPO)])}
-    proc = subprocess.Popen([sys.executable, str(helper / "writer.py"), str(root)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, str(helper / "writer.py"), str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         line = proc.stdout.readline()
         assert line.strip() == "HALF-WRITTEN", proc.stderr.read()
@@ -188,7 +209,9 @@ def test_writer_killed_mid_write_leaves_the_previous_version_readable(tmp_path: 
     assert read_partition(root, "app_jobs", DAY)["job_id"].tolist() == [f"job-{i:04d}" for i in range(20)]
     # what dbt reads: the glob of its raw source sees only the complete old file
     glob = str(root / "app_jobs" / "*" / "*.parquet")
-    assert duckdb.sql(f"select count(*), min(status) from read_parquet('{glob}')").fetchall() == [(20, "succeeded")]
+    assert duckdb.sql(f"select count(*), min(status) from read_parquet('{glob}')").fetchall() == [
+        (20, "succeeded")
+    ]
     # the next write cleans the leftover up once it is clearly stale, and lands normally
     old = time.time() - 2 * landing.STALE_TEMP_SECONDS
     os.utime(temps[0], (old, old))

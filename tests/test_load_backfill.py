@@ -31,8 +31,15 @@ RSS_BOUND_BYTES = int(1.5 * 2**30)  # generous: a year of small days must not sc
 
 
 def recon_run(e: Env, first: date, last: date, config: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(e.cmd(first, last, config), cwd=REPO, env=e.env, capture_output=True, text=True,
-                          timeout=3600, check=False)
+    return subprocess.run(
+        e.cmd(first, last, config),
+        cwd=REPO,
+        env=e.env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
 
 
 def _tree_rss(pid: int) -> int:
@@ -61,13 +68,31 @@ def _tree_rss(pid: int) -> int:
 def run_measured(e: Env, first: date, last: date) -> tuple[subprocess.CompletedProcess, int, int]:
     """`recon run` under a wrapper that reports its children's peak RSS (ru_maxrss: the largest single
     process, dbt included), while this thread samples the whole tree's summed RSS every 0.1 s."""
-    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-               "sys.exit(r.returncode)")
-    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "orchestration.cli", "run", "--config",
-           str(e.config_path), "--start", first.isoformat(), "--end", last.isoformat(),
-           "--as-of", e.as_of.isoformat()]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wrapper = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+        "sys.exit(r.returncode)"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        wrapper,
+        sys.executable,
+        "-m",
+        "orchestration.cli",
+        "run",
+        "--config",
+        str(e.config_path),
+        "--start",
+        first.isoformat(),
+        "--end",
+        last.isoformat(),
+        "--as-of",
+        e.as_of.isoformat(),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak_tree = 0
     done = threading.Event()
 
@@ -92,8 +117,10 @@ def _backfill(tmp_path: Path, days: int, end: date) -> None:
         p, single, tree = run_measured(e, e.first, e.last)
         took = time.monotonic() - t0
     assert p.returncode == 0, p.stderr[-3000:]
-    print(f"\nbackfill of {days} days: {took:.1f}s, peak RSS of one process {single / 2**20:.0f} MiB, "
-          f"of the whole process tree {tree / 2**20:.0f} MiB")
+    print(
+        f"\nbackfill of {days} days: {took:.1f}s, peak RSS of one process {single / 2**20:.0f} MiB, "
+        f"of the whole process tree {tree / 2**20:.0f} MiB"
+    )
     assert 0 < single <= tree < RSS_BOUND_BYTES, (single, tree)
     landing = e.data_dir / "landing"
     for record in ("usage_records", "gateway_tasks", "app_jobs", "app_assets"):
@@ -102,8 +129,9 @@ def _backfill(tmp_path: Path, days: int, end: date) -> None:
     assert not [p for p in landing.rglob("*.tmp")], "temp files left in landing"
     con = duckdb.connect(str(e.data_dir / "warehouse.duckdb"), read_only=True)
     try:
-        first, last, n = con.execute("select min(created_at)::date, max(created_at)::date, count(*) "
-                                     "from stg_raw__usage_records").fetchone()
+        first, last, n = con.execute(
+            "select min(created_at)::date, max(created_at)::date, count(*) from stg_raw__usage_records"
+        ).fetchone()
     finally:
         con.close()
     assert (first, last) == (e.first, e.last) and n > days
@@ -141,7 +169,9 @@ def reference(tmp_path_factory) -> Iterator[Reference]:
 
 
 @pytest.mark.slow
-def test_same_partition_three_times_holds_the_same_rows_and_gives_identical_marts(reference: Reference) -> None:
+def test_same_partition_three_times_holds_the_same_rows_and_gives_identical_marts(
+    reference: Reference,
+) -> None:
     e = reference.env
     for _ in range(2):  # the same partition again, over the first run's files
         p = recon_run(e, e.last, e.last)
@@ -152,14 +182,30 @@ def test_same_partition_three_times_holds_the_same_rows_and_gives_identical_mart
 
 
 @pytest.mark.slow
-def test_same_partition_run_concurrently_gives_identical_outputs(tmp_path: Path, reference: Reference) -> None:
+def test_same_partition_run_concurrently_gives_identical_outputs(
+    tmp_path: Path, reference: Reference
+) -> None:
     with pipeline(tmp_path / "data", end=date(2026, 11, 20), days=2, jobs_per_day=15) as e:
-        cmd = [sys.executable, "-m", "orchestration.cli", "run", "--config", str(e.config_path),
-               "--start", e.last.isoformat(), "--as-of", e.as_of.isoformat()]
-        procs = [subprocess.Popen(cmd, cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "run",
+            "--config",
+            str(e.config_path),
+            "--start",
+            e.last.isoformat(),
+            "--as-of",
+            e.as_of.isoformat(),
+        ]
+        procs = [
+            subprocess.Popen(
+                cmd, cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
         outs = [p.communicate(timeout=900) for p in procs]
-        for p, (_, err) in zip(procs, outs):
+        for p, (_, err) in zip(procs, outs, strict=False):
             assert p.returncode == 0, err[-3000:]
         # same work started together: one waited for the other's warehouse lock, and said so
         assert any("in use by another run; waiting" in err for _, err in outs)

@@ -25,9 +25,14 @@ print("parsed" if parse_if_stale(project) else "fresh")
 
 
 def start(project: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CALL, str(project)], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    return subprocess.Popen(
+        [sys.executable, "-c", CALL, str(project)],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
 
 
 def finish(proc: subprocess.Popen) -> str:

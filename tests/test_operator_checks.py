@@ -58,8 +58,11 @@ def run(
 
 
 def test_sample_marts_have_the_columns_and_types_of_the_dbt_marts() -> None:
-    models = [m for f in sorted((REPO / "dbt_project/models/marts").glob("_*models.yml"))
-              for m in yaml.safe_load(f.read_text()).get("models", [])]
+    models = [
+        m
+        for f in sorted((REPO / "dbt_project/models/marts").glob("_*models.yml"))
+        for m in yaml.safe_load(f.read_text()).get("models", [])
+    ]
     declared = {m["name"]: [(c["name"], c.get("data_type")) for c in m.get("columns", [])] for m in models}
     for table, cols in MART_COLUMNS.items():
         assert table in declared, f"{table} is no longer a mart"
@@ -154,10 +157,16 @@ def test_stuck_tasks_warn_then_error_by_count(tmp_path: Path) -> None:
     many = run(
         tmp_path,
         "stuck_tasks",
-        {"fct_reconciliation_mismatches": [finding("stuck_task", n=i) for i in range(oc.Thresholds().stuck_tasks_error)]},
+        {
+            "fct_reconciliation_mismatches": [
+                finding("stuck_task", n=i) for i in range(oc.Thresholds().stuck_tasks_error)
+            ]
+        },
     )
     assert (
-        not many.passed and many.severity == oc.ERROR and many.metadata["stuck_tasks"] == oc.Thresholds().stuck_tasks_error
+        not many.passed
+        and many.severity == oc.ERROR
+        and many.metadata["stuck_tasks"] == oc.Thresholds().stuck_tasks_error
     )
 
 
@@ -250,19 +259,32 @@ def test_gateway_error_owners_default_when_the_mart_has_none(tmp_path: Path) -> 
 
 
 def rate_row(errors: int, requests: int, is_alert: bool, day: date = LAST) -> dict:
-    return {"error_date": day, "gateway": "main", "request_count": requests, "error_count": errors,
-            "error_rate": errors / requests, "is_alert": is_alert}
+    return {
+        "error_date": day,
+        "gateway": "main",
+        "request_count": requests,
+        "error_count": errors,
+        "error_rate": errors / requests,
+        "is_alert": is_alert,
+    }
 
 
 def test_gateway_error_rate_fails_on_the_marts_flag_in_the_runs_days(tmp_path: Path) -> None:
     ok = run(tmp_path, "gateway_error_rate", {"fct_error_rate_daily": [rate_row(2, 20, False)]})
     assert ok.passed and ok.metadata["alert_days"] == 0
-    bad = run(tmp_path, "gateway_error_rate", {"fct_error_rate_daily": [rate_row(3, 20, True)]},
-              oc.Thresholds(error_rate_overall=0.12))
+    bad = run(
+        tmp_path,
+        "gateway_error_rate",
+        {"fct_error_rate_daily": [rate_row(3, 20, True)]},
+        oc.Thresholds(error_rate_overall=0.12),
+    )
     assert not bad.passed and bad.severity == oc.WARN
     assert bad.failures == [f"{LAST} gateway main: 3 error(s) of 20 requests (15.0%, limit 12.0%)"]
-    old = run(tmp_path, "gateway_error_rate",
-              {"fct_error_rate_daily": [rate_row(9, 20, True, day=FIRST - timedelta(days=1))]})
+    old = run(
+        tmp_path,
+        "gateway_error_rate",
+        {"fct_error_rate_daily": [rate_row(9, 20, True, day=FIRST - timedelta(days=1))]},
+    )
     assert old.passed
 
 
@@ -291,7 +313,9 @@ def test_spend_anomaly_warns_on_an_anomalous_day(tmp_path: Path) -> None:
 def test_spend_anomaly_says_what_a_short_history_compared_against(tmp_path: Path) -> None:
     row = {**spend(LAST, True), "history_days": 3, "history_basis": "short: 3 of 14 previous days"}
     bad = run(tmp_path, "spend_anomaly", {"fct_spend_daily": [row]})
-    assert bad.failures == [f"{LAST} gateway main: 30.00 USD (above 12.00, compared with short: 3 of 14 previous days)"]
+    assert bad.failures == [
+        f"{LAST} gateway main: 30.00 USD (above 12.00, compared with short: 3 of 14 previous days)"
+    ]
     assert "short or no history: main short: 3 of 14 previous days" in bad.summary
 
 
@@ -345,8 +369,12 @@ def run_checks(recon, webhook=None, **kw) -> dg.ExecuteInProcessResult:
     from orchestration.partitions import DAILY
 
     specs = [dg.AssetSpec(m, partitions_def=DAILY) for m in sorted(set(oc.CHECK_MARTS.values()))]
-    return dg.materialize([*specs, operator_checks], selection=dg.AssetSelection.checks(operator_checks),
-                          resources={"recon": recon, "alert_webhook": webhook or AlertWebhook()}, **kw)
+    return dg.materialize(
+        [*specs, operator_checks],
+        selection=dg.AssetSelection.checks(operator_checks),
+        resources={"recon": recon, "alert_webhook": webhook or AlertWebhook()},
+        **kw,
+    )
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:
@@ -355,7 +383,9 @@ def range_tags(first: date, last: date) -> dict[str, str]:
     return {"tags": tags(first, last)}
 
 
-def test_every_operator_check_is_a_dagster_asset_check_on_the_mart_it_reads(tmp_path: Path, monkeypatch) -> None:
+def test_every_operator_check_is_a_dagster_asset_check_on_the_mart_it_reads(
+    tmp_path: Path, monkeypatch
+) -> None:
     from orchestration.resources import ReconResource
 
     monkeypatch.setenv("RECON_TEST_APP_DB", "sqlite://")
@@ -377,7 +407,9 @@ def test_every_operator_check_is_a_dagster_asset_check_on_the_mart_it_reads(tmp_
     assert result.success
     evals = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evals) == set(oc.CHECKS)
-    assert {n: e.asset_key for n, e in evals.items()} == {n: dg.AssetKey([m]) for n, m in oc.CHECK_MARTS.items()}
+    assert {n: e.asset_key for n, e in evals.items()} == {
+        n: dg.AssetKey([m]) for n, m in oc.CHECK_MARTS.items()
+    }
     failed = {n: e.severity for n, e in evals.items() if not e.passed}
     assert failed == {
         "money_at_risk": dg.AssetCheckSeverity.ERROR,
@@ -398,11 +430,16 @@ def test_a_range_run_checks_exactly_the_runs_days(tmp_path: Path, monkeypatch) -
     from orchestration.resources import ReconResource
 
     monkeypatch.setenv("RECON_TEST_APP_DB", "sqlite://")
-    wh = create_marts(tmp_path / "wh.duckdb", {"fct_reconciliation_mismatches": [
-        finding("charged_for_failure", "6.0", day=FIRST, n=1),
-        finding("charged_for_failure", "6.0", day=LAST, n=2),
-        finding("charged_for_failure", "99.0", day=FIRST - timedelta(days=1), n=3),
-    ]})
+    wh = create_marts(
+        tmp_path / "wh.duckdb",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("charged_for_failure", "6.0", day=FIRST, n=1),
+                finding("charged_for_failure", "6.0", day=LAST, n=2),
+                finding("charged_for_failure", "99.0", day=FIRST - timedelta(days=1), n=3),
+            ]
+        },
+    )
     recon = ReconResource(config_path=str(write_config(tmp_path, wh)), as_of=AS_OF.isoformat())
     whole = run_checks(recon, **range_tags(FIRST, LAST))
     money = next(e for e in whole.get_asset_check_evaluations() if e.check_name == "money_at_risk")
@@ -437,7 +474,8 @@ def test_severity_maps_to_dagster_and_outcomes_import_no_dagster() -> None:
     for module in ("check_outcome.py", "alerts.py", "assets/operator_checks.py"):
         tree = ast.parse((REPO / "orchestration" / module).read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
         assert "orchestration.assets.mart_checks" not in imported
         if module != "assets/operator_checks.py":
             assert not any(str(m).startswith("orchestration.assets") for m in imported), module
@@ -446,9 +484,19 @@ def test_severity_maps_to_dagster_and_outcomes_import_no_dagster() -> None:
 
 
 def test_usage_coverage_errors_when_a_day_the_run_needs_is_uncovered(tmp_path: Path) -> None:
-    gap = finding("coverage_gap", day=LAST, job_id=None, task_id=None, detail="gateway main holds no complete usage")
-    ok = run(tmp_path, "usage_coverage", {"fct_reconciliation_mismatches": [
-        finding("missing_usage", "1.0"), dict(gap, partition_date=FIRST - timedelta(days=1))]})  # outside the run
+    gap = finding(
+        "coverage_gap", day=LAST, job_id=None, task_id=None, detail="gateway main holds no complete usage"
+    )
+    ok = run(
+        tmp_path,
+        "usage_coverage",
+        {
+            "fct_reconciliation_mismatches": [
+                finding("missing_usage", "1.0"),
+                dict(gap, partition_date=FIRST - timedelta(days=1)),
+            ]
+        },
+    )  # outside the run
     assert ok.passed and ok.metadata["uncovered_days"] == 0
     bad = run(tmp_path, "usage_coverage", {"fct_reconciliation_mismatches": [gap]})
     assert not bad.passed and bad.severity == oc.ERROR
@@ -478,43 +526,90 @@ def test_money_at_risk_counts_each_jobs_dollars_once_per_direction(tmp_path: Pat
 
 
 def high_tokens(day: date, tokens: int, **kw: object) -> dict:
-    return {"request_date": day, "gateway": "main", "model": "m", "record_key": f"k{tokens}", "request_id": f"r{tokens}",
-            "token_name": "prod", "total_tokens": tokens, "history_requests": 30, "history_mean_tokens": 1000.0,
-            "history_stddev_tokens": 100.0, "threshold_tokens": 1300.0, "cap_tokens": None,
-            "is_above_usual": True, "is_above_cap": False, **kw}
+    return {
+        "request_date": day,
+        "gateway": "main",
+        "model": "m",
+        "record_key": f"k{tokens}",
+        "request_id": f"r{tokens}",
+        "token_name": "prod",
+        "total_tokens": tokens,
+        "history_requests": 30,
+        "history_mean_tokens": 1000.0,
+        "history_stddev_tokens": 100.0,
+        "threshold_tokens": 1300.0,
+        "cap_tokens": None,
+        "is_above_usual": True,
+        "is_above_cap": False,
+        **kw,
+    }
 
 
 def test_high_token_requests_warn_in_the_runs_days_naming_model_request_and_usual(tmp_path: Path) -> None:
-    old = run(tmp_path, "high_token_requests", {"fct_high_token_requests": [high_tokens(FIRST - timedelta(days=1), 5000)]})
+    old = run(
+        tmp_path,
+        "high_token_requests",
+        {"fct_high_token_requests": [high_tokens(FIRST - timedelta(days=1), 5000)]},
+    )
     assert old.passed and old.metadata["high_token_requests"] == 0
-    bad = run(tmp_path, "high_token_requests",
-              {"fct_high_token_requests": [high_tokens(LAST, 5000),
-                                           high_tokens(LAST, 9000, cap_tokens=8000, is_above_cap=True)]})
+    bad = run(
+        tmp_path,
+        "high_token_requests",
+        {
+            "fct_high_token_requests": [
+                high_tokens(LAST, 5000),
+                high_tokens(LAST, 9000, cap_tokens=8000, is_above_cap=True),
+            ]
+        },
+    )
     assert not bad.passed and bad.severity == oc.WARN
-    assert bad.failures[0] == (f"{LAST} gateway main model m: request r5000 (token prod) 5000 tokens, above 1300 = "
-                               "mean 1000 + 3 sd 100 of 30 earlier request(s)")
+    assert bad.failures[0] == (
+        f"{LAST} gateway main model m: request r5000 (token prod) 5000 tokens, above 1300 = "
+        "mean 1000 + 3 sd 100 of 30 earlier request(s)"
+    )
     assert bad.failures[1].endswith("; above the cap 8000")
-    two = run(tmp_path, "high_token_requests", {"fct_high_token_requests": [high_tokens(LAST, 5000)]},
-              oc.Thresholds(high_token_requests_warn=2))
+    two = run(
+        tmp_path,
+        "high_token_requests",
+        {"fct_high_token_requests": [high_tokens(LAST, 5000)]},
+        oc.Thresholds(high_token_requests_warn=2),
+    )
     assert two.passed
 
 
 def firing_rows() -> dict[str, dict[str, list[dict]]]:
     """Per check, mart rows in the run's days that make it fail."""
-    totals = {"total_date": LAST, "gateway": "main", "gateway_quota": 1005, "detail_quota": 1000,
-              "quota_difference": 5, "gateway_usd": 0.00201, "detail_usd": 0.002, "detail_rows": 2,
-              "endpoint": "/api/log/self/stat", "is_disagreement": True}
+    totals = {
+        "total_date": LAST,
+        "gateway": "main",
+        "gateway_quota": 1005,
+        "detail_quota": 1000,
+        "quota_difference": 5,
+        "gateway_usd": 0.00201,
+        "detail_usd": 0.002,
+        "detail_rows": 2,
+        "endpoint": "/api/log/self/stat",
+        "is_disagreement": True,
+    }
     return {
         "money_at_risk": {"fct_reconciliation_mismatches": [finding("charged_for_failure", "25.0")]},
-        "new_mismatch_code": {"fct_mismatch_history": [history("missing_usage", AS_OF - timedelta(days=3),
-                                                               resolved=AS_OF - timedelta(days=2)),
-                                                       history("stuck_task", AS_OF, n=2)]},
+        "new_mismatch_code": {
+            "fct_mismatch_history": [
+                history("missing_usage", AS_OF - timedelta(days=3), resolved=AS_OF - timedelta(days=2)),
+                history("stuck_task", AS_OF, n=2),
+            ]
+        },
         "stuck_tasks": {"fct_reconciliation_mismatches": [finding("stuck_task")]},
         "settlement_p95": {"fct_settlement_lag_daily": [lag(LAST, 90000.0)]},
-        **{f"gateway_errors_{c.lower()}": {"fct_error_alerts_daily": [errors_row(c, 50)]} for c in oc.ERROR_OWNERS},
+        **{
+            f"gateway_errors_{c.lower()}": {"fct_error_alerts_daily": [errors_row(c, 50)]}
+            for c in oc.ERROR_OWNERS
+        },
         "gateway_error_rate": {"fct_error_rate_daily": [rate_row(9, 20, True)]},
         "spend_anomaly": {"fct_spend_daily": [spend(LAST, True)]},
-        "usage_coverage": {"fct_reconciliation_mismatches": [finding("coverage_gap", job_id=None, task_id=None)]},
+        "usage_coverage": {
+            "fct_reconciliation_mismatches": [finding("coverage_gap", job_id=None, task_id=None)]
+        },
         "high_token_requests": {"fct_high_token_requests": [high_tokens(LAST, 5000)]},
         "gateway_totals": {"fct_gateway_totals_daily": [totals]},
     }
@@ -537,6 +632,12 @@ def test_each_check_is_a_plain_function_of_a_read_only_connection(tmp_path: Path
         bad = fn(con, WINDOW, oc.Thresholds())
     assert isinstance(ok, oc.CheckOutcome) and ok.name == name and ok.passed, ok.summary
     assert not bad.passed and bad.failures, bad.summary
-    errors = {"money_at_risk", "usage_coverage", "gateway_totals", "gateway_errors_401", "gateway_errors_402",
-              "gateway_errors_403"}  # the README's table: these error, the rest warn (one stuck task warns)
+    errors = {
+        "money_at_risk",
+        "usage_coverage",
+        "gateway_totals",
+        "gateway_errors_401",
+        "gateway_errors_402",
+        "gateway_errors_403",
+    }  # the README's table: these error, the rest warn (one stuck task warns)
     assert bad.severity == (oc.ERROR if name in errors else oc.WARN)

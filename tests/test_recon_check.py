@@ -56,8 +56,11 @@ def _edit(e, change) -> Path:
 
 def _check(path: Path):
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
-    lines = {ln.split(": ", 1)[0].split(None, 1)[1]: ln for ln in result.stdout.splitlines()
-             if ln.startswith(("ok ", "FAIL "))}
+    lines = {
+        ln.split(": ", 1)[0].split(None, 1)[1]: ln
+        for ln in result.stdout.splitlines()
+        if ln.startswith(("ok ", "FAIL "))
+    }
     return result, lines
 
 
@@ -75,7 +78,9 @@ def test_a_missing_env_var_names_the_variable_and_skips_its_gateway(env, monkeyp
     result, lines = _check(env.config_path)
     assert result.exit_code == 1
     assert lines["env"].startswith("FAIL") and "gateways[0].token_env: GATEWAY_TOKEN" in lines["env"]
-    assert lines["gateway main"].startswith("FAIL") and "skipped: GATEWAY_TOKEN not set" in lines["gateway main"]
+    assert (
+        lines["gateway main"].startswith("FAIL") and "skipped: GATEWAY_TOKEN not set" in lines["gateway main"]
+    )
     assert lines["gateway lab"].startswith("ok ") and lines["app db"].startswith("ok ")
     assert "check failed: env, gateway main" in result.stderr
 
@@ -98,8 +103,14 @@ def test_a_wrong_token_is_refused_naming_the_env_var(env, monkeypatch):
     monkeypatch.setenv("TOKENLAB_TOKEN", "mt-not-the-token")
     result, lines = _check(env.config_path)
     assert result.exit_code == 1
-    assert "token refused (success:false)" in lines["gateway main"] and "GATEWAY_TOKEN (token_env)" in lines["gateway main"]
-    assert "token refused, HTTP 401" in lines["gateway lab"] and "TOKENLAB_TOKEN (token_env)" in lines["gateway lab"]
+    assert (
+        "token refused (success:false)" in lines["gateway main"]
+        and "GATEWAY_TOKEN (token_env)" in lines["gateway main"]
+    )
+    assert (
+        "token refused, HTTP 401" in lines["gateway lab"]
+        and "TOKENLAB_TOKEN (token_env)" in lines["gateway lab"]
+    )
     assert "not-the-token" not in result.output  # a secret is never printed, even a wrong one
 
 
@@ -111,7 +122,11 @@ def test_an_app_query_missing_a_column_fails_the_app_db_part(env):
 
     result, lines = _check(_edit(env, drop_status))
     assert result.exit_code == 1
-    assert lines["app db"].startswith("FAIL") and "app.jobs_query" in lines["app db"] and "status" in lines["app db"]
+    assert (
+        lines["app db"].startswith("FAIL")
+        and "app.jobs_query" in lines["app db"]
+        and "status" in lines["app db"]
+    )
     assert all(lines[p].startswith("ok ") for p in PARTS if p != "app db")
 
 
@@ -125,8 +140,13 @@ def test_a_broken_config_is_the_config_part(tmp_path):
 @pytest.mark.slow
 def test_recon_run_stops_before_extraction_on_a_closed_port(env):
     path = _edit(env, lambda d: d["gateways"][0].update(base_url=f"http://127.0.0.1:{_closed_port()}"))
-    p = subprocess.run(env.cmd(config=path), env=env.env, capture_output=True, text=True, timeout=600, check=False)
+    p = subprocess.run(
+        env.cmd(config=path), env=env.env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert p.returncode == 2, p.stderr[-2000:]
     last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith("recon: config error: gateways.main: GET http://127.0.0.1:") and "cannot connect" in last
+    assert (
+        last.startswith("recon: config error: gateways.main: GET http://127.0.0.1:")
+        and "cannot connect" in last
+    )
     assert not (env.data_dir / "landing").exists()  # nothing was extracted, nothing landed

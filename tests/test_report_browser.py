@@ -113,24 +113,30 @@ def add_job_trail(wh: Path) -> None:
     intermediate models name them, so its trail page has a whole trail and a full packet."""
     con = duckdb.connect(str(wh))
     try:
-        con.execute("create table stg_raw__app_jobs as select 'job_0000' as job_id, 'req_0000' as request_id, "
-                    "'task_0000' as task_id, 'btx_0000' as billing_transaction_id, 'video' as scene, "
-                    "'kling-v2' as model, 'failed' as status, 0.40::decimal(20, 8) as expected_cost_usd, "
-                    "0 as retry_count, timestamptz '2026-03-04 10:00:00+00' as created_at, "
-                    "timestamptz '2026-03-04 10:02:00+00' as terminal_at")
-        con.execute("create table int_usage_records_linked as select 'lab' as gateway, 'ur_0000' as record_key, "
-                    "'consume' as record_type, 'req_0000' as request_id, 'task_0000' as task_id, "
-                    "'btx_0000' as billing_transaction_id, 'kling-v2' as model, null::varchar as error_code, "
-                    "200 as status_code, 0 as prompt_tokens, 0 as completion_tokens, 200000 as quota, "
-                    "0.40::decimal(20, 10) as cost_usd, timestamptz '2026-03-04 10:00:01+00' as created_at, "
-                    "1 as version_seq, false as is_gone, null::timestamptz as gone_at, 'job_0000' as job_id, "
-                    "'task_id' as link_method")
-        con.execute("create table stg_raw__gateway_tasks as select 'lab' as gateway, 'task_0000' as task_id, "
-                    "'failed' as status, 'upstream 500' as fail_reason, 'video' as platform, 'generate' as action, "
-                    "200000 as quota, 0.40::decimal(20, 10) as cost_usd, "
-                    "timestamptz '2026-03-04 10:00:01+00' as submitted_at, "
-                    "timestamptz '2026-03-04 10:01:50+00' as finished_at, 1 as version_seq, false as is_gone, "
-                    "null::timestamptz as gone_at, 'https://lab.example.com/v1/tasks/task_0000' as poll_url")
+        con.execute(
+            "create table stg_raw__app_jobs as select 'job_0000' as job_id, 'req_0000' as request_id, "
+            "'task_0000' as task_id, 'btx_0000' as billing_transaction_id, 'video' as scene, "
+            "'kling-v2' as model, 'failed' as status, 0.40::decimal(20, 8) as expected_cost_usd, "
+            "0 as retry_count, timestamptz '2026-03-04 10:00:00+00' as created_at, "
+            "timestamptz '2026-03-04 10:02:00+00' as terminal_at"
+        )
+        con.execute(
+            "create table int_usage_records_linked as select 'lab' as gateway, 'ur_0000' as record_key, "
+            "'consume' as record_type, 'req_0000' as request_id, 'task_0000' as task_id, "
+            "'btx_0000' as billing_transaction_id, 'kling-v2' as model, null::varchar as error_code, "
+            "200 as status_code, 0 as prompt_tokens, 0 as completion_tokens, 200000 as quota, "
+            "0.40::decimal(20, 10) as cost_usd, timestamptz '2026-03-04 10:00:01+00' as created_at, "
+            "1 as version_seq, false as is_gone, null::timestamptz as gone_at, 'job_0000' as job_id, "
+            "'task_id' as link_method"
+        )
+        con.execute(
+            "create table stg_raw__gateway_tasks as select 'lab' as gateway, 'task_0000' as task_id, "
+            "'failed' as status, 'upstream 500' as fail_reason, 'video' as platform, 'generate' as action, "
+            "200000 as quota, 0.40::decimal(20, 10) as cost_usd, "
+            "timestamptz '2026-03-04 10:00:01+00' as submitted_at, "
+            "timestamptz '2026-03-04 10:01:50+00' as finished_at, 1 as version_seq, false as is_gone, "
+            "null::timestamptz as gone_at, 'https://lab.example.com/v1/tasks/task_0000' as poll_url"
+        )
     finally:
         con.close()
 
@@ -141,8 +147,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     wh = create_marts(tmp / "wh.duckdb", sample_rows(LAST))
     add_job_trail(wh)
     summary = summarize(wh, DAYS)
-    page = render_report(summary, wh, tmp / "reports", datetime(2026, 3, 11, 6, tzinfo=UTC),
-                         links={"app_job_url": "https://admin.example.com/jobs/{job_id}"})
+    page = render_report(
+        summary,
+        wh,
+        tmp / "reports",
+        datetime(2026, 3, 11, 6, tzinfo=UTC),
+        links={"app_job_url": "https://admin.example.com/jobs/{job_id}"},
+    )
     return page, summary
 
 
@@ -182,8 +193,13 @@ def test_a_findings_link_opens_its_trail_with_the_packet(rendered, tmp_path: Pat
     trail.feed(proc.stdout)
     packet = trail.text.get("packet", "")
     assert packet.startswith("## Support packet")
-    for line in ("| request_id | req_0000 |", "| task_id | task_0000 |", "| billing_transaction_id | btx_0000 |",
-                 "| poll_url | https://lab.example.com/v1/tasks/task_0000 |", "| task status | failed |"):
+    for line in (
+        "| request_id | req_0000 |",
+        "| task_id | task_0000 |",
+        "| billing_transaction_id | btx_0000 |",
+        "| poll_url | https://lab.example.com/v1/tasks/task_0000 |",
+        "| task status | failed |",
+    ):
         assert line in packet, line
     assert "job_0000" in trail.text["job"] and "ur_0000" in trail.text["usage"]
     assert 'href="../report.html"' in proc.stdout and 'id="csv-row"' in proc.stdout
@@ -204,7 +220,9 @@ def test_report_screenshot_is_saved_as_an_artifact(rendered, tmp_path: Path) -> 
         binary, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()
     )
     full = ARTIFACTS / "report-full.png"  # the whole page, for a person to read top to bottom
-    run_chromium(binary, tmp_path / "profile", f"--screenshot={full}", "--window-size=1280,7000", page.as_uri())
+    run_chromium(
+        binary, tmp_path / "profile", f"--screenshot={full}", "--window-size=1280,7000", page.as_uri()
+    )
     assert shot.exists(), "chromium wrote no screenshot"
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -135,7 +135,9 @@ def test_html_is_self_contained(report: Path) -> None:
     assert not re.search(r"""\bsrc\s*=""", html)
     # Links only to the files written beside it (trail pages, CSVs): nothing is fetched or left.
     hrefs = set(re.findall(r'href="([^"]*)"', html))
-    assert hrefs and all(re.fullmatch(r"trails/[A-Za-z0-9_-]+\.html|mismatches_[a-z_]+\.csv", h) for h in hrefs), hrefs
+    assert hrefs and all(
+        re.fullmatch(r"trails/[A-Za-z0-9_-]+\.html|mismatches_[a-z_]+\.csv", h) for h in hrefs
+    ), hrefs
     assert all((report.parent / h).exists() for h in hrefs)
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls  # the SVG namespace is a name, not a fetch
@@ -241,7 +243,8 @@ def test_demo_run_report_csvs_match_the_real_mart(tmp_path: Path) -> None:
         with (report_dir / f"mismatches_{code}.csv").open(newline="", encoding="utf-8") as fh:
             got = list(csv.reader(fh))[1:]
         assert [
-            tuple(as_mart_value(t, v) for t, v in zip(g, e, strict=True)) for g, e in zip(got, expected)
+            tuple(as_mart_value(t, v) for t, v in zip(g, e, strict=True))
+            for g, e in zip(got, expected, strict=False)
         ] == expected and len(got) == len(expected), code
         rows += len(got)
     assert rows == outcome.summary.total_findings > 0
@@ -268,16 +271,28 @@ def test_summary_splits_spend_by_access_channel_only_where_a_gateway_says() -> N
 
     from orchestration.reports.summary import Summary, format_summary
 
-    s = Summary(date(2026, 11, 1), date(2026, 11, 1), spend_by_channel={"platform": 1.25, "byok": 0.5,
-                                                                         "unspecified": 2.0})
-    assert "spend by access channel: byok 0.500000, platform 1.250000, unspecified 2.000000 USD net" in format_summary(s)
+    s = Summary(
+        date(2026, 11, 1),
+        date(2026, 11, 1),
+        spend_by_channel={"platform": 1.25, "byok": 0.5, "unspecified": 2.0},
+    )
+    assert (
+        "spend by access channel: byok 0.500000, platform 1.250000, unspecified 2.000000 USD net"
+        in format_summary(s)
+    )
     quiet = Summary(date(2026, 11, 1), date(2026, 11, 1), spend_by_channel={"unspecified": 2.0})
     assert "access channel" not in format_summary(quiet)
 
 
 def test_currency_has_two_decimals_and_never_shows_a_cent_fraction_as_zero() -> None:
     assert [currency(v) for v in (0, Decimal("1234.565"), "-3.1", Decimal("0.004"), None, 1e6)] == [
-        "$0.00", "$1,234.57", "-$3.10", "<$0.01", "", "$1,000,000.00"]
+        "$0.00",
+        "$1,234.57",
+        "-$3.10",
+        "<$0.01",
+        "",
+        "$1,000,000.00",
+    ]
 
 
 def _table(html: str, ident: str) -> str:
@@ -294,9 +309,14 @@ def test_cards_and_tables_show_currency_and_csvs_keep_full_precision(warehouse: 
 
 def test_findings_are_sorted_by_amount_within_severity(report: Path) -> None:
     html = report.read_text(encoding="utf-8")
-    rows = re.findall(r'<td class="sev-(\w+)">\w+</td>.*?<td class="num">(-?(?:&lt;)?\$[\d,.]+)</td>', _table(html, "findings"))
+    rows = re.findall(
+        r'<td class="sev-(\w+)">\w+</td>.*?<td class="num">(-?(?:&lt;)?\$[\d,.]+)</td>',
+        _table(html, "findings"),
+    )
     rank = {"error": 0, "warn": 1, "info": 2}
-    keys = [(rank[sev], -float(usd.replace("$", "").replace(",", "").replace("&lt;", ""))) for sev, usd in rows]
+    keys = [
+        (rank[sev], -float(usd.replace("$", "").replace(",", "").replace("&lt;", ""))) for sev, usd in rows
+    ]
     assert len(keys) == 16 and keys == sorted(keys)
 
 
@@ -307,9 +327,15 @@ def test_money_per_direction_and_per_gateway_add_up(warehouse: Path, report: Pat
     html = report.read_text(encoding="utf-8")
     s = summarize(warehouse, DAYS)
     per_gateway = gateway_money(warehouse, DAYS)
-    rows = [dict(zip([*money.ROW_COLUMNS, "gateway"], r)) for r in mart(
-        warehouse, f"select {', '.join([*money.ROW_COLUMNS, 'gateway'])} from fct_reconciliation_mismatches "
-        "where partition_date between ? and ?", [DAYS[0], DAYS[-1]])]
+    rows = [
+        dict(zip([*money.ROW_COLUMNS, "gateway"], r, strict=False))
+        for r in mart(
+            warehouse,
+            f"select {', '.join([*money.ROW_COLUMNS, 'gateway'])} from fct_reconciliation_mismatches "
+            "where partition_date between ? and ?",
+            [DAYS[0], DAYS[-1]],
+        )
+    ]
     for g in {r["gateway"] for r in rows}:
         assert per_gateway[g] == money.by_direction(r for r in rows if r["gateway"] == g)
     table = _table(html, "money-by-gateway")
@@ -325,8 +351,11 @@ def test_each_finding_links_to_its_trail_page_and_its_csv_row(report: Path) -> N
     html = report.read_text(encoding="utf-8")
     links = re.findall(r'<a class="trail" href="(trails/[^"]+)">', html)
     assert len(links) == 16 and len(set(links)) == 16
-    for href, csv_file, n in re.findall(r'<a href="(trails/[^"]+)">trail</a><br><a class="csv" href="([^"]+)"'
-                                        r' title="[^"]*">CSV row (\d+)</a>', html):
+    for href, csv_file, n in re.findall(
+        r'<a href="(trails/[^"]+)">trail</a><br><a class="csv" href="([^"]+)"'
+        r' title="[^"]*">CSV row (\d+)</a>',
+        html,
+    ):
         with (report.parent / csv_file).open(newline="") as fh:
             row = list(csv.DictReader(fh))[int(n) - 1]
         page = (report.parent / href).read_text(encoding="utf-8")
@@ -335,24 +364,32 @@ def test_each_finding_links_to_its_trail_page_and_its_csv_row(report: Path) -> N
 
 
 def test_url_templates_link_each_finding_to_the_console_and_the_app(warehouse: Path, tmp_path: Path) -> None:
-    links = {"gateway_console_url": "https://gw.example.com/log?request_id={request_id}",
-             "app_job_url": "https://admin.example.com/jobs/{job_id}"}
+    links = {
+        "gateway_console_url": "https://gw.example.com/log?request_id={request_id}",
+        "app_job_url": "https://admin.example.com/jobs/{job_id}",
+    }
     page = render_report(summarize(warehouse, DAYS), warehouse, tmp_path / "r", AS_OF, links=links)
     html = page.read_text(encoding="utf-8")
     assert 'href="https://gw.example.com/log?request_id=req_0000"' in html
     assert 'href="https://admin.example.com/jobs/job_0000"' in html
     # a finding with no request id gets no console link rather than a broken one
-    assert "request_id=None" not in html and "request_id=\"" not in html
+    assert "request_id=None" not in html and 'request_id="' not in html
     trails = [p.read_text(encoding="utf-8") for p in (page.parent / "trails").glob("*.html")]
-    with_job = mart(warehouse, "select count(*) from fct_reconciliation_mismatches where job_id is not null "
-                    "and partition_date between ? and ?", [DAYS[0], DAYS[-1]])[0][0]
+    with_job = mart(
+        warehouse,
+        "select count(*) from fct_reconciliation_mismatches where job_id is not null "
+        "and partition_date between ? and ?",
+        [DAYS[0], DAYS[-1]],
+    )[0][0]
     assert sum('id="app-link" href="https://admin.example.com/jobs/' in t for t in trails) == with_job > 0
 
 
 def test_url_template_values_are_quoted() -> None:
     from orchestration.reports.render import fill_url
 
-    assert fill_url("https://a.example/j/{job_id}", {"job_id": "a/b c?d"}) == "https://a.example/j/a%2Fb%20c%3Fd"
+    assert (
+        fill_url("https://a.example/j/{job_id}", {"job_id": "a/b c?d"}) == "https://a.example/j/a%2Fb%20c%3Fd"
+    )
     assert fill_url("https://a.example/j/{job_id}", {"job_id": None}) is None
     assert fill_url(None, {"job_id": "x"}) is None
 
@@ -371,19 +408,39 @@ def test_a_report_of_another_range_gets_its_own_folder(warehouse: Path, tmp_path
 
 
 def _history(key: str, first: datetime, last: datetime, resolved: datetime | None, usd: str = "1") -> dict:
-    return {"finding_key": key, "mismatch_type": "missing_usage", "severity": "warn", "job_id": key,
-            "task_id": None, "request_id": None, "gateway": "main", "detail": "d", "amount_usd": Decimal(usd),
-            "partition_date": LAST, "first_seen_at": first, "last_seen_at": last, "resolved_at": resolved,
-            "is_open": resolved is None}
+    return {
+        "finding_key": key,
+        "mismatch_type": "missing_usage",
+        "severity": "warn",
+        "job_id": key,
+        "task_id": None,
+        "request_id": None,
+        "gateway": "main",
+        "detail": "d",
+        "amount_usd": Decimal(usd),
+        "partition_date": LAST,
+        "first_seen_at": first,
+        "last_seen_at": last,
+        "resolved_at": resolved,
+        "is_open": resolved is None,
+    }
 
 
 def test_since_the_last_report_splits_new_resolved_and_still_open(tmp_path: Path) -> None:
     from orchestration.reports.render import since_last_report
 
     b1, b2 = AS_OF - timedelta(days=1), AS_OF
-    wh = create_marts(tmp_path / "h.duckdb", {"fct_mismatch_history": [
-        _history("old_open", b1, b2, None, "2"), _history("fixed", b1, b1, b2), _history("fresh", b2, b2, None),
-        _history("long_fixed", b1 - timedelta(days=3), b1 - timedelta(days=3), b1)]})
+    wh = create_marts(
+        tmp_path / "h.duckdb",
+        {
+            "fct_mismatch_history": [
+                _history("old_open", b1, b2, None, "2"),
+                _history("fixed", b1, b1, b2),
+                _history("fresh", b2, b2, None),
+                _history("long_fixed", b1 - timedelta(days=3), b1 - timedelta(days=3), b1),
+            ]
+        },
+    )
     since = since_last_report(wh, DAYS, AS_OF + timedelta(hours=2))
     assert since["previous"] == b1 and since["built_at"] == b2
     assert [r["finding_key"] for r in since["new"]] == ["fresh"]
@@ -405,13 +462,17 @@ def test_axes_have_round_ticks_and_units(report: Path) -> None:
     assert charts.nice_ticks(13.2) == [0, 5, 10, 15] and charts.nice_ticks(0.37)[-1] == pytest.approx(0.4)
     assert charts.log_ticks([30, 6 * 3600]) == [10, 60, 600, 3600, 21600]
     html = report.read_text(encoding="utf-8")
-    lag = html[html.index('<svg id="lag-chart"'):].split("</svg>", 1)[0]
+    lag = html[html.index('<svg id="lag-chart"') :].split("</svg>", 1)[0]
     ticks = re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', lag)
     assert ticks and set(ticks) <= {"1s", "10s", "1m", "10m", "1h", "6h", "1d", "7d", "30d"}
     assert "log scale" in lag and "terminal day (UTC)" in lag
-    spend = html[html.index('<svg id="spend-chart"'):].split("</svg>", 1)[0]
+    spend = html[html.index('<svg id="spend-chart"') :].split("</svg>", 1)[0]
     money_ticks = re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', spend)
-    assert all(re.fullmatch(r"\$\d+\.00", t) for t in money_ticks) and "USD per day" in spend and "day (UTC)" in spend
+    assert (
+        all(re.fullmatch(r"\$\d+\.00", t) for t in money_ticks)
+        and "USD per day" in spend
+        and "day (UTC)" in spend
+    )
     # stacked by gateway: one legend entry and one bar part per gateway and day
     assert re.findall(r'class="legend"[^>]*>([^<]+)<', spend) == ["lab", "main"]
     assert spend.count('<rect class="bar"') == 2 * len(DAYS)
@@ -434,12 +495,23 @@ def test_the_weekly_trend_counts_money_at_risk_and_spend_per_week(warehouse: Pat
     assert all(t["week"].weekday() == 0 for t in trend) and trend[-1]["week"] <= LAST
     for t in trend:
         end = t["week"] + timedelta(days=6)
-        rows = [dict(zip(money.ROW_COLUMNS, r)) for r in mart(
-            warehouse, f"select {', '.join(money.ROW_COLUMNS)} from fct_reconciliation_mismatches "
-            "where partition_date between ? and ?", [t["week"], min(end, LAST)])]
-        spend = mart(warehouse, "select coalesce(sum(net_spend_usd), 0) from fct_spend_daily "
-                     "where spend_date between ? and ?", [t["week"], min(end, LAST)])[0][0]
-        assert t["money_at_risk"] == pytest.approx(money.total(rows)) and t["net_spend"] == pytest.approx(float(spend))
+        rows = [
+            dict(zip(money.ROW_COLUMNS, r, strict=False))
+            for r in mart(
+                warehouse,
+                f"select {', '.join(money.ROW_COLUMNS)} from fct_reconciliation_mismatches "
+                "where partition_date between ? and ?",
+                [t["week"], min(end, LAST)],
+            )
+        ]
+        spend = mart(
+            warehouse,
+            "select coalesce(sum(net_spend_usd), 0) from fct_spend_daily where spend_date between ? and ?",
+            [t["week"], min(end, LAST)],
+        )[0][0]
+        assert t["money_at_risk"] == pytest.approx(money.total(rows)) and t["net_spend"] == pytest.approx(
+            float(spend)
+        )
     assert sum(t["net_spend"] for t in trend) > 0
 
 
@@ -451,17 +523,35 @@ def test_recon_report_writes_each_range_to_its_own_folder(warehouse: Path, tmp_p
 
     import yaml
 
-    cfg = {"warehouse": {"path": str(warehouse), "landing_dir": str(tmp_path / "landing"),
-                         "reports_dir": str(tmp_path / "reports")},
-           "gateways": [{"name": "main", "dialect": "files", "path": str(tmp_path)}],
-           "app": {"database_url_env": "RECON_TEST_APP_DB", "jobs_query": "q", "assets_query": "q"},
-           "reconciliation": {"lookback_days": 3}}
+    cfg = {
+        "warehouse": {
+            "path": str(warehouse),
+            "landing_dir": str(tmp_path / "landing"),
+            "reports_dir": str(tmp_path / "reports"),
+        },
+        "gateways": [{"name": "main", "dialect": "files", "path": str(tmp_path)}],
+        "app": {"database_url_env": "RECON_TEST_APP_DB", "jobs_query": "q", "assets_query": "q"},
+        "reconciliation": {"lookback_days": 3},
+    }
     (tmp_path / "recon.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
 
     def report(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "orchestration.cli", "report", "--config",
-                               str(tmp_path / "recon.yaml"), "--as-of", AS_OF.isoformat(), *args],
-                              capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orchestration.cli",
+                "report",
+                "--config",
+                str(tmp_path / "recon.yaml"),
+                "--as-of",
+                AS_OF.isoformat(),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     assert report("--date", LAST.isoformat()).returncode == 0
     lookback = tmp_path / "reports" / f"{(LAST - timedelta(days=3)).isoformat()}_{LAST.isoformat()}"
@@ -480,13 +570,23 @@ def test_recon_report_writes_each_range_to_its_own_folder(warehouse: Path, tmp_p
 def test_a_finding_whose_id_names_two_jobs_says_so_on_its_trail(tmp_path: Path) -> None:
     rows = sample_rows(LAST)
     base = rows["fct_reconciliation_mismatches"][0]
-    rows["fct_reconciliation_mismatches"] = [dict(base, finding_id="amb", job_id=None, task_id=None,
-                                                  request_id="req_shared", mismatch_type="orphan_usage")]
+    rows["fct_reconciliation_mismatches"] = [
+        dict(
+            base,
+            finding_id="amb",
+            job_id=None,
+            task_id=None,
+            request_id="req_shared",
+            mismatch_type="orphan_usage",
+        )
+    ]
     wh = create_marts(tmp_path / "w.duckdb", rows)
     con = duckdb.connect(str(wh))
     try:
-        con.execute("create table stg_raw__app_jobs as select * from (values ('job_a', 'req_shared'), "
-                    "('job_b', 'req_shared')) t(job_id, request_id)")
+        con.execute(
+            "create table stg_raw__app_jobs as select * from (values ('job_a', 'req_shared'), "
+            "('job_b', 'req_shared')) t(job_id, request_id)"
+        )
     finally:
         con.close()
     page = render_report(summarize(wh, DAYS), wh, tmp_path / "r", AS_OF)

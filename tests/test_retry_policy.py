@@ -39,12 +39,20 @@ def test_a_transient_extraction_error_gets_the_step_again() -> None:
     assert attempts_until_failure(error) == 1 + HTTP_RETRY.max_retries
 
 
-@pytest.mark.parametrize("error", [
-    InvalidRecordError("gateway=main partition=2026-11-20 endpoint=/api/log/self window=[…) page=1: "
-                       "invalid row: field=other row=request_id=r1: malformed JSON in `other`"),
-    GatewayAuthError("gateway=main endpoint=/api/log/self: HTTP 401; check the environment variable BI_TOKEN"),
-    ConflictingDuplicateError("gateway=main: request_id r1 arrived twice with different content"),
-    ConfigError("recon.yaml: gateways[0].token_env: environment variable X is not set"),
-], ids=["invalid record", "auth", "conflicting duplicate", "config"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidRecordError(
+            "gateway=main partition=2026-11-20 endpoint=/api/log/self window=[…) page=1: "
+            "invalid row: field=other row=request_id=r1: malformed JSON in `other`"
+        ),
+        GatewayAuthError(
+            "gateway=main endpoint=/api/log/self: HTTP 401; check the environment variable BI_TOKEN"
+        ),
+        ConflictingDuplicateError("gateway=main: request_id r1 arrived twice with different content"),
+        ConfigError("recon.yaml: gateways[0].token_env: environment variable X is not set"),
+    ],
+    ids=["invalid record", "auth", "conflicting duplicate", "config"],
+)
 def test_an_error_waiting_cannot_heal_fails_at_once(error: Exception) -> None:
     assert attempts_until_failure(error) == 1

@@ -67,7 +67,7 @@ class TrickleWebhook:
                     conn.sendall(bytes([byte]))
                     time.sleep(1.0)
                 self.release.wait(300)
-                conn.sendall(reply[len(reply) - 4:])
+                conn.sendall(reply[len(reply) - 4 :])
             else:
                 conn.sendall(reply)
 
@@ -89,14 +89,16 @@ def test_a_second_run_cannot_rebuild_the_marts_under_the_first_runs_summary(tmp_
     hook = TrickleWebhook()
     with pipeline(tmp_path / "data", end=date(2026, 11, 20), days=3, jobs_per_day=15) as e:
         env_a = {**e.env, "RECON_ALERT_WEBHOOK_URL": hook.url}
-        a = subprocess.Popen(e.cmd(), cwd=REPO, env=env_a, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+        a = subprocess.Popen(
+            e.cmd(), cwd=REPO, env=env_a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             assert hook.posted.wait(600), "run A never posted its alert (no failing check?)"
             early = e.first + timedelta(days=1, hours=1)  # B: another day, another clock, other findings
             cmd_b = [*e.cmd(first=e.first, last=e.first)[:-1], early.isoformat()]
-            b = subprocess.Popen(cmd_b, cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+            b = subprocess.Popen(
+                cmd_b, cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             b_err: list[str] = []
 
             def read_b() -> None:

@@ -28,8 +28,12 @@ def test_one_day_window():
     w = RunWindow(date(2026, 11, 21), date(2026, 11, 21), AS_OF, 0)
     assert w.days == [date(2026, 11, 21)]
     assert w.rewrite_from == date(2026, 11, 21)
-    assert w.run_values() == {"start_date": "2026-11-21", "end_date": "2026-11-21",
-                              "as_of": "2026-11-22T06:00:00+00:00", "rewrite_from": "2026-11-21"}
+    assert w.run_values() == {
+        "start_date": "2026-11-21",
+        "end_date": "2026-11-21",
+        "as_of": "2026-11-22T06:00:00+00:00",
+        "rewrite_from": "2026-11-21",
+    }
 
 
 def test_a_range_covers_every_day_inclusive():
@@ -50,7 +54,12 @@ def test_lookback_crossing_a_month_and_a_year():
 def test_from_partitions_is_the_partition_range():
     tw = dg.TimeWindow(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC))
     w = RunWindow.from_partitions(tw, AS_OF, 3)
-    assert (w.first_day, w.last_day, w.as_of, w.lookback) == (date(2026, 11, 15), date(2026, 11, 21), AS_OF, 3)
+    assert (w.first_day, w.last_day, w.as_of, w.lookback) == (
+        date(2026, 11, 15),
+        date(2026, 11, 21),
+        AS_OF,
+        3,
+    )
 
 
 def test_bad_windows_are_refused():
@@ -73,8 +82,11 @@ def _closed_port() -> int:
 def _config(tmp_path: Path, monkeypatch) -> Path:
     """The example config, its data in tmp_path, one new-api gateway on a closed port (any HTTP fails)."""
     data = yaml.safe_load(EXAMPLE.read_text())
-    data["warehouse"] = {"path": str(tmp_path / "wh.duckdb"), "landing_dir": str(tmp_path / "landing"),
-                         "reports_dir": str(tmp_path / "reports")}
+    data["warehouse"] = {
+        "path": str(tmp_path / "wh.duckdb"),
+        "landing_dir": str(tmp_path / "landing"),
+        "reports_dir": str(tmp_path / "reports"),
+    }
     data["gateways"] = [{**data["gateways"][0], "base_url": f"http://127.0.0.1:{_closed_port()}"}]
     path = tmp_path / "recon.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -90,10 +102,23 @@ class FakeClient(GatewayClient):
 
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
         row = {c: None for c in empty_frame("usage_records").columns}
-        row.update(gateway=self.cfg.name, record_key=f"fake-{start.date().isoformat()}", record_type="consume",
-                   created_at=start + timedelta(hours=1), request_id=f"req-{start.date().isoformat()}",
-                   model="gpt-fake", quota=500, cost_usd=0.001, prompt_tokens=10, completion_tokens=5,
-                   total_tokens=15, status_code=200, quota_per_unit=500000.0, is_task=False, is_stream=False)
+        row.update(
+            gateway=self.cfg.name,
+            record_key=f"fake-{start.date().isoformat()}",
+            record_type="consume",
+            created_at=start + timedelta(hours=1),
+            request_id=f"req-{start.date().isoformat()}",
+            model="gpt-fake",
+            quota=500,
+            cost_usd=0.001,
+            prompt_tokens=10,
+            completion_tokens=5,
+            total_tokens=15,
+            status_code=200,
+            quota_per_unit=500000.0,
+            is_task=False,
+            is_stream=False,
+        )
         frame, errors = coerce_frame("usage_records", pd.DataFrame([row]))
         assert not errors
         return frame
@@ -119,8 +144,12 @@ def test_fake_gateways_swap_in_and_the_config_is_parsed_once_per_run(tmp_path, m
     real_load = resources.load_config
     monkeypatch.setattr(resources, "load_config", lambda p: reads.append(str(p)) or real_load(p))
     recon = ReconResource(config_path=str(config), as_of=AS_OF.isoformat())
-    result = dg.materialize([usage_records, gateway_tasks], resources={"recon": recon, "gateways": FakeGateways()},
-                            tags=range_tags(date(2026, 11, 19), date(2026, 11, 20)), raise_on_error=False)
+    result = dg.materialize(
+        [usage_records, gateway_tasks],
+        resources={"recon": recon, "gateways": FakeGateways()},
+        tags=range_tags(date(2026, 11, 19), date(2026, 11, 20)),
+        raise_on_error=False,
+    )
     assert result.success
     assert reads == [str(config)]
     for day in ("2026-11-19", "2026-11-20"):

@@ -31,9 +31,14 @@ END = date(2026, 11, 20)
 DAYS = 2
 JOBS_PER_DAY = 15
 # fake credentials for moto; no profile file or instance metadata is ever consulted
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-           "AWS_EC2_METADATA_DISABLED": "true"}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 EVIDENCE_NAMES = ("batch-", "manifest-", "totals-", "quarantine-0")
 
 
@@ -81,8 +86,9 @@ def _cfg(landing: object, **more) -> dict:
 
 
 def test_config_takes_an_s3_url_with_an_endpoint_and_refuses_credentials_or_other_schemes(tmp_path) -> None:
-    cfg = parse_config(_cfg("s3://my-bucket/recon/landing/", landing_endpoint_url="http://127.0.0.1:9000"),
-                       base_dir=tmp_path)
+    cfg = parse_config(
+        _cfg("s3://my-bucket/recon/landing/", landing_endpoint_url="http://127.0.0.1:9000"), base_dir=tmp_path
+    )
     root = cfg.warehouse.landing_dir
     assert storage.is_remote(root) and str(root) == "s3://my-bucket/recon/landing"
     assert root.storage_options["client_kwargs"] == {"endpoint_url": "http://127.0.0.1:9000"}
@@ -142,7 +148,9 @@ def test_recon_run_lands_on_s3_builds_the_same_findings_appends_only_and_traces(
         for record in ("usage_records", "gateway_tasks"):
             assert any(n.startswith(f"{record}/date=") and "/batch-" in n for n in names), names
             assert any(n.startswith(f"{record}/date=") and "/manifest-" in n for n in names), names
-        assert any(n.startswith("app_jobs/date=") for n in names) and any(n.startswith("gateway_totals/") for n in names)
+        assert any(n.startswith("app_jobs/date=") for n in names) and any(
+            n.startswith("gateway_totals/") for n in names
+        )
         assert not (e.data_dir / "landing").exists()  # nothing went to a local folder instead
         assert marts(e.data_dir) == local_marts  # dbt read the bucket: the same findings as a local landing
         assert any(local_marts["fct_reconciliation_mismatches"])
@@ -152,8 +160,11 @@ def test_recon_run_lands_on_s3_builds_the_same_findings_appends_only_and_traces(
         assert {k: second.get(k) for k in first} == first  # every object is still there, unchanged
         added = [k for k in second if k not in first]
         assert added and all("/manifest-" in k for k in added), added  # the same answers: only manifests
-        assert {k: n for k, n in versions(client).items()
-                if k.rsplit("/", 1)[-1].startswith(EVIDENCE_NAMES) and n != 1} == {}
+        assert {
+            k: n
+            for k, n in versions(client).items()
+            if k.rsplit("/", 1)[-1].startswith(EVIDENCE_NAMES) and n != 1
+        } == {}
         assert marts(e.data_dir) == local_marts
 
         wh = e.data_dir / "warehouse.duckdb"
@@ -162,8 +173,11 @@ def test_recon_run_lands_on_s3_builds_the_same_findings_appends_only_and_traces(
         with duckdb.connect(str(wh), read_only=True) as con:
             job_id, request_id = con.execute(
                 "select job_id, request_id from int_usage_records_linked where job_id is not null "
-                "and request_id is not null order by job_id limit 1").fetchone()
-        out = _run(env, [*e.cmd()[:3], "trace", "--config", str(e.config_path), "--format", "json", request_id])
+                "and request_id is not null order by job_id limit 1"
+            ).fetchone()
+        out = _run(
+            env, [*e.cmd()[:3], "trace", "--config", str(e.config_path), "--format", "json", request_id]
+        )
         doc = json.loads(out.stdout)
         assert doc["job"]["job_id"] == job_id and doc["usage_rows"]
         for u in doc["usage_rows"]:
@@ -184,7 +198,9 @@ def test_storage_paths_stay_plain_paths_locally(tmp_path: Path) -> None:
 
 def test_an_s3_landing_without_the_s3_extra_is_one_config_line(tmp_path, monkeypatch) -> None:
     real = storage.importlib.util.find_spec
-    monkeypatch.setattr(storage.importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a))
+    monkeypatch.setattr(
+        storage.importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a)
+    )
     with pytest.raises(ConfigError, match=r"warehouse.landing_dir: an s3:// landing needs the s3 extra"):
         parse_config(_cfg("s3://bucket/x"), base_dir=tmp_path)
 
@@ -193,8 +209,15 @@ def test_preflight_names_a_missing_bucket_in_one_line(s3, tmp_path) -> None:
     from orchestration.preflight import check_landing
 
     endpoint, _ = s3
-    check_landing(parse_config(_cfg(f"s3://{BUCKET}/{PREFIX}", landing_endpoint_url=endpoint), base_dir=tmp_path))
+    check_landing(
+        parse_config(_cfg(f"s3://{BUCKET}/{PREFIX}", landing_endpoint_url=endpoint), base_dir=tmp_path)
+    )
     check_landing(parse_config(_cfg("landing"), base_dir=tmp_path))  # a local landing: nothing to check
     with pytest.raises(ConfigError) as err:
-        check_landing(parse_config(_cfg("s3://no-such-bucket/x", landing_endpoint_url=endpoint), base_dir=tmp_path))
-    assert str(err.value) == "warehouse.landing_dir: s3://no-such-bucket/x: bucket 'no-such-bucket' does not exist"
+        check_landing(
+            parse_config(_cfg("s3://no-such-bucket/x", landing_endpoint_url=endpoint), base_dir=tmp_path)
+        )
+    assert (
+        str(err.value)
+        == "warehouse.landing_dir: s3://no-such-bucket/x: bucket 'no-such-bucket' does not exist"
+    )

@@ -40,8 +40,14 @@ def test_days_in_window_is_inclusive_of_last_day():
 
 def test_dbt_vars_carry_range_clock_and_thresholds():
     cfg = load_config(EXAMPLE)
-    v = dbt_vars(cfg, RunWindow(date(2026, 11, 20), date(2026, 11, 21), datetime(2026, 11, 22, 6, tzinfo=UTC), 3))
-    assert v["start_date"] == "2026-11-20" and v["end_date"] == "2026-11-21" and v["rewrite_from"] == "2026-11-17"
+    v = dbt_vars(
+        cfg, RunWindow(date(2026, 11, 20), date(2026, 11, 21), datetime(2026, 11, 22, 6, tzinfo=UTC), 3)
+    )
+    assert (
+        v["start_date"] == "2026-11-20"
+        and v["end_date"] == "2026-11-21"
+        and v["rewrite_from"] == "2026-11-17"
+    )
     assert v["as_of"] == "2026-11-22T06:00:00+00:00"
     assert v["settlement_window_hours"] == 48 and v["lookback_days"] == 3
 

@@ -20,47 +20,112 @@ def _typed(record: str, rows: list[dict]) -> pd.DataFrame:
 
 
 def good_usage(i: int) -> dict:
-    return {"gateway": "main", "record_key": f"req-{i}", "record_type": "consume", "created_at": T0,
-            "request_id": f"req-{i}", "model": "gpt-4o", "scene": "chat", "prompt_tokens": 10,
-            "completion_tokens": 5, "cache_tokens": 0, "quota": 150, "cost_usd": 0.0003, "duration_ms": 900,
-            "is_stream": False, "model_ratio": 1.25, "completion_ratio": 4.0, "group_ratio": 1.0,
-            "model_price": -1.0, "quota_per_unit": 500000.0, "is_task": False}
+    return {
+        "gateway": "main",
+        "record_key": f"req-{i}",
+        "record_type": "consume",
+        "created_at": T0,
+        "request_id": f"req-{i}",
+        "model": "gpt-4o",
+        "scene": "chat",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cache_tokens": 0,
+        "quota": 150,
+        "cost_usd": 0.0003,
+        "duration_ms": 900,
+        "is_stream": False,
+        "model_ratio": 1.25,
+        "completion_ratio": 4.0,
+        "group_ratio": 1.0,
+        "model_price": -1.0,
+        "quota_per_unit": 500000.0,
+        "is_task": False,
+    }
 
 
 def good_task(i: int) -> dict:
-    return {"gateway": "main", "task_id": f"task_{i}", "status": "succeeded", "submitted_at": T0,
-            "finished_at": T0 + pd.Timedelta(minutes=2), "quota": 20000, "cost_usd": 0.04,
-            "is_cancelled": False, "platform": "kling", "action": "generate"}
+    return {
+        "gateway": "main",
+        "task_id": f"task_{i}",
+        "status": "succeeded",
+        "submitted_at": T0,
+        "finished_at": T0 + pd.Timedelta(minutes=2),
+        "quota": 20000,
+        "cost_usd": 0.04,
+        "is_cancelled": False,
+        "platform": "kling",
+        "action": "generate",
+    }
 
 
 def good_job(i: int) -> dict:
-    return {"job_id": f"job-{i}", "user_id": f"u_{i:032x}", "created_at": T0, "scene": "image",
-            "model": "flux", "request_id": f"req-{i}", "status": "succeeded",
-            "terminal_at": T0 + pd.Timedelta(seconds=30), "expected_cost_usd": 0.04, "retry_count": 0}
+    return {
+        "job_id": f"job-{i}",
+        "user_id": f"u_{i:032x}",
+        "created_at": T0,
+        "scene": "image",
+        "model": "flux",
+        "request_id": f"req-{i}",
+        "status": "succeeded",
+        "terminal_at": T0 + pd.Timedelta(seconds=30),
+        "expected_cost_usd": 0.04,
+        "retry_count": 0,
+    }
 
 
 def good_asset(i: int) -> dict:
-    return {"asset_id": f"a-{i}", "job_id": f"job-{i}", "created_at": T0, "kind": "png", "byte_size": 1024,
-            "status": "available"}
+    return {
+        "asset_id": f"a-{i}",
+        "job_id": f"job-{i}",
+        "created_at": T0,
+        "kind": "png",
+        "byte_size": 1024,
+        "status": "available",
+    }
 
 
 GOOD: dict[str, Callable[[int], dict]] = {
-    "usage_records": good_usage, "gateway_tasks": good_task, "app_jobs": good_job, "app_assets": good_asset,
+    "usage_records": good_usage,
+    "gateway_tasks": good_task,
+    "app_jobs": good_job,
+    "app_assets": good_asset,
 }
 
 # (record, what is wrong, change to one row, expected quarantine_reason)
 CASES = [
     ("app_jobs", "empty job id", {"job_id": " "}, "job_id non_empty"),
     ("app_jobs", "null job id", {"job_id": None}, "job_id not_nullable"),
-    ("app_jobs", "unknown status", {"status": "done"},
-     "status isin(['pending', 'running', 'succeeded', 'failed', 'cancelled'])"),
-    ("app_jobs", "unknown scene", {"scene": "photo"},
-     "scene isin(['chat', 'image', 'audio', 'video', 'embedding', 'rerank', 'music', '3d', 'other'])"),
-    ("app_jobs", "terminal before created", {"terminal_at": T0 - pd.Timedelta(seconds=1)},
-     "terminal_at terminal_at_not_before_created_at"),
-    ("app_jobs", "failed job ended before it began", {"status": "failed", "terminal_at": T0 - pd.Timedelta(hours=1)},
-     "terminal_at terminal_at_not_before_created_at"),
-    ("app_jobs", "negative expected cost", {"expected_cost_usd": -0.01}, "expected_cost_usd greater_than_or_equal_to(0)"),
+    (
+        "app_jobs",
+        "unknown status",
+        {"status": "done"},
+        "status isin(['pending', 'running', 'succeeded', 'failed', 'cancelled'])",
+    ),
+    (
+        "app_jobs",
+        "unknown scene",
+        {"scene": "photo"},
+        "scene isin(['chat', 'image', 'audio', 'video', 'embedding', 'rerank', 'music', '3d', 'other'])",
+    ),
+    (
+        "app_jobs",
+        "terminal before created",
+        {"terminal_at": T0 - pd.Timedelta(seconds=1)},
+        "terminal_at terminal_at_not_before_created_at",
+    ),
+    (
+        "app_jobs",
+        "failed job ended before it began",
+        {"status": "failed", "terminal_at": T0 - pd.Timedelta(hours=1)},
+        "terminal_at terminal_at_not_before_created_at",
+    ),
+    (
+        "app_jobs",
+        "negative expected cost",
+        {"expected_cost_usd": -0.01},
+        "expected_cost_usd greater_than_or_equal_to(0)",
+    ),
     ("app_jobs", "negative retries", {"retry_count": -1}, "retry_count greater_than_or_equal_to(0)"),
     ("app_jobs", "empty request id", {"request_id": ""}, "request_id non_empty"),
     ("app_jobs", "missing created_at", {"created_at": None}, "created_at not_nullable"),
@@ -68,31 +133,85 @@ CASES = [
     ("app_assets", "unknown status", {"status": "gone"}, "status isin(['available', 'deleted', 'failed'])"),
     ("app_assets", "asset without job", {"job_id": None}, "job_id not_nullable"),
     ("app_assets", "empty asset id", {"asset_id": ""}, "asset_id non_empty"),
-    ("gateway_tasks", "raw gateway status", {"status": "SUCCESS"},
-     "status isin(['queued', 'running', 'succeeded', 'failed', 'unknown'])"),
-    ("gateway_tasks", "finished before submitted", {"finished_at": T0 - pd.Timedelta(minutes=1)},
-     "finished_at finished_at_not_before_submitted_at"),
+    (
+        "gateway_tasks",
+        "raw gateway status",
+        {"status": "SUCCESS"},
+        "status isin(['queued', 'running', 'succeeded', 'failed', 'unknown'])",
+    ),
+    (
+        "gateway_tasks",
+        "finished before submitted",
+        {"finished_at": T0 - pd.Timedelta(minutes=1)},
+        "finished_at finished_at_not_before_submitted_at",
+    ),
     ("gateway_tasks", "negative task quota", {"quota": -5}, "quota greater_than_or_equal_to(0)"),
     ("gateway_tasks", "no submit time", {"submitted_at": None}, "submitted_at not_nullable"),
     ("gateway_tasks", "empty gateway", {"gateway": ""}, "gateway non_empty"),
-    ("usage_records", "unknown record type", {"record_type": "charge"},
-     "record_type isin(['consume', 'refund', 'error', 'topup', 'other'])"),
-    ("usage_records", "negative consume cost, not a settlement delta", {"cost_usd": -0.0001},
-     "cost_usd consume_cost_non_negative_unless_settlement_delta"),
-    ("usage_records", "negative consume quota, not a settlement delta", {"quota": -50},
-     "quota consume_quota_non_negative_unless_settlement_delta"),
-    ("usage_records", "half a settlement delta", {"quota": -50, "cost_usd": -0.0001, "pre_consumed_quota": 200},
-     ("cost_usd consume_cost_non_negative_unless_settlement_delta; "
-     "quota consume_quota_non_negative_unless_settlement_delta")),
-    ("usage_records", "positive refund", {"record_type": "refund", "cost_usd": 0.02}, "cost_usd refund_cost_not_positive"),
-    ("usage_records", "negative prompt tokens", {"prompt_tokens": -1}, "prompt_tokens greater_than_or_equal_to(0)"),
-    ("usage_records", "negative completion tokens", {"completion_tokens": -3},
-     "completion_tokens greater_than_or_equal_to(0)"),
-    ("usage_records", "negative cache tokens", {"cache_tokens": -3}, "cache_tokens greater_than_or_equal_to(0)"),
+    (
+        "usage_records",
+        "unknown record type",
+        {"record_type": "charge"},
+        "record_type isin(['consume', 'refund', 'error', 'topup', 'other'])",
+    ),
+    (
+        "usage_records",
+        "negative consume cost, not a settlement delta",
+        {"cost_usd": -0.0001},
+        "cost_usd consume_cost_non_negative_unless_settlement_delta",
+    ),
+    (
+        "usage_records",
+        "negative consume quota, not a settlement delta",
+        {"quota": -50},
+        "quota consume_quota_non_negative_unless_settlement_delta",
+    ),
+    (
+        "usage_records",
+        "half a settlement delta",
+        {"quota": -50, "cost_usd": -0.0001, "pre_consumed_quota": 200},
+        (
+            "cost_usd consume_cost_non_negative_unless_settlement_delta; "
+            "quota consume_quota_non_negative_unless_settlement_delta"
+        ),
+    ),
+    (
+        "usage_records",
+        "positive refund",
+        {"record_type": "refund", "cost_usd": 0.02},
+        "cost_usd refund_cost_not_positive",
+    ),
+    (
+        "usage_records",
+        "negative prompt tokens",
+        {"prompt_tokens": -1},
+        "prompt_tokens greater_than_or_equal_to(0)",
+    ),
+    (
+        "usage_records",
+        "negative completion tokens",
+        {"completion_tokens": -3},
+        "completion_tokens greater_than_or_equal_to(0)",
+    ),
+    (
+        "usage_records",
+        "negative cache tokens",
+        {"cache_tokens": -3},
+        "cache_tokens greater_than_or_equal_to(0)",
+    ),
     ("usage_records", "negative duration", {"duration_ms": -1}, "duration_ms greater_than_or_equal_to(0)"),
-    ("usage_records", "scene outside the set", {"scene": "translation"},
-     "scene isin(['chat', 'image', 'audio', 'video', 'embedding', 'rerank', 'music', '3d', 'other'])"),
-    ("usage_records", "model price below -1", {"model_price": -2.0}, "model_price model_price_is_minus_one_or_non_negative"),
+    (
+        "usage_records",
+        "scene outside the set",
+        {"scene": "translation"},
+        "scene isin(['chat', 'image', 'audio', 'video', 'embedding', 'rerank', 'music', '3d', 'other'])",
+    ),
+    (
+        "usage_records",
+        "model price below -1",
+        {"model_price": -2.0},
+        "model_price model_price_is_minus_one_or_non_negative",
+    ),
     ("usage_records", "negative ratio", {"group_ratio": -1.0}, "group_ratio greater_than_or_equal_to(0)"),
     ("usage_records", "zero quota per unit", {"quota_per_unit": 0.0}, "quota_per_unit greater_than(0)"),
     ("usage_records", "empty record key", {"record_key": ""}, "record_key non_empty"),
@@ -100,8 +219,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("record", "what", "change", "reason"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
-def test_each_check_quarantines_its_bad_row_with_the_reason(record: str, what: str, change: dict,
-                                                            reason: str) -> None:
+def test_each_check_quarantines_its_bad_row_with_the_reason(
+    record: str, what: str, change: dict, reason: str
+) -> None:
     rows = [GOOD[record](i) for i in range(4)]
     rows[2] = {**rows[2], **change}
     result = validate_frame(record, _typed(record, rows), source="test", partition="2026-11-20")
@@ -128,10 +248,20 @@ def test_negative_money_is_fine_outside_consume(kind: str) -> None:
 
 
 def test_settlement_delta_consume_row_of_older_builds_may_be_negative() -> None:
-    delta = {**good_usage(1), "record_key": "h-delta", "request_id": None, "task_id": "task_1", "is_task": True,
-             "quota": -5000, "cost_usd": -0.01, "pre_consumed_quota": 20000, "actual_quota": 15000}
-    result = validate_frame("usage_records", _typed("usage_records", [good_usage(0), delta]),
-                            source="t", partition="d")
+    delta = {
+        **good_usage(1),
+        "record_key": "h-delta",
+        "request_id": None,
+        "task_id": "task_1",
+        "is_task": True,
+        "quota": -5000,
+        "cost_usd": -0.01,
+        "pre_consumed_quota": 20000,
+        "actual_quota": 15000,
+    }
+    result = validate_frame(
+        "usage_records", _typed("usage_records", [good_usage(0), delta]), source="t", partition="d"
+    )
     assert result.ok, result.lines()
     assert sorted(result.valid["record_key"]) == ["h-delta", "req-0"]
 
@@ -164,11 +294,17 @@ def test_nothing_is_dropped_and_reasons_accumulate_per_row() -> None:
     result = validate_frame("app_jobs", _typed("app_jobs", rows), source="s", partition="p")
     assert len(result.valid) + len(result.quarantine) == len(rows)
     reason = result.quarantine.set_index("job_id").loc["job-1", QUARANTINE_REASON]
-    assert reason == ("retry_count greater_than_or_equal_to(0); "
-                      "status isin(['pending', 'running', 'succeeded', 'failed', 'cancelled'])")
+    assert reason == (
+        "retry_count greater_than_or_equal_to(0); "
+        "status isin(['pending', 'running', 'succeeded', 'failed', 'cancelled'])"
+    )
     by = {(f["column"], f["check"]): f for f in result.failures}
-    assert by[("status", "isin(['pending', 'running', 'succeeded', 'failed', 'cancelled'])")]["examples"] == ["weird"]
-    assert all(set(f) == {"source", "partition", "column", "check", "row_count", "examples"} for f in result.failures)
+    assert by[("status", "isin(['pending', 'running', 'succeeded', 'failed', 'cancelled'])")]["examples"] == [
+        "weird"
+    ]
+    assert all(
+        set(f) == {"source", "partition", "column", "check", "row_count", "examples"} for f in result.failures
+    )
 
 
 def test_failures_never_echo_user_ids() -> None:
@@ -200,8 +336,14 @@ def test_other_time_zones_are_converted_to_utc() -> None:
 
 
 def test_untyped_values_are_cast_to_canonical_types() -> None:
-    row = {"asset_id": 17, "job_id": "job-1", "created_at": "2026-11-20T19:00:00+09:00", "kind": "png",
-           "byte_size": "2048", "status": "available"}
+    row = {
+        "asset_id": 17,
+        "job_id": "job-1",
+        "created_at": "2026-11-20T19:00:00+09:00",
+        "kind": "png",
+        "byte_size": "2048",
+        "status": "available",
+    }
     result = validate_frame("app_assets", pd.DataFrame([row], dtype=object), source="s", partition="p")
     assert result.ok
     v = result.valid.iloc[0]

@@ -43,14 +43,19 @@ RAW_USER = "raw-user-echo-5ecret"
 def echo_server(status: int) -> ThreadingHTTPServer:
     class Echo(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            said = (f"invalid credentials: Authorization: {self.headers.get('Authorization')} "
-                    f"New-Api-User: {self.headers.get('New-Api-User')}")
+            said = (
+                f"invalid credentials: Authorization: {self.headers.get('Authorization')} "
+                f"New-Api-User: {self.headers.get('New-Api-User')}"
+            )
             body = json.dumps({"success": False, "message": said, "error": {"message": said}}).encode()
             code = status
             if "end_timestamp=1&" in self.path + "&" or "endDate=1970-" in self.path:
                 # the preflight's one request (an empty 1970 window) is taken, so the run reaches the
                 # extraction steps this test is about (test_recon_check covers a refused preflight)
-                body, code = json.dumps({"success": True, "message": "", "data": {"items": [], "total": 0}}).encode(), 200
+                body, code = (
+                    json.dumps({"success": True, "message": "", "data": {"items": [], "total": 0}}).encode(),
+                    200,
+                )
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -78,10 +83,14 @@ def test_an_extraction_error_never_carries_a_registered_secret(monkeypatch) -> N
     monkeypatch.setenv("EC_USER", "1")
     monkeypatch.setenv("RECON_ALERT_WEBHOOK_URL", "https://hooks.example/T0/hook-5ecret-path")
     scrub.register_env(["EC_TOKEN"], ["EC_USER"])
-    err = GatewayAuthError(f"gateway answered success:false (Bearer {TOKEN}, New-Api-User: 1, 1 row); "
-                           f"posted to https://hooks.example/T0/hook-5ecret-path")
-    assert str(err) == ("gateway answered success:false (Bearer <redacted>, New-Api-User: <redacted>, 1 row); "
-                        "posted to <redacted>")
+    err = GatewayAuthError(
+        f"gateway answered success:false (Bearer {TOKEN}, New-Api-User: 1, 1 row); "
+        f"posted to https://hooks.example/T0/hook-5ecret-path"
+    )
+    assert str(err) == (
+        "gateway answered success:false (Bearer <redacted>, New-Api-User: <redacted>, 1 row); "
+        "posted to <redacted>"
+    )
     assert isinstance(err, ExtractionError)
 
 
@@ -109,14 +118,17 @@ def test_sqlalchemy_debug_lines_hold_no_raw_user_id(tmp_path: Path, monkeypatch,
         c.execute(text(f"insert into jobs values ('j1', '{RAW_USER}@example.com', '2026-11-20 01:00:00')"))
     eng.dispose()
     monkeypatch.setenv("EC_DB", url)
-    q = ("select id as job_id, account as user_id, created as created_at, 'image' as scene, 'm' as model, "
-         "'r' as request_id, null as task_id, 'succeeded' as status, null as terminal_at, "
-         "null as billing_transaction_id, 0.1 as expected_cost_usd, 0 as retry_count from jobs "
-         "where created >= :start and created < :end")
+    q = (
+        "select id as job_id, account as user_id, created as created_at, 'image' as scene, 'm' as model, "
+        "'r' as request_id, null as task_id, 'succeeded' as status, null as terminal_at, "
+        "null as billing_transaction_id, 0.1 as expected_cost_usd, 0 as retry_count from jobs "
+        "where created >= :start and created < :end"
+    )
     app = AppConfig(database_url_env="EC_DB", jobs_query=q, assets_query=q)
     with caplog.at_level(logging.DEBUG, logger="sqlalchemy.engine"):
-        df = extract_app_records(app, "app_jobs", datetime(2026, 11, 20, tzinfo=UTC),
-                                 datetime(2026, 11, 21, tzinfo=UTC), key=b"k")
+        df = extract_app_records(
+            app, "app_jobs", datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), key=b"k"
+        )
     assert len(df) == 1 and "select id as job_id" in caplog.text  # DEBUG was on and logged the SQL
     assert RAW_USER not in caplog.text
 
@@ -131,8 +143,10 @@ def test_a_gateway_echoing_the_token_leaves_it_nowhere(tmp_path: Path, status: i
     for d in (data, home, app_dir):
         d.mkdir()
     dagster_yaml = yaml.safe_load((REPO / "orchestration" / "dagster_home.yaml").read_text())
-    dagster_yaml["python_logs"] = {"managed_python_loggers": ["sqlalchemy.engine", "httpx"],
-                                   "python_log_level": "DEBUG"}
+    dagster_yaml["python_logs"] = {
+        "managed_python_loggers": ["sqlalchemy.engine", "httpx"],
+        "python_log_level": "DEBUG",
+    }
     (home / "dagster.yaml").write_text(yaml.safe_dump(dagster_yaml))
     jobs_q, assets_q = write_app_db(sc, app_dir / "app.sqlite")
     srv = echo_server(status)
@@ -144,15 +158,39 @@ def test_a_gateway_echoing_the_token_leaves_it_nowhere(tmp_path: Path, status: i
         cfg_path = data / "recon.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "RECON_"))}
-        env.update({"GATEWAY_TOKEN": TOKEN, "GATEWAY_USER_ID": "1", "TOKENLAB_TOKEN": LAB_TOKEN,
-                    "TOKENLAB_API_KEY": "sk-echo-lab-key",  # the demo config polls tasks with the API key
-                    "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}", "RECON_PSEUDONYM_KEY": "k-echo",
-                    "DAGSTER_HOME": str(home),
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+        env.update(
+            {
+                "GATEWAY_TOKEN": TOKEN,
+                "GATEWAY_USER_ID": "1",
+                "TOKENLAB_TOKEN": LAB_TOKEN,
+                "TOKENLAB_API_KEY": "sk-echo-lab-key",  # the demo config polls tasks with the API key
+                "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}",
+                "RECON_PSEUDONYM_KEY": "k-echo",
+                "DAGSTER_HOME": str(home),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            }
+        )
         day = (sc.end - timedelta(days=0)).isoformat()
-        p = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--config", str(cfg_path),
-                            "--start", day, "--as-of", sc.as_of.isoformat()],
-                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orchestration.cli",
+                "run",
+                "--config",
+                str(cfg_path),
+                "--start",
+                day,
+                "--as-of",
+                sc.as_of.isoformat(),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     finally:
         srv.shutdown()
     assert p.returncode == 1, p.stderr[-3000:]
@@ -163,8 +201,13 @@ def test_a_gateway_echoing_the_token_leaves_it_nowhere(tmp_path: Path, status: i
     for f in files:
         haystacks[str(f)] = texts_of(f)
     assert any(f.suffix == ".db" for f in files), "Dagster's run database was written"
-    assert any("as job_id" in t for f in files if f.suffix == ".db" for t in texts_of(f)), \
+    assert any("as job_id" in t for f in files if f.suffix == ".db" for t in texts_of(f)), (
         "SQLAlchemy's DEBUG lines reached the run database (else the raw-id check proves nothing)"
-    leaks = [f"{s!r} in {where}" for where, texts in haystacks.items()
-             for s in (TOKEN, LAB_TOKEN, RAW_USER, "New-Api-User: 1") if any(s in t for t in texts)]
+    )
+    leaks = [
+        f"{s!r} in {where}"
+        for where, texts in haystacks.items()
+        for s in (TOKEN, LAB_TOKEN, RAW_USER, "New-Api-User: 1")
+        if any(s in t for t in texts)
+    ]
     assert not leaks, "\n".join(leaks[:20])

@@ -18,6 +18,7 @@ log dir and the dbt target dirs these runs created — as bytes, and decoded whe
 dumped row by row; gzip is opened).
 """
 
+import contextlib
 import gzip
 import json
 import os
@@ -45,20 +46,32 @@ from orchestration.sandbox.server import serve
 REPO = Path(__file__).resolve().parents[1]
 DBT_TARGET = REPO / "dbt_project" / "target"
 
-TOKEN = "gwtok-5ecret-91b7e2"            # new-api system access token (Authorization header)
-API_KEY = "sk-5ecret-key-44d0c9"         # new-api API key, sent as key= in the URL
-LAB_TOKEN = "mt-5ecret-lab-7a2f1c"       # TokenLab management token
-LAB_KEY = "sk-5ecret-lab-key-3e91d0"     # TokenLab API key polling /v1/tasks/{id}
-WRONG_KEY = "sk-5ecret-wrong-0f3a5b"     # the failing run's key (an auth error must not echo it)
-PROMPT = "PROMPT-MARKER-c41d9e"          # user prompt text in `content` / TokenLab `prompt`
+TOKEN = "gwtok-5ecret-91b7e2"  # new-api system access token (Authorization header)
+API_KEY = "sk-5ecret-key-44d0c9"  # new-api API key, sent as key= in the URL
+LAB_TOKEN = "mt-5ecret-lab-7a2f1c"  # TokenLab management token
+LAB_KEY = "sk-5ecret-lab-key-3e91d0"  # TokenLab API key polling /v1/tasks/{id}
+WRONG_KEY = "sk-5ecret-wrong-0f3a5b"  # the failing run's key (an auth error must not echo it)
+PROMPT = "PROMPT-MARKER-c41d9e"  # user prompt text in `content` / TokenLab `prompt`
 UPSTREAM = "upstream-5ecret-b3e8.invalid"  # upstream host in other.admin_info
 IP = "198.18.91.237"
 CHANNEL = "channel-5ecret-6d0e"
 USERNAME = "username-5ecret-1c7b"
-RAW_USER = "raw-user-5ecret-d2a1"        # prefix of every raw app user id
-WEBHOOK_SECRET = "hooks-5ecret-e9c3"     # the secret path of the alert webhook URL
-SECRETS = [TOKEN, API_KEY, LAB_TOKEN, LAB_KEY, WRONG_KEY, PROMPT, UPSTREAM, IP, CHANNEL, USERNAME, RAW_USER,
-           WEBHOOK_SECRET]
+RAW_USER = "raw-user-5ecret-d2a1"  # prefix of every raw app user id
+WEBHOOK_SECRET = "hooks-5ecret-e9c3"  # the secret path of the alert webhook URL
+SECRETS = [
+    TOKEN,
+    API_KEY,
+    LAB_TOKEN,
+    LAB_KEY,
+    WRONG_KEY,
+    PROMPT,
+    UPSTREAM,
+    IP,
+    CHANNEL,
+    USERNAME,
+    RAW_USER,
+    WEBHOOK_SECRET,
+]
 
 
 def planted_scenario():
@@ -96,10 +109,8 @@ def _dump_sqlite(path: Path) -> str:
             for row in con.execute(f'select * from "{name}"'):
                 for v in row:
                     if isinstance(v, bytes):
-                        try:
+                        with contextlib.suppress(OSError):
                             v = gzip.decompress(v) if v[:2] == b"\x1f\x8b" else v
-                        except OSError:
-                            pass
                         v = v.decode("utf-8", "replace")
                     out.append(str(v))
         return "\n".join(out)
@@ -141,15 +152,21 @@ def texts_of(path: Path) -> list[str]:
 
 
 def find_leaks(haystacks: dict[str, list[str]]) -> list[str]:
-    return [f"{secret!r} in {where}" for where, texts in haystacks.items()
-            for secret in SECRETS if any(secret in t for t in texts)]
+    return [
+        f"{secret!r} in {where}"
+        for where, texts in haystacks.items()
+        for secret in SECRETS
+        if any(secret in t for t in texts)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_secret_in_any_file_written_or_line_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     t_start = time.time() - 1
     # the sandbox (in this process) accepts only the planted credentials
     monkeypatch.setattr(newapi_routes, "SANDBOX_TOKEN", TOKEN)
@@ -163,19 +180,33 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
     shutil.copy(REPO / "orchestration" / "dagster_home.yaml", home / "dagster.yaml")
     jobs_q, assets_q = write_app_db(sc, app_dir / "app.sqlite")  # input, outside everything scanned
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "RECON_"))}
-    env.update({
-        "GATEWAY_TOKEN": TOKEN, "GATEWAY_USER_ID": SANDBOX_USER_ID, "GATEWAY_KEY": API_KEY,
-        "TOKENLAB_TOKEN": LAB_TOKEN, "TOKENLAB_API_KEY": LAB_KEY, "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}",
-        "RECON_PSEUDONYM_KEY": "pseudonym-key-for-this-test",
-        "RECON_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/{WEBHOOK_SECRET}/x",
-        "DAGSTER_HOME": str(home), "DBT_LOG_PATH": str(dbt_logs),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    })
+    env.update(
+        {
+            "GATEWAY_TOKEN": TOKEN,
+            "GATEWAY_USER_ID": SANDBOX_USER_ID,
+            "GATEWAY_KEY": API_KEY,
+            "TOKENLAB_TOKEN": LAB_TOKEN,
+            "TOKENLAB_API_KEY": LAB_KEY,
+            "APP_DATABASE_URL": f"sqlite:///{app_dir / 'app.sqlite'}",
+            "RECON_PSEUDONYM_KEY": "pseudonym-key-for-this-test",
+            "RECON_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/{WEBHOOK_SECRET}/x",
+            "DAGSTER_HOME": str(home),
+            "DBT_LOG_PATH": str(dbt_logs),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+    )
     captured: dict[str, list[str]] = {}
 
     def run(name: str, cmd: list[str], extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        p = subprocess.run(cmd, cwd=REPO, env={**env, **(extra or {})}, capture_output=True, text=True,
-                           timeout=900, check=False)
+        p = subprocess.run(
+            cmd,
+            cwd=REPO,
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
         captured[f"{name} stdout"] = [p.stdout]
         captured[f"{name} stderr"] = [p.stderr]
         return p
@@ -191,11 +222,23 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
         p = run("recon run", [*recon, "run", "--config", str(cfg_path), *span])
         assert p.returncode == 0, p.stderr[-3000:]
         assert "records landed" in p.stdout
-        p = run("recon report", [*recon, "report", "--config", str(cfg_path), "--date", str(sc.end),
-                                 "--as-of", sc.as_of.isoformat()])
+        p = run(
+            "recon report",
+            [
+                *recon,
+                "report",
+                "--config",
+                str(cfg_path),
+                "--date",
+                str(sc.end),
+                "--as-of",
+                sc.as_of.isoformat(),
+            ],
+        )
         assert p.returncode == 0, p.stderr[-3000:]
         # every job's trail in every format, and one through the CLI, are scanned with the rest
         from orchestration.trace import build_trace, to_json, to_packet, to_text
+
         wh = cfg["warehouse"]["path"]
         con = duckdb.connect(wh, read_only=True)
         job_ids = [r[0] for r in con.execute("select job_id from stg_raw__app_jobs order by 1").fetchall()]
@@ -206,17 +249,31 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
             captured[f"trace {i}"] = [to_text(t), to_json(t), to_packet(t)]
         p = run("recon trace", [*recon, "trace", "--config", str(cfg_path), "--format", "packet", job_ids[0]])
         assert p.returncode == 0 and "Support packet" in p.stdout, p.stderr[-3000:]
-        p = run("dagster materialize",
-                [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
-                 "orchestration.definitions", "--select", "*", "--partition", str(sc.end)],
-                {"RECON_CONFIG": str(cfg_path)})
+        p = run(
+            "dagster materialize",
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "asset",
+                "materialize",
+                "-m",
+                "orchestration.definitions",
+                "--select",
+                "*",
+                "--partition",
+                str(sc.end),
+            ],
+            {"RECON_CONFIG": str(cfg_path)},
+        )
         assert p.returncode == 0, p.stderr[-3000:]
-        p = run("failing recon run", [*recon, "run", "--config", str(cfg_path), *span],
-                {"GATEWAY_KEY": WRONG_KEY})
+        p = run(
+            "failing recon run", [*recon, "run", "--config", str(cfg_path), *span], {"GATEWAY_KEY": WRONG_KEY}
+        )
         assert p.returncode == 1
         line = p.stderr.strip().splitlines()[-1]
-        assert line.startswith(f"recon: run failed ({sc.start}..{sc.end}): step raw__usage_records failed: "
-                               "gateway=main endpoint=/api/log/token"), line
+        assert line.startswith(
+            f"recon: run failed ({sc.start}..{sc.end}): step raw__usage_records failed: "
+            "gateway=main endpoint=/api/log/token"
+        ), line
         assert "GATEWAY_KEY (key_env)" in line
 
     # what the runs wrote
@@ -232,13 +289,21 @@ def test_no_secret_in_any_file_written_or_line_logged(tmp_path: Path, monkeypatc
     assert sum(n.endswith(".parquet") for n in names) >= 8  # 4 records x 2 days
     assert any(n == "warehouse.duckdb" for n in names)
     assert any(n == "report.html" for n in names) and any(n.startswith("mismatches_") for n in names)
-    assert any(f.parent.name == "trails" and f.suffix == ".html" for f in files), "the per-finding trail pages"
+    assert any(f.parent.name == "trails" and f.suffix == ".html" for f in files), (
+        "the per-finding trail pages"
+    )
     assert any(f.suffix == ".db" and home in f.parents for f in files), "Dagster's SQLite event log"
-    assert any("compute_logs" in str(f) or f.suffix in (".out", ".err", ".complete") for f in files
-               if home in f.parents), "compute logs of the multiprocess run"
+    assert any(
+        "compute_logs" in str(f) or f.suffix in (".out", ".err", ".complete")
+        for f in files
+        if home in f.parents
+    ), "compute logs of the multiprocess run"
     assert any(n == "dbt.log" for n in names) and any(n == "run_results.json" for n in names)
-    assert any(home in f.parents and "ASSET_MATERIALIZATION" in " ".join(texts_of(f)) for f in files
-               if f.suffix == ".db"), "the event log holds the runs' events"
+    assert any(
+        home in f.parents and "ASSET_MATERIALIZATION" in " ".join(texts_of(f))
+        for f in files
+        if f.suffix == ".db"
+    ), "the event log holds the runs' events"
     landed = " ".join(t for f in files if f.suffix == ".parquet" for t in texts_of(f)[2:])
     assert "u_" in landed and "prod-app" in landed, "landed rows were read back"
 

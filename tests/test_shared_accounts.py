@@ -33,7 +33,9 @@ def with_partner(sc):
     sc = copy.deepcopy(sc)
     logs = list(sc.newapi_logs)
     # chat charges (no task id): a copy must not link to this app's jobs by anything
-    charges = [r for r in logs if r["type"] == 2 and r.get("request_id") and "task_id" not in str(r.get("other"))]
+    charges = [
+        r for r in logs if r["type"] == 2 and r.get("request_id") and "task_id" not in str(r.get("other"))
+    ]
     for i, r in enumerate(charges[::4]):
         logs.append({**r, "token_name": PARTNER, "group": "partner", "request_id": f"req_partner_{i:04d}"})
     logs.sort(key=lambda r: (r["created_at"], r["id"]))
@@ -42,8 +44,15 @@ def with_partner(sc):
     sc.newapi_logs = logs
     lab = [r for r in sc.tokenlab_usage if r["type"] == "charge" and r.get("status") != "failed"][::4]
     for i, r in enumerate(lab):
-        sc.tokenlab_usage.append({**r, "id": f"ur_partner_{i:04d}", "request_id": f"req_lab_partner_{i:04d}",
-                                  "task_id": None, "api_key_name": PARTNER})
+        sc.tokenlab_usage.append(
+            {
+                **r,
+                "id": f"ur_partner_{i:04d}",
+                "request_id": f"req_lab_partner_{i:04d}",
+                "task_id": None,
+                "api_key_name": PARTNER,
+            }
+        )
     sc.tokenlab_usage.sort(key=lambda r: (r["created_at"], r["id"]))
     return sc
 
@@ -63,11 +72,26 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 def gateways(url: str, scoped: bool) -> list[GatewayConfig]:
     scope = {"token_names": APP_TOKENS} if scoped else {}
     return [
-        GatewayConfig(name="main", dialect="newapi", base_url=url, token_env="T_MAIN_TOKEN",
-                      user_id_env="T_MAIN_USER", window_minutes=720, max_attempts=4, **scope),
-        GatewayConfig(name="lab", dialect="tokenlab", base_url=url, token_env="T_LAB_TOKEN",
-                      key_id=TOKENLAB_KEY_ID, window_minutes=720, max_attempts=4,
-                      **({"token_names": ["lab-prod"]} if scoped else {})),
+        GatewayConfig(
+            name="main",
+            dialect="newapi",
+            base_url=url,
+            token_env="T_MAIN_TOKEN",
+            user_id_env="T_MAIN_USER",
+            window_minutes=720,
+            max_attempts=4,
+            **scope,
+        ),
+        GatewayConfig(
+            name="lab",
+            dialect="tokenlab",
+            base_url=url,
+            token_env="T_LAB_TOKEN",
+            key_id=TOKENLAB_KEY_ID,
+            window_minutes=720,
+            max_attempts=4,
+            **({"token_names": ["lab-prod"]} if scoped else {}),
+        ),
     ]
 
 
@@ -82,8 +106,14 @@ def extract(scenario, scoped: bool, requests: list[str] | None = None):
             cl.now = scenario.as_of
             d = scenario.range_start
             while d < scenario.range_end:
-                (read, df), = read_each([cl], d.date(), d, d + timedelta(days=1), None,
-                                        lambda c, d=d: c.usage(d, d + timedelta(days=1)))
+                ((read, df),) = read_each(
+                    [cl],
+                    d.date(),
+                    d,
+                    d + timedelta(days=1),
+                    None,
+                    lambda c, d=d: c.usage(d, d + timedelta(days=1)),
+                )
                 frames.append(df)
                 reads.append(read)
                 d += timedelta(days=1)
@@ -99,12 +129,16 @@ def test_newapi_is_narrowed_at_the_query_and_the_manifest_records_the_filter(sce
     from orchestration.sandbox.expected import frame, newapi_usage
 
     lo, hi = scenario.range_start, scenario.range_end
-    rows = [newapi_usage(r, "main", scenario.quota_per_unit) for r in scenario.newapi_logs
-            if r["token_name"] in APP_TOKENS or r["type"] == 4]
+    rows = [
+        newapi_usage(r, "main", scenario.quota_per_unit)
+        for r in scenario.newapi_logs
+        if r["token_name"] in APP_TOKENS or r["type"] == 4
+    ]
     exp = frame([r for r in rows if lo <= r["created_at"] < hi], "usage_records")
     key = ["created_at", "record_key"]
-    pd.testing.assert_frame_equal(main.sort_values(key).reset_index(drop=True),
-                                  exp.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        main.sort_values(key).reset_index(drop=True), exp.sort_values(key).reset_index(drop=True)
+    )
     # TokenLab's usage endpoint takes no key-name filter: the partner's rows land (evidence) and
     # staging leaves them out
     assert (got.loc[got["gateway"] == "lab", "token_name"] == PARTNER).any()
@@ -120,17 +154,28 @@ def dbt_over(scenario, usage: pd.DataFrame, work: Path, scopes: dict) -> Path:
     landing, warehouse = work / "landing", work / "warehouse.duckdb"
     for day in days_of(scenario.truth):
         land_day(frames, landing, day)
-    run_dbt(["build", "--full-refresh", "--exclude", "resource_type:unit_test"], landing_dir=landing,
-            warehouse=warehouse, dbt_vars=run_vars(scenario.truth, gateway_scopes=scopes), work_dir=work)
+    run_dbt(
+        ["build", "--full-refresh", "--exclude", "resource_type:unit_test"],
+        landing_dir=landing,
+        warehouse=warehouse,
+        dbt_vars=run_vars(scenario.truth, gateway_scopes=scopes),
+        work_dir=work,
+    )
     return warehouse
 
 
 def test_another_apps_rows_are_outside_the_filter_and_never_orphan_usage(scenario, tmp_path) -> None:
-    cfg = parse_config({"gateways": [g.model_dump(exclude_none=True) for g in gateways("http://x", True)],
-                        "app": {"database_url_env": "X", "jobs_query": "q", "assets_query": "q"}})
+    cfg = parse_config(
+        {
+            "gateways": [g.model_dump(exclude_none=True) for g in gateways("http://x", True)],
+            "app": {"database_url_env": "X", "jobs_query": "q", "assets_query": "q"},
+        }
+    )
     scopes = cfg.dbt_vars()["gateway_scopes"]
-    assert scopes == {"main": {"token_names": APP_TOKENS, "groups": []},
-                      "lab": {"token_names": ["lab-prod"], "groups": []}}
+    assert scopes == {
+        "main": {"token_names": APP_TOKENS, "groups": []},
+        "lab": {"token_names": ["lab-prod"], "groups": []},
+    }
 
     got, _ = extract(scenario, scoped=True)
     unscoped, _ = extract(scenario, scoped=False)
@@ -143,9 +188,12 @@ def test_another_apps_rows_are_outside_the_filter_and_never_orphan_usage(scenari
     outside = stg[~stg["is_in_scope"]]
     assert len(outside) > 0 and set(outside["token_name"]) == {PARTNER}
     spend = read_table(wh, "fct_spend_daily")
-    lab_in = stg[(stg["gateway"] == "lab") & stg["is_in_scope"] & stg["record_type"].isin(["consume", "refund"])]
+    lab_in = stg[
+        (stg["gateway"] == "lab") & stg["is_in_scope"] & stg["record_type"].isin(["consume", "refund"])
+    ]
     assert float(spend.loc[spend["gateway"] == "lab", "net_spend_usd"].sum()) == pytest.approx(
-        float(lab_in["cost_usd"].sum()), abs=1e-6)
+        float(lab_in["cost_usd"].sum()), abs=1e-6
+    )
 
     # the same rows without a filter are orphans: the filter is what keeps them out
     wh2 = dbt_over(scenario, unscoped, tmp_path / "unscoped", {})
@@ -159,19 +207,44 @@ def test_scope_names_are_validated(bad: list[str]) -> None:
     from orchestration.config import ConfigError
 
     with pytest.raises(ConfigError) as err:
-        parse_config({"gateways": [{"name": "m", "dialect": "newapi", "base_url": "http://x", "token_env": "T",
-                                    "user_id_env": "U", "token_names": bad}],
-                      "app": {"database_url_env": "X", "jobs_query": "q", "assets_query": "q"}})
+        parse_config(
+            {
+                "gateways": [
+                    {
+                        "name": "m",
+                        "dialect": "newapi",
+                        "base_url": "http://x",
+                        "token_env": "T",
+                        "user_id_env": "U",
+                        "token_names": bad,
+                    }
+                ],
+                "app": {"database_url_env": "X", "jobs_query": "q", "assets_query": "q"},
+            }
+        )
     assert "token_names" in str(err.value)
 
 
 def test_one_query_per_token_name_and_group_plus_the_system_rows() -> None:
     from orchestration.gateways.newapi.client import NewApiClient
 
-    cl = NewApiClient(GatewayConfig(name="m", dialect="newapi", base_url="http://x", token_env="T", user_id_env="U",
-                                    token_names=["a", "b"], groups=["g"]))
-    assert cl._scope_params() == [{"token_name": "a", "group": "g"}, {"token_name": "b", "group": "g"},
-                                  {"type": 4}]
-    plain = NewApiClient(GatewayConfig(name="m", dialect="newapi", base_url="http://x", token_env="T",
-                                       user_id_env="U"))
+    cl = NewApiClient(
+        GatewayConfig(
+            name="m",
+            dialect="newapi",
+            base_url="http://x",
+            token_env="T",
+            user_id_env="U",
+            token_names=["a", "b"],
+            groups=["g"],
+        )
+    )
+    assert cl._scope_params() == [
+        {"token_name": "a", "group": "g"},
+        {"token_name": "b", "group": "g"},
+        {"type": 4},
+    ]
+    plain = NewApiClient(
+        GatewayConfig(name="m", dialect="newapi", base_url="http://x", token_env="T", user_id_env="U")
+    )
     assert plain._scope_params() == [{}]

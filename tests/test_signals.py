@@ -24,12 +24,22 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_during_extraction_stops_the_run_promptly_and_lands_nothing_half(tmp_path: Path, sig) -> None:
-    with pipeline(tmp_path / "data", end=date(2026, 11, 20), days=3, jobs_per_day=20,
-                  faults=Faults(latency_ms=400)) as e:
+def test_a_signal_during_extraction_stops_the_run_promptly_and_lands_nothing_half(
+    tmp_path: Path, sig
+) -> None:
+    with pipeline(
+        tmp_path / "data", end=date(2026, 11, 20), days=3, jobs_per_day=20, faults=Faults(latency_ms=400)
+    ) as e:
         # --verbose: the pager's progress lines (what the test waits on) show at INFO, not in the quiet default
-        p = subprocess.Popen([*e.cmd(), "--verbose"], cwd=REPO, env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+        p = subprocess.Popen(
+            [*e.cmd(), "--verbose"],
+            cwd=REPO,
+            env=e.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         err: list[str] = []
         in_flight = threading.Event()
 

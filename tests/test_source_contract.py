@@ -22,7 +22,10 @@ from schemas.canonical import OPTIONAL_COLUMNS, RECORDS, arrow_schema
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES_YML = REPO / "dbt_project/models/staging/_staging__sources.yml"
-EVIDENCE = ("usage_records", "gateway_tasks")  # append-only batches: the batch columns follow the canonical ones
+EVIDENCE = (
+    "usage_records",
+    "gateway_tasks",
+)  # append-only batches: the batch columns follow the canonical ones
 
 
 def landed_schemas(records: dict[str, dict[str, pa.DataType]] = RECORDS) -> dict[str, pa.Schema]:
@@ -51,8 +54,12 @@ def declared(sources_yml: dict) -> dict[str, list[dict]]:
     return {t["name"]: t.get("columns", []) for t in raw["tables"]}
 
 
-def contract_problems(sources_yml: dict, tmp: Path, records: dict[str, dict[str, pa.DataType]] = RECORDS,
-                      optional: dict[str, tuple[str, ...]] = OPTIONAL_COLUMNS) -> list[str]:
+def contract_problems(
+    sources_yml: dict,
+    tmp: Path,
+    records: dict[str, dict[str, pa.DataType]] = RECORDS,
+    optional: dict[str, tuple[str, ...]] = OPTIONAL_COLUMNS,
+) -> list[str]:
     """Each way the yml and the landed schemas differ, one line naming source and column."""
     problems = []
     tables = declared(sources_yml)
@@ -73,11 +80,15 @@ def contract_problems(sources_yml: dict, tmp: Path, records: dict[str, dict[str,
                 if got is None:
                     problems.append(f"raw.{record}.{c['name']}: no data_type")
                 elif normalized(con, got) != want[c["name"]]:
-                    problems.append(f"raw.{record}.{c['name']}: data_type {got} but it lands as {want[c['name']]}")
+                    problems.append(
+                        f"raw.{record}.{c['name']}: data_type {got} but it lands as {want[c['name']]}"
+                    )
             marked = tuple(c["name"] for c in cols if (c.get("config") or {}).get("meta", {}).get("optional"))
             if marked != tuple(optional.get(record, ())):
-                problems.append(f"raw.{record}: optional columns {list(marked)} but canonical.py says "
-                                f"{list(optional.get(record, ()))}")
+                problems.append(
+                    f"raw.{record}: optional columns {list(marked)} but canonical.py says "
+                    f"{list(optional.get(record, ()))}"
+                )
     return problems
 
 
@@ -94,16 +105,22 @@ def _col(doc: dict, record: str, name: str) -> dict:
     return next(c for c in declared(doc)[record] if c["name"] == name)
 
 
-@pytest.mark.parametrize("drift, expect", [
-    ("retyped", "raw.usage_records.cost_usd: data_type varchar but it lands as DOUBLE"),
-    ("untyped", "raw.app_assets.byte_size: no data_type"),
-    ("dropped", "raw.gateway_tasks: columns"),
-    ("renamed", "raw.app_jobs: columns"),
-    ("reordered", "raw.app_assets: columns"),
-    ("optional", "raw.app_jobs: optional columns ['retry_count', 'token_name', 'prompt_tokens', 'completion_tokens']"),
-    ("required", "raw.app_jobs: optional columns ['token_name', 'prompt_tokens']"),
-    ("batch", "raw.usage_records._seq: data_type varchar but it lands as BIGINT"),
-])
+@pytest.mark.parametrize(
+    "drift, expect",
+    [
+        ("retyped", "raw.usage_records.cost_usd: data_type varchar but it lands as DOUBLE"),
+        ("untyped", "raw.app_assets.byte_size: no data_type"),
+        ("dropped", "raw.gateway_tasks: columns"),
+        ("renamed", "raw.app_jobs: columns"),
+        ("reordered", "raw.app_assets: columns"),
+        (
+            "optional",
+            "raw.app_jobs: optional columns ['retry_count', 'token_name', 'prompt_tokens', 'completion_tokens']",
+        ),
+        ("required", "raw.app_jobs: optional columns ['token_name', 'prompt_tokens']"),
+        ("batch", "raw.usage_records._seq: data_type varchar but it lands as BIGINT"),
+    ],
+)
 def test_a_drifted_copy_of_the_yml_fails_naming_the_column(sources_yml, tmp_path, drift, expect) -> None:
     doc = copy.deepcopy(sources_yml)
     if drift == "retyped":
@@ -130,13 +147,18 @@ def test_a_drifted_copy_of_the_yml_fails_naming_the_column(sources_yml, tmp_path
 def test_a_drifted_canonical_py_fails_too(sources_yml, tmp_path) -> None:
     """The other side: a canonical column added, or its type changed, without the yml following."""
     grown = {**RECORDS, "app_assets": {**RECORDS["app_assets"], "checksum": pa.string()}}
-    assert any(p.startswith("raw.app_assets: columns") for p in contract_problems(sources_yml, tmp_path, grown))
+    assert any(
+        p.startswith("raw.app_assets: columns") for p in contract_problems(sources_yml, tmp_path, grown)
+    )
     retyped = {**RECORDS, "app_jobs": {**RECORDS["app_jobs"], "retry_count": pa.float64()}}
     assert "raw.app_jobs.retry_count: data_type bigint but it lands as DOUBLE" in contract_problems(
-        sources_yml, tmp_path, retyped)
+        sources_yml, tmp_path, retyped
+    )
     fewer = {**OPTIONAL_COLUMNS, "app_jobs": ("token_name",)}
     assert any("optional columns" in p for p in contract_problems(sources_yml, tmp_path, optional=fewer))
-    assert arrow_schema("app_assets").names == list(RECORDS["app_assets"])  # the mutations left the contract alone
+    assert arrow_schema("app_assets").names == list(
+        RECORDS["app_assets"]
+    )  # the mutations left the contract alone
 
 
 def test_dbt_reads_the_declared_types_and_optional_marks(sources_yml) -> None:
@@ -146,7 +168,12 @@ def test_dbt_reads_the_declared_types_and_optional_marks(sources_yml) -> None:
     manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
     parsed = {n["name"]: n["columns"] for n in manifest["sources"].values() if n["source_name"] == "raw"}
     for record, cols in declared(sources_yml).items():
-        assert [(c["name"], c["data_type"]) for c in cols] == [(n, c["data_type"]) for n, c in parsed[record].items()]
-    optional = [n for n, c in parsed["app_jobs"].items() if c.get("config", {}).get("meta", {}).get("optional")
-                or c.get("meta", {}).get("optional")]
+        assert [(c["name"], c["data_type"]) for c in cols] == [
+            (n, c["data_type"]) for n, c in parsed[record].items()
+        ]
+    optional = [
+        n
+        for n, c in parsed["app_jobs"].items()
+        if c.get("config", {}).get("meta", {}).get("optional") or c.get("meta", {}).get("optional")
+    ]
     assert optional == list(OPTIONAL_COLUMNS["app_jobs"])

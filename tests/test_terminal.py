@@ -49,8 +49,14 @@ def demo_output(tmp_path_factory) -> tuple[str, Path]:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
-    p = subprocess.run([*RECON, "demo", "--days", "3", "--data-dir", str(data)], capture_output=True,
-                       text=True, env=env, timeout=600, check=False)
+    p = subprocess.run(
+        [*RECON, "demo", "--days", "3", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return p.stderr + p.stdout, data
 
@@ -63,7 +69,7 @@ def test_demo_is_short_names_the_dbt_log_and_ends_with_the_summary(demo_output) 
     assert f"dbt log: {log}" in text and "Done. PASS=" in log.read_text()
     assert "BetaWarning" not in text and "\x1b[" not in text
     assert "START sql" not in text  # dbt's own log stays in its file
-    tail = text[text.index("recon summary"):]
+    tail = text[text.index("recon summary") :]
     assert "mismatches" in tail and lines[-1].startswith("report: ")
     env_file = (data / "recon.env").read_text()
     assert "GATEWAY_TOKEN=" in env_file and "APP_DATABASE_URL=sqlite:///" in env_file
@@ -84,4 +90,3 @@ def test_dbt_models_grouped_by_layer_and_owned() -> None:
     assert any(g == "intermediate" for g in groups.values())
     assert set(groups.values()) <= {"staging", "intermediate", "marts"}
     assert all(spec.owners == [OWNER] for spec in recon_dbt_models.specs)
-

@@ -31,7 +31,9 @@ RECON = [sys.executable, "-m", "orchestration.cli"]
 def demo(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo")
     with demo_environment(data, days=7, seed=7) as setup:
-        outcome = run_range(setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=True)
+        outcome = run_range(
+            setup.config_path, setup.first, setup.last, setup.as_of, full_refresh=True, quiet=True
+        )
     return setup, Path(outcome.cfg.warehouse.path)
 
 
@@ -44,9 +46,12 @@ def q(wh: Path, sql: str, params=()) -> list[tuple]:
 
 
 def _job_with_finding_and_task(wh: Path) -> tuple:
-    return q(wh, "select j.job_id, j.request_id, j.task_id from stg_raw__app_jobs j "
-                 "join fct_reconciliation_mismatches m using (job_id) "
-                 "where j.task_id is not null and j.request_id is not null order by j.job_id limit 1")[0]
+    return q(
+        wh,
+        "select j.job_id, j.request_id, j.task_id from stg_raw__app_jobs j "
+        "join fct_reconciliation_mismatches m using (job_id) "
+        "where j.task_id is not null and j.request_id is not null order by j.job_id limit 1",
+    )[0]
 
 
 @pytest.mark.slow
@@ -57,29 +62,54 @@ def test_any_id_of_a_job_traces_that_job_field_by_field(demo, which: str) -> Non
     t = build_trace(wh, {"job_id": job_id, "request_id": request_id, "task_id": task_id}[which])
     assert t.job["job_id"] == job_id and t.job["request_id"] == request_id and t.job["task_id"] == task_id
     assert f"app_jobs.{which}" in t.matched_on
-    usage = q(wh, "select record_key, link_method, version_seq, is_gone, cost_usd from int_usage_records_linked "
-                  "where job_id = ? order by record_key", [job_id])
-    assert sorted((u["record_key"], u["link_method"], u["version_seq"], u["is_gone"], u["cost_usd"])
-                  for u in t.usage_rows) == usage
+    usage = q(
+        wh,
+        "select record_key, link_method, version_seq, is_gone, cost_usd from int_usage_records_linked "
+        "where job_id = ? order by record_key",
+        [job_id],
+    )
+    assert (
+        sorted(
+            (u["record_key"], u["link_method"], u["version_seq"], u["is_gone"], u["cost_usd"])
+            for u in t.usage_rows
+        )
+        == usage
+    )
     assert all(u["link_method"] for u in t.usage_rows)
-    findings = q(wh, "select finding_id, mismatch_type, direction, amount_usd from fct_reconciliation_mismatches "
-                     "where job_id = ? order by finding_id", [job_id])
-    assert sorted((f["finding_id"], f["mismatch_type"], f["direction"], f["amount_usd"]) for f in t.findings) \
-        == findings and findings
-    net = q(wh, "select coalesce(sum(net_cost_usd), 0) from int_task_ledgers_settled where job_id = ?", [job_id])[0][0]
+    findings = q(
+        wh,
+        "select finding_id, mismatch_type, direction, amount_usd from fct_reconciliation_mismatches "
+        "where job_id = ? order by finding_id",
+        [job_id],
+    )
+    assert (
+        sorted((f["finding_id"], f["mismatch_type"], f["direction"], f["amount_usd"]) for f in t.findings)
+        == findings
+        and findings
+    )
+    net = q(
+        wh, "select coalesce(sum(net_cost_usd), 0) from int_task_ledgers_settled where job_id = ?", [job_id]
+    )[0][0]
     assert t.ledger_total["net_cost_usd"] == Decimal(str(net))
-    settlement = q(wh, "select settlement_status, net_cost_usd from fct_settlements where job_id = ?", [job_id])
-    assert (t.settlement and (t.settlement["settlement_status"], t.settlement["net_cost_usd"])) == \
-        (settlement[0] if settlement else None)
-    assert [x["task_id"] for x in t.tasks] == [r[0] for r in q(wh, "select task_id from stg_raw__gateway_tasks "
-                                                                   "where task_id = ?", [task_id])]
+    settlement = q(
+        wh, "select settlement_status, net_cost_usd from fct_settlements where job_id = ?", [job_id]
+    )
+    assert (t.settlement and (t.settlement["settlement_status"], t.settlement["net_cost_usd"])) == (
+        settlement[0] if settlement else None
+    )
+    assert [x["task_id"] for x in t.tasks] == [
+        r[0] for r in q(wh, "select task_id from stg_raw__gateway_tasks where task_id = ?", [task_id])
+    ]
 
 
 @pytest.mark.slow
 def test_a_billing_transaction_id_traces_its_job(demo) -> None:
     _, wh = demo
-    btx, job_id = q(wh, "select billing_transaction_id, job_id from int_usage_records_linked "
-                        "where billing_transaction_id is not null and job_id is not null order by 1 limit 1")[0]
+    btx, job_id = q(
+        wh,
+        "select billing_transaction_id, job_id from int_usage_records_linked "
+        "where billing_transaction_id is not null and job_id is not null order by 1 limit 1",
+    )[0]
     t = build_trace(wh, btx)
     assert t.job["job_id"] == job_id
     assert btx in {u["billing_transaction_id"] for u in t.usage_rows}
@@ -91,8 +121,17 @@ def test_json_has_the_documented_shape(demo) -> None:
     _, wh = demo
     job_id = _job_with_finding_and_task(wh)[0]
     doc = json.loads(to_json(build_trace(wh, job_id)))
-    assert list(doc) == ["id", "matched_on", "job", "usage_rows", "tasks", "assets", "ledger", "settlement",
-                         "findings"]
+    assert list(doc) == [
+        "id",
+        "matched_on",
+        "job",
+        "usage_rows",
+        "tasks",
+        "assets",
+        "ledger",
+        "settlement",
+        "findings",
+    ]
     assert doc["job"]["job_id"] == job_id
     assert {"tasks", "charged_usd", "credited_usd", "net_cost_usd"} <= set(doc["ledger"])
     assert all({"record_key", "link_method", "version_seq", "is_gone"} <= set(u) for u in doc["usage_rows"])
@@ -102,13 +141,28 @@ def test_json_has_the_documented_shape(demo) -> None:
 @pytest.mark.slow
 def test_packet_holds_only_allow_listed_fields(demo) -> None:
     _, wh = demo
-    for (job_id,) in q(wh, "select distinct job_id from fct_reconciliation_mismatches where job_id is not null"):
+    for (job_id,) in q(
+        wh, "select distinct job_id from fct_reconciliation_mismatches where job_id is not null"
+    ):
         t = build_trace(wh, job_id)
         packet = to_packet(t)
         fields = [line.split("|")[1].strip() for line in packet.splitlines() if line.startswith("| ")][1:]
-        assert set(fields) <= {"request_id", "task_id", "billing_transaction_id", "gateway", "endpoint", "model",
-                               "created_at", "task status", "task submitted_at / finished_at", "status codes",
-                               "public error", "expected cost (USD)", "actual net charge (USD)", "poll_url"}, fields
+        assert set(fields) <= {
+            "request_id",
+            "task_id",
+            "billing_transaction_id",
+            "gateway",
+            "endpoint",
+            "model",
+            "created_at",
+            "task status",
+            "task submitted_at / finished_at",
+            "status codes",
+            "public error",
+            "expected cost (USD)",
+            "actual net charge (USD)",
+            "poll_url",
+        }, fields
         for secret_field in ("user_id", "token_name", "group_name"):
             assert secret_field not in packet and secret_field not in to_text(t)
 
@@ -118,14 +172,22 @@ def test_unknown_and_ambiguous_ids_exit_non_zero(demo, tmp_path) -> None:
     setup, wh = demo
     with pytest.raises(TraceNotFound):
         build_trace(wh, "no-such-id")
-    p = subprocess.run([*RECON, "trace", "--config", str(setup.config_path), "no-such-id"], cwd=REPO,
-                       capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [*RECON, "trace", "--config", str(setup.config_path), "no-such-id"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert p.returncode == 1 and "no-such-id" in p.stderr and p.stdout == ""
     # two jobs sharing one id: copy the warehouse and give a second job the first one's request id
     copy = tmp_path / "wh.duckdb"
     copy.write_bytes(wh.read_bytes())
-    (a, ra), (b, _) = q(copy, "select job_id, request_id from stg_raw__app_jobs where request_id is not null "
-                              "order by job_id limit 2")
+    (a, ra), (b, _) = q(
+        copy,
+        "select job_id, request_id from stg_raw__app_jobs where request_id is not null "
+        "order by job_id limit 2",
+    )
     con = duckdb.connect(str(copy))
     try:
         sql = con.execute("select sql from duckdb_views() where view_name = 'stg_raw__app_jobs'").fetchone()
@@ -146,8 +208,13 @@ def test_cli_formats(demo) -> None:
     job_id = _job_with_finding_and_task(wh)[0]
     out = {}
     for fmt in ("text", "json", "packet"):
-        p = subprocess.run([*RECON, "trace", "--config", str(setup.config_path), job_id, "--format", fmt],
-                           cwd=REPO, capture_output=True, text=True, check=False)
+        p = subprocess.run(
+            [*RECON, "trace", "--config", str(setup.config_path), job_id, "--format", fmt],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert p.returncode == 0, p.stderr
         out[fmt] = p.stdout
     assert json.loads(out["json"])["job"]["job_id"] == job_id
@@ -167,8 +234,13 @@ def test_a_warehouse_held_by_a_writer_is_one_line(demo, tmp_path) -> None:
     cfg_path.write_text(yaml.safe_dump(cfg))
     writer = duckdb.connect(str(copy))  # a run's dbt holds the file like this
     try:
-        p = subprocess.run([*RECON, "trace", "--config", str(cfg_path), "x"], cwd=REPO, capture_output=True,
-                           text=True, check=False)
+        p = subprocess.run(
+            [*RECON, "trace", "--config", str(cfg_path), "x"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         writer.close()
     assert p.returncode == 1 and "Traceback" not in p.stderr
@@ -216,25 +288,42 @@ def test_stored_versions_list_new_gone_back_and_changed_in_order(tmp_path) -> No
     settled.loc[settled["record_key"] == lab_key, "cost_usd"] = 0.5
     land_extraction(settled, tmp_path, "usage_records", day, reads, at[3])
     main = usage[usage["gateway"] == "main"].iloc[0]
-    rows = [{"record_key": main["record_key"], "gateway": "main", "created_at": main["created_at"]},
-            {"record_key": lab_key, "gateway": "lab", "created_at": usage.loc[usage["record_key"] == lab_key,
-                                                                               "created_at"].iloc[0]}]
+    rows = [
+        {"record_key": main["record_key"], "gateway": "main", "created_at": main["created_at"]},
+        {
+            "record_key": lab_key,
+            "gateway": "lab",
+            "created_at": usage.loc[usage["record_key"] == lab_key, "created_at"].iloc[0],
+        },
+    ]
     got = stored_versions(tmp_path, rows)
-    assert [(v["seq"], v["change"]) for v in got[main["record_key"]]] == [(1, "new"), (2, "gone"), (3, "back")]
+    assert [(v["seq"], v["change"]) for v in got[main["record_key"]]] == [
+        (1, "new"),
+        (2, "gone"),
+        (3, "back"),
+    ]
     assert got[main["record_key"]][1]["gone_at"] == at[1]
     assert [(v["seq"], v["change"]) for v in got[lab_key]] == [(1, "new"), (4, "changed")]
     assert float(got[lab_key][-1]["cost_usd"]) == 0.5
     # field by field against the landing's own reader
     versions = read_versions(tmp_path, "usage_records", day)
     mine = versions[versions["record_key"] == main["record_key"]].sort_values("_seq")
-    assert [(int(s), c, e.to_pydatetime()) for s, c, e in zip(mine["_seq"], mine["_change"], mine["_extracted_at"])] \
-        == [(v["seq"], v["change"], v["extracted_at"]) for v in got[main["record_key"]]]
+    assert [
+        (int(s), c, e.to_pydatetime())
+        for s, c, e in zip(mine["_seq"], mine["_change"], mine["_extracted_at"], strict=False)
+    ] == [(v["seq"], v["change"], v["extracted_at"]) for v in got[main["record_key"]]]
     assert stored_versions(tmp_path / "nowhere", rows) == {r["record_key"]: [] for r in rows}
 
 
 def test_the_packet_carries_a_poll_url_without_its_query() -> None:
-    task = {"gateway": "lab", "task_id": "tsk_1", "status": "running", "submitted_at": None, "finished_at": None,
-            "poll_url": "https://user:pw@gw.example.com:8443/v1/tasks/tsk_1?key=sk-SECRET#x"}
+    task = {
+        "gateway": "lab",
+        "task_id": "tsk_1",
+        "status": "running",
+        "submitted_at": None,
+        "finished_at": None,
+        "poll_url": "https://user:pw@gw.example.com:8443/v1/tasks/tsk_1?key=sk-SECRET#x",
+    }
     packet = to_packet(Trace("tsk_1", ["gateway_tasks.task_id"], None, [], [task]))
     assert "| poll_url | https://gw.example.com:8443/v1/tasks/tsk_1 |" in packet
     assert "sk-SECRET" not in packet and "pw@" not in packet

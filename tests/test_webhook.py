@@ -179,10 +179,17 @@ def test_the_checks_step_posts_once_per_failing_run_and_a_dead_hook_does_not_fai
         "partition_date": LAST,
         "detected_at": as_of,
     }
-    history = [{"finding_key": "x", "mismatch_type": "charged_for_failure",
-                "first_seen_at": as_of - timedelta(days=1), "last_seen_at": as_of}]
-    wh = create_marts(tmp_path / "wh.duckdb", {"fct_reconciliation_mismatches": [row],
-                                               "fct_mismatch_history": history})
+    history = [
+        {
+            "finding_key": "x",
+            "mismatch_type": "charged_for_failure",
+            "first_seen_at": as_of - timedelta(days=1),
+            "last_seen_at": as_of,
+        }
+    ]
+    wh = create_marts(
+        tmp_path / "wh.duckdb", {"fct_reconciliation_mismatches": [row], "fct_mismatch_history": history}
+    )
     cfg = {
         "warehouse": {
             "path": str(wh),
@@ -215,11 +222,15 @@ def test_the_checks_step_posts_once_per_failing_run_and_a_dead_hook_does_not_fai
         result = run_checks(recon, alerts.alert_webhook(), instance=instance, **range_tags(LAST, LAST))
         assert result.success
         assert len(dead.requests) == 2  # one try, one retry on the 5xx, then a warning
-    assert "HTTP 503; the run is not affected" in logged(result.run_id) and "s3cr3t" not in logged(result.run_id)
+    assert "HTTP 503; the run is not affected" in logged(result.run_id) and "s3cr3t" not in logged(
+        result.run_id
+    )
     with Receiver([200]) as quiet:
         monkeypatch.setenv(alerts.WEBHOOK_ENV, quiet.url)
         passing = ReconResource(config_path=str(tmp_path / "recon.yaml"), as_of=as_of.isoformat())
-        cfg["warehouse"]["path"] = str(create_marts(tmp_path / "ok.duckdb", {"fct_mismatch_history": history}))
+        cfg["warehouse"]["path"] = str(
+            create_marts(tmp_path / "ok.duckdb", {"fct_mismatch_history": history})
+        )
         (tmp_path / "recon.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
         ok = run_checks(passing, alerts.alert_webhook(), **range_tags(LAST, LAST))
         assert ok.success and all(e.passed for e in ok.get_asset_check_evaluations())
@@ -247,8 +258,12 @@ def test_quarantined_rows_reach_the_webhook_summary(tmp_path):
 
     day = date(2026, 11, 20)
     assert quarantine_outcome(tmp_path, [day]).passed
-    write_quarantine(pd.DataFrame({"job_id": ["j1", "j2"], "quarantine_reason": ["status isin", "status isin"]}),
-                     tmp_path, "app_jobs", day)
+    write_quarantine(
+        pd.DataFrame({"job_id": ["j1", "j2"], "quarantine_reason": ["status isin", "status isin"]}),
+        tmp_path,
+        "app_jobs",
+        day,
+    )
     outcome = quarantine_outcome(tmp_path, [day])
     assert not outcome.passed
     payload = build_payload([outcome], day, day)

@@ -1,6 +1,6 @@
 """The floor contender: floor.sql in one DuckDB connection, result straight to Parquet.
 
-    .venv/bin/python -m bench.scale.floor LANDING OUT.parquet --vars JSON [--memory-limit 2GB]
+.venv/bin/python -m bench.scale.floor LANDING OUT.parquet --vars JSON [--memory-limit 2GB]
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ def floor_query(landing: Path, day_vars: dict) -> str:
     return body.format(landing=str(landing).replace("'", "''"), **run_params(day_vars))
 
 
-def run(landing: Path, out: Path, day_vars: dict, memory_limit: str = "2GB", threads: int | None = None,
-        temp_directory: Path | None = None) -> None:
+def run(
+    landing: Path,
+    out: Path,
+    day_vars: dict,
+    memory_limit: str = "2GB",
+    threads: int | None = None,
+    temp_directory: Path | None = None,
+) -> None:
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")

@@ -45,30 +45,39 @@ QPU = 500_000
 
 # Defect shapes and their weights (the demo's injected jobs per shape).
 SHAPES: list[tuple[str, int]] = [
-    ("mu_task", 2),        # task succeeded, never charged            -> missing_usage + cost_mismatch
-    ("mu_chat", 1),        # chat succeeded, no usage row             -> missing_usage + cost_mismatch
-    ("cff", 4),            # failed/cancelled, pre-charge not refunded -> charged_for_failure
-    ("over_ref", 3),       # failed, refunded twice / refund 2x       -> over_refunded
+    ("mu_task", 2),  # task succeeded, never charged            -> missing_usage + cost_mismatch
+    ("mu_chat", 1),  # chat succeeded, no usage row             -> missing_usage + cost_mismatch
+    ("cff", 4),  # failed/cancelled, pre-charge not refunded -> charged_for_failure
+    ("over_ref", 3),  # failed, refunded twice / refund 2x       -> over_refunded
     ("missing_asset", 2),  # succeeded and charged, no available asset -> missing_asset
-    ("aws", 2),            # failed + refunded, asset available       -> asset_without_success
-    ("sm_a", 2),           # app done + asset, gateway failed, charged -> status_mismatch + cff + aws
-    ("sm_b", 2),           # app failed, gateway succeeded, charged   -> status_mismatch + missing_asset
-    ("cm", 3),             # billed differs from expected             -> cost_mismatch
-    ("mm", 3),             # billed model differs from requested      -> model_mismatch
-    ("dup", 3),            # two charged tasks for one job            -> duplicate_create + cost_mismatch
-    ("orphan_chat", 3),    # consume row, no job                      -> orphan_usage
-    ("orphan_task", 1),    # task pre-charge, no job                  -> orphan_usage
-    ("stuck", 4),          # task running/queued for days             -> stuck_task
-    ("qm_chat", 2),        # logged quota above the ratio formula     -> quota_mismatch
-    ("qm_task", 1),        # fixed-price pre-charge above the formula -> quota_mismatch
+    ("aws", 2),  # failed + refunded, asset available       -> asset_without_success
+    ("sm_a", 2),  # app done + asset, gateway failed, charged -> status_mismatch + cff + aws
+    ("sm_b", 2),  # app failed, gateway succeeded, charged   -> status_mismatch + missing_asset
+    ("cm", 3),  # billed differs from expected             -> cost_mismatch
+    ("mm", 3),  # billed model differs from requested      -> model_mismatch
+    ("dup", 3),  # two charged tasks for one job            -> duplicate_create + cost_mismatch
+    ("orphan_chat", 3),  # consume row, no job                      -> orphan_usage
+    ("orphan_task", 1),  # task pre-charge, no job                  -> orphan_usage
+    ("stuck", 4),  # task running/queued for days             -> stuck_task
+    ("qm_chat", 2),  # logged quota above the ratio formula     -> quota_mismatch
+    ("qm_task", 1),  # fixed-price pre-charge above the formula -> quota_mismatch
 ]
 FINDING_CODES = {
-    "mu_task": ["missing_usage", "cost_mismatch"], "mu_chat": ["missing_usage", "cost_mismatch"],
-    "cff": ["charged_for_failure"], "over_ref": ["over_refunded"], "missing_asset": ["missing_asset"],
-    "aws": ["asset_without_success"], "sm_a": ["status_mismatch", "charged_for_failure", "asset_without_success"],
-    "sm_b": ["status_mismatch", "missing_asset"], "cm": ["cost_mismatch"], "mm": ["model_mismatch"],
-    "dup": ["duplicate_create", "cost_mismatch"], "orphan_chat": ["orphan_usage"],
-    "orphan_task": ["orphan_usage"], "stuck": ["stuck_task"], "qm_chat": ["quota_mismatch"],
+    "mu_task": ["missing_usage", "cost_mismatch"],
+    "mu_chat": ["missing_usage", "cost_mismatch"],
+    "cff": ["charged_for_failure"],
+    "over_ref": ["over_refunded"],
+    "missing_asset": ["missing_asset"],
+    "aws": ["asset_without_success"],
+    "sm_a": ["status_mismatch", "charged_for_failure", "asset_without_success"],
+    "sm_b": ["status_mismatch", "missing_asset"],
+    "cm": ["cost_mismatch"],
+    "mm": ["model_mismatch"],
+    "dup": ["duplicate_create", "cost_mismatch"],
+    "orphan_chat": ["orphan_usage"],
+    "orphan_task": ["orphan_usage"],
+    "stuck": ["stuck_task"],
+    "qm_chat": ["quota_mismatch"],
     "qm_task": ["quota_mismatch"],
 }
 
@@ -441,36 +450,55 @@ from jobs where status <> 'running';
 """
 
 
-def _copy_by_day(con: duckdb.DuckDBPyConnection, select: str, record: str, ts_col: str, landing: Path) -> dict:
+def _copy_by_day(
+    con: duckdb.DuckDBPyConnection, select: str, record: str, ts_col: str, landing: Path
+) -> dict:
     """One COPY per UTC day the rows fall in (cheaper than COPY ... PARTITION_BY here), each to
     `<landing>/<record>/date=YYYY-MM-DD/<record>.parquet`. Returns rows per day."""
-    days = con.execute(f"select cast({ts_col} as date) as d, count(*) from ({select}) group by 1 order by 1").fetchall()
+    days = con.execute(
+        f"select cast({ts_col} as date) as d, count(*) from ({select}) group by 1 order by 1"
+    ).fetchall()
     counts = {}
     for day, rows in days:
         target = landing / record / f"date={day.isoformat()}" / f"{record}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"copy (select * from ({select}) where cast({ts_col} as date) = date '{day.isoformat()}') "
-                    f"to '{target}' (format parquet, compression zstd)")
+        con.execute(
+            f"copy (select * from ({select}) where cast({ts_col} as date) = date '{day.isoformat()}') "
+            f"to '{target}' (format parquet, compression zstd)"
+        )
         counts[day.isoformat()] = rows
     return counts
 
 
 USAGE_FILL = {
-    "billing_transaction_id": "null", "token_name": "case when gateway = 'main' then 'prod-key' else 'lab-key' end",
-    "group_name": "case when gateway = 'main' then 'default' end", "cache_tokens": "null",
-    "cost_usd": f"quota / {QPU}.0", "duration_ms": "case when record_type = 'consume' then 1200 end",
-    "is_stream": "false", "cache_ratio": "null", "stream_status": "null",
+    "billing_transaction_id": "null",
+    "token_name": "case when gateway = 'main' then 'prod-key' else 'lab-key' end",
+    "group_name": "case when gateway = 'main' then 'default' end",
+    "cache_tokens": "null",
+    "cost_usd": f"quota / {QPU}.0",
+    "duration_ms": "case when record_type = 'consume' then 1200 end",
+    "is_stream": "false",
+    "cache_ratio": "null",
+    "stream_status": "null",
     "quota_per_unit": f"case when gateway = 'main' then {QPU}.0 end",
     # issue 18 columns: the generated gateways serve none of them
-    "total_tokens": "null", "settled_at": "null", "is_reserved": "null", "access_channel": "null",
+    "total_tokens": "null",
+    "settled_at": "null",
+    "is_reserved": "null",
+    "access_channel": "null",
 }
 TASK_FILL = {"poll_url": "null", "x_task_id": "null", "x_billing_transaction_id": "null"}
 
 
 def _select(record: str, table: str, fill: dict[str, str] | None = None) -> str:
     fill = fill or {}
-    types = {"string": "varchar", "int64": "bigint", "double": "double", "bool": "boolean",
-             "timestamp[us, tz=UTC]": "timestamptz"}
+    types = {
+        "string": "varchar",
+        "int64": "bigint",
+        "double": "double",
+        "bool": "boolean",
+        "timestamp[us, tz=UTC]": "timestamptz",
+    }
     cols = []
     for name, typ in RECORDS[record].items():
         expr = fill.get(name, name)
@@ -478,8 +506,14 @@ def _select(record: str, table: str, fill: dict[str, str] | None = None) -> str:
     return f"select {', '.join(cols)} from {table}"
 
 
-def generate(n: int, out: Path, day: date = DEFAULT_DAY, seed: int = 1, memory_limit: str = "6GB",
-             threads: int | None = None) -> dict:
+def generate(
+    n: int,
+    out: Path,
+    day: date = DEFAULT_DAY,
+    seed: int = 1,
+    memory_limit: str = "6GB",
+    threads: int | None = None,
+) -> dict:
     """Write landing + truth for `n` app jobs (plus orphan rows) under `out`; return a summary."""
     out = Path(out)
     landing, truth = out / "landing", out / "truth"
@@ -502,24 +536,47 @@ def generate(n: int, out: Path, day: date = DEFAULT_DAY, seed: int = 1, memory_l
         con.execute(_tables_sql())
         con.execute(_truth_sql())
         files = {
-            "usage_records": _copy_by_day(con, _select("usage_records", "usage", USAGE_FILL),
-                                          "usage_records", "created_at", landing),
-            "gateway_tasks": _copy_by_day(con, _select("gateway_tasks", "tasks", TASK_FILL), "gateway_tasks",
-                                          "submitted_at", landing),
-            "app_jobs": _copy_by_day(con, _select("app_jobs", "jobs", {c: "null" for c in OPTIONAL_COLUMNS["app_jobs"]}), "app_jobs", "created_at", landing),
-            "app_assets": _copy_by_day(con, _select("app_assets", "assets"), "app_assets", "created_at", landing),
+            "usage_records": _copy_by_day(
+                con, _select("usage_records", "usage", USAGE_FILL), "usage_records", "created_at", landing
+            ),
+            "gateway_tasks": _copy_by_day(
+                con, _select("gateway_tasks", "tasks", TASK_FILL), "gateway_tasks", "submitted_at", landing
+            ),
+            "app_jobs": _copy_by_day(
+                con,
+                _select("app_jobs", "jobs", {c: "null" for c in OPTIONAL_COLUMNS["app_jobs"]}),
+                "app_jobs",
+                "created_at",
+                landing,
+            ),
+            "app_assets": _copy_by_day(
+                con, _select("app_assets", "assets"), "app_assets", "created_at", landing
+            ),
         }
-        con.execute(f"copy (select * from truth_findings order by all) to '{truth / 'findings.parquet'}' (format parquet)")
+        con.execute(
+            f"copy (select * from truth_findings order by all) to '{truth / 'findings.parquet'}' (format parquet)"
+        )
         con.execute(f"copy truth_settlements to '{truth / 'settlements.parquet'}' (format parquet)")
-        findings_by_type = dict(con.execute("select mismatch_type, count(*) from truth_findings group by 1 order by 1").fetchall())
-        statuses = dict(con.execute("select settlement_status, count(*) from truth_settlements group by 1 order by 1").fetchall())
+        findings_by_type = dict(
+            con.execute("select mismatch_type, count(*) from truth_findings group by 1 order by 1").fetchall()
+        )
+        statuses = dict(
+            con.execute(
+                "select settlement_status, count(*) from truth_settlements group by 1 order by 1"
+            ).fetchall()
+        )
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
     summary = {
-        "jobs": n, "day": day.isoformat(), "seed": seed, "vars": dbt_vars_for(day),
-        "rows": {rec: sum(c.values()) for rec, c in files.items()}, "files": files,
-        "truth_findings": findings_by_type, "truth_settlements": statuses,
+        "jobs": n,
+        "day": day.isoformat(),
+        "seed": seed,
+        "vars": dbt_vars_for(day),
+        "rows": {rec: sum(c.values()) for rec, c in files.items()},
+        "files": files,
+        "truth_findings": findings_by_type,
+        "truth_settlements": statuses,
         "seconds": round(time.perf_counter() - started, 2),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -92,14 +92,16 @@ def _tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def run_child(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, mem_cap_gib: float,
-              log: Path) -> Run:
+def run_child(
+    cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, mem_cap_gib: float, log: Path
+) -> Run:
     """Run `cmd`, polling its memory; kill its process group past the cap. Figures from wait4."""
     cap = mem_cap_gib * GIB
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     seen_peak, killed = 0, False
     try:
         while True:
@@ -132,9 +134,18 @@ def run_child(cmd: list[str], *, env: dict | None = None, cwd: Path | None = Non
 
 def recon_cmd(work: Path, day_vars: dict) -> list[str]:
     return [
-        str(DBT_BIN), "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-        "--target-path", str(work / "dbt_target"), "--log-path", str(work / "dbt_logs"),
-        "--vars", json.dumps(day_vars),
+        str(DBT_BIN),
+        "build",
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(work / "dbt_target"),
+        "--log-path",
+        str(work / "dbt_logs"),
+        "--vars",
+        json.dumps(day_vars),
     ]
 
 
@@ -180,7 +191,9 @@ def dbt_profile(work: Path, top: int = 8) -> list[dict]:
         return []
     results = json.loads(path.read_text())["results"]
     nodes = sorted(results, key=lambda r: -r.get("execution_time", 0))[:top]
-    return [{"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 2)} for r in nodes]
+    return [
+        {"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 2)} for r in nodes
+    ]
 
 
 # ---- correctness ---------------------------------------------------------------------------------
@@ -189,23 +202,37 @@ def compare(a: Path, b: Path | tuple[Path, Path]) -> dict:
     `b` may be the generator's truth (findings.parquet, settlements.parquet)."""
     con = duckdb.connect()
     try:
-        con.execute(f"create view a_f as select mismatch_type, job_id, task_id, request_id, amount_usd "
-                    f"from read_parquet('{a}') where kind = 'finding'")
-        con.execute(f"create view a_s as select job_id, settlement_status from read_parquet('{a}') "
-                    f"where kind = 'settlement'")
+        con.execute(
+            f"create view a_f as select mismatch_type, job_id, task_id, request_id, amount_usd "
+            f"from read_parquet('{a}') where kind = 'finding'"
+        )
+        con.execute(
+            f"create view a_s as select job_id, settlement_status from read_parquet('{a}') "
+            f"where kind = 'settlement'"
+        )
         if isinstance(b, tuple):
-            con.execute(f"create view b_f as select mismatch_type, job_id, task_id, request_id, "
-                        f"round(amount_usd, 6) as amount_usd from read_parquet('{b[0]}')")
+            con.execute(
+                f"create view b_f as select mismatch_type, job_id, task_id, request_id, "
+                f"round(amount_usd, 6) as amount_usd from read_parquet('{b[0]}')"
+            )
             con.execute(f"create view b_s as select job_id, settlement_status from read_parquet('{b[1]}')")
         else:
-            con.execute(f"create view b_f as select mismatch_type, job_id, task_id, request_id, amount_usd "
-                        f"from read_parquet('{b}') where kind = 'finding'")
-            con.execute(f"create view b_s as select job_id, settlement_status from read_parquet('{b}') "
-                        f"where kind = 'settlement'")
+            con.execute(
+                f"create view b_f as select mismatch_type, job_id, task_id, request_id, amount_usd "
+                f"from read_parquet('{b}') where kind = 'finding'"
+            )
+            con.execute(
+                f"create view b_s as select job_id, settlement_status from read_parquet('{b}') "
+                f"where kind = 'settlement'"
+            )
         out = {}
         for name, x, y in (("findings", "a_f", "b_f"), ("settlements", "a_s", "b_s")):
-            only_a = con.execute(f"select count(*) from (select * from {x} except all select * from {y})").fetchone()[0]
-            only_b = con.execute(f"select count(*) from (select * from {y} except all select * from {x})").fetchone()[0]
+            only_a = con.execute(
+                f"select count(*) from (select * from {x} except all select * from {y})"
+            ).fetchone()[0]
+            only_b = con.execute(
+                f"select count(*) from (select * from {y} except all select * from {x})"
+            ).fetchone()[0]
             out[name] = {"only_first": only_a, "only_second": only_b}
         out["identical"] = all(v["only_first"] == 0 and v["only_second"] == 0 for v in out.values())
         out["findings_rows"] = con.execute("select count(*) from a_f").fetchone()[0]
@@ -221,7 +248,7 @@ def check_all(results: dict[str, Path], truth: tuple[Path, Path]) -> dict:
         checks[f"{name} vs truth"] = compare(path, truth)
     names = list(results)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             checks[f"{a} vs {b}"] = compare(results[a], results[b])
     return checks
 
@@ -231,9 +258,20 @@ def log(msg: str) -> None:
     print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def run_scale(n: int, *, work: Path, runs: int, contenders: list[str], mem_cap_gib: float,
-              memory_limit: str, threads: int, day: date = DEFAULT_DAY, measure_fixed: bool = True,
-              progress=None, reuse: bool = False) -> dict:
+def run_scale(
+    n: int,
+    *,
+    work: Path,
+    runs: int,
+    contenders: list[str],
+    mem_cap_gib: float,
+    memory_limit: str,
+    threads: int,
+    day: date = DEFAULT_DAY,
+    measure_fixed: bool = True,
+    progress=None,
+    reuse: bool = False,
+) -> dict:
     """One scale: generate, time every contender, check the outputs. `progress(out)` is called with
     the partial figures after each contender (so an interrupted run still leaves its figures)."""
     sdir = work / f"jobs-{n}"
@@ -245,38 +283,84 @@ def run_scale(n: int, *, work: Path, runs: int, contenders: list[str], mem_cap_g
     else:
         log(f"scale {n:,} jobs: generating")
         # in a child: this process stays small, so a forked contender's ru_maxrss is its own
-        subprocess.run([sys.executable, "-m", "bench.scale.generate", "--jobs", str(n), "--out", str(sdir),
-                        "--day", day.isoformat()], check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.scale.generate",
+                "--jobs",
+                str(n),
+                "--out",
+                str(sdir),
+                "--day",
+                day.isoformat(),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
     gen = json.loads(summary.read_text())
     log(f"  generated {sum(gen['rows'].values()):,} rows in {gen['seconds']} s: {gen['rows']}")
-    landing, truth = sdir / "landing", (sdir / "truth" / "findings.parquet", sdir / "truth" / "settlements.parquet")
+    landing, truth = (
+        sdir / "landing",
+        (sdir / "truth" / "findings.parquet", sdir / "truth" / "settlements.parquet"),
+    )
     day_vars = dbt_vars_for(day)
     py = sys.executable
     out: dict = {"jobs": n, "generator": gen, "load_avg_start": os.getloadavg(), "contenders": {}}
     progress(out)
     results: dict[str, Path] = {}
     cmds = {
-        "floor": lambda o: [py, "-m", "bench.scale.floor", str(landing), str(o), "--vars", json.dumps(day_vars),
-                            "--memory-limit", memory_limit, "--threads", str(threads)],
-        "naive": lambda o: [py, "-m", "bench.scale.naive_pandas", str(landing), str(o), "--vars",
-                            json.dumps(day_vars)],
+        "floor": lambda o: [
+            py,
+            "-m",
+            "bench.scale.floor",
+            str(landing),
+            str(o),
+            "--vars",
+            json.dumps(day_vars),
+            "--memory-limit",
+            memory_limit,
+            "--threads",
+            str(threads),
+        ],
+        "naive": lambda o: [
+            py,
+            "-m",
+            "bench.scale.naive_pandas",
+            str(landing),
+            str(o),
+            "--vars",
+            json.dumps(day_vars),
+        ],
     }
     warehouse, first_warehouse = sdir / "warehouse.duckdb", sdir / "warehouse_first_run.duckdb"
     if "recon" in contenders:
         # parse once so every timed build uses dbt's partial parse, as a scheduled run does
-        subprocess.run(recon_cmd(sdir, day_vars)[:1] + ["parse"] + recon_cmd(sdir, day_vars)[2:],
-                       env=recon_env(landing, warehouse, memory_limit, threads), cwd=DBT_PROJECT,
-                       check=True, capture_output=True)
+        subprocess.run(
+            recon_cmd(sdir, day_vars)[:1] + ["parse"] + recon_cmd(sdir, day_vars)[2:],
+            env=recon_env(landing, warehouse, memory_limit, threads),
+            cwd=DBT_PROJECT,
+            check=True,
+            capture_output=True,
+        )
         empty = sdir / "empty_landing"
         empty.mkdir(exist_ok=True)
         fixed = Figures("recon_empty_day")
         for i in range(runs if measure_fixed else 0):
             fresh_warehouse(warehouse)
-            r = run_child(recon_cmd(sdir, day_vars), env=recon_env(empty, warehouse, memory_limit, threads),
-                          cwd=DBT_PROJECT, mem_cap_gib=mem_cap_gib, log=sdir / f"recon_empty_{i}.log")
+            r = run_child(
+                recon_cmd(sdir, day_vars),
+                env=recon_env(empty, warehouse, memory_limit, threads),
+                cwd=DBT_PROJECT,
+                mem_cap_gib=mem_cap_gib,
+                log=sdir / f"recon_empty_{i}.log",
+            )
             fixed.runs.append(r)
-            log(f"  recon (empty day) run {i + 1}: {r.wall_s:.2f} s wall, {r.cpu_s:.2f} s cpu, "
-                f"{r.peak_rss_mib:.0f} MiB {r.status} {r.note}")
+            log(
+                f"  recon (empty day) run {i + 1}: {r.wall_s:.2f} s wall, {r.cpu_s:.2f} s cpu, "
+                f"{r.peak_rss_mib:.0f} MiB {r.status} {r.note}"
+            )
         if measure_fixed:
             out["contenders"]["recon_empty_day"] = fixed.summary()
             progress(out)
@@ -288,34 +372,52 @@ def run_scale(n: int, *, work: Path, runs: int, contenders: list[str], mem_cap_g
             res.unlink(missing_ok=True)
             if name == "recon":
                 fresh_warehouse(warehouse)
-                r = run_child(recon_cmd(sdir, day_vars), env=recon_env(landing, warehouse, memory_limit, threads),
-                              cwd=DBT_PROJECT, mem_cap_gib=mem_cap_gib, log=sdir / f"recon_{i}.log")
+                r = run_child(
+                    recon_cmd(sdir, day_vars),
+                    env=recon_env(landing, warehouse, memory_limit, threads),
+                    cwd=DBT_PROJECT,
+                    mem_cap_gib=mem_cap_gib,
+                    log=sdir / f"recon_{i}.log",
+                )
                 if r.status == "ok" and i == 0:
                     fresh_warehouse(first_warehouse)
                     warehouse.rename(first_warehouse)  # exported after the timed runs
                     results[name] = res
                     out["recon_profile_first_run"] = dbt_profile(sdir)
             else:
-                r = run_child(cmds[name](res), cwd=ROOT, mem_cap_gib=mem_cap_gib, log=sdir / f"{name}_{i}.log")
+                r = run_child(
+                    cmds[name](res), cwd=ROOT, mem_cap_gib=mem_cap_gib, log=sdir / f"{name}_{i}.log"
+                )
                 if r.status == "ok" and i == 0:
                     keep = sdir / f"result_{name}_first.parquet"
                     res.rename(keep)
                     results[name] = keep
             figs.runs.append(r)
-            log(f"  {name} run {i + 1}/{runs}: {r.wall_s:.2f} s wall, {r.cpu_s:.2f} s cpu, "
-                f"{r.peak_rss_mib:.0f} MiB peak {r.status} {r.note}")
+            log(
+                f"  {name} run {i + 1}/{runs}: {r.wall_s:.2f} s wall, {r.cpu_s:.2f} s cpu, "
+                f"{r.peak_rss_mib:.0f} MiB peak {r.status} {r.note}"
+            )
             if r.status != "ok":
                 break  # an out-of-memory or failed contender is not re-run
-        out["contenders"][name] = {**figs.summary(), "load_avg_before": load_before,
-                                   "load_avg_after": os.getloadavg()}
+        out["contenders"][name] = {
+            **figs.summary(),
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
+        }
         out["derived"] = derive(out)
         progress(out)
     log("  checking outputs (truth and each other)")
-    spec = {"recon_warehouse": str(first_warehouse) if "recon" in results else None,
-            "results": {k: str(v) for k, v in results.items()}, "truth": [str(t) for t in truth]}
+    spec = {
+        "recon_warehouse": str(first_warehouse) if "recon" in results else None,
+        "results": {k: str(v) for k, v in results.items()},
+        "truth": [str(t) for t in truth],
+    }
     (sdir / "check_spec.json").write_text(json.dumps(spec))
-    subprocess.run([sys.executable, "-m", "bench.scale.harness", "--check", str(sdir / "check_spec.json")],
-                   check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "bench.scale.harness", "--check", str(sdir / "check_spec.json")],
+        check=True,
+        cwd=ROOT,
+    )
     out["checks"] = json.loads((sdir / "checks.json").read_text())
     out["identical"] = all(c["identical"] for c in out["checks"].values())
     if not out["identical"]:
@@ -385,30 +487,50 @@ recon peak memory ≤ 3 GiB (DuckDB memory_limit + temp_directory set: it spills
 
 
 def markdown(report: dict) -> str:
-    settings = (f"DuckDB memory_limit {report['memory_limit']}, threads {report['threads']}, {report['runs']} runs "
-                f"(median), memory cap per child {report['mem_cap_gib']} GiB.")
+    settings = (
+        f"DuckDB memory_limit {report['memory_limit']}, threads {report['threads']}, {report['runs']} runs "
+        f"(median), memory cap per child {report['mem_cap_gib']} GiB."
+    )
     lines = [f"# Scale benchmark ({report['started']}, {report['machine']})", "", settings, ""]
     for s in report["scales"]:
-        landed = (f"Rows landed: {s['generator']['rows']} (generated in {s['generator']['seconds']} s). "
-                  f"Load average start/end: {tuple(round(x, 2) for x in s['load_avg_start'])} / "
-                  f"{tuple(round(x, 2) for x in s.get('load_avg_end', ()))}.")
-        lines += [f"## {s['jobs']:,} jobs — outputs identical: **{s.get('identical', 'not checked yet')}**", "", landed, "",
-                  "| contender | wall s (median) | all runs | CPU s | peak RSS MiB | status |",
-                  "|---|---|---|---|---|---|"]
+        landed = (
+            f"Rows landed: {s['generator']['rows']} (generated in {s['generator']['seconds']} s). "
+            f"Load average start/end: {tuple(round(x, 2) for x in s['load_avg_start'])} / "
+            f"{tuple(round(x, 2) for x in s.get('load_avg_end', ()))}."
+        )
+        lines += [
+            f"## {s['jobs']:,} jobs — outputs identical: **{s.get('identical', 'not checked yet')}**",
+            "",
+            landed,
+            "",
+            "| contender | wall s (median) | all runs | CPU s | peak RSS MiB | status |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, f in s["contenders"].items():
             if f.get("status") == "ok":
-                lines.append(f"| {name} | {f['wall_s_median']} | {f['wall_s_all']} | {f['cpu_s_median']} | "
-                             f"{f['peak_rss_mib_max']} | ok |")
+                lines.append(
+                    f"| {name} | {f['wall_s_median']} | {f['wall_s_all']} | {f['cpu_s_median']} | "
+                    f"{f['peak_rss_mib_max']} | ok |"
+                )
             else:
                 lines.append(f"| {name} | – | – | – | – | {f.get('status')}: {f.get('note', '')} |")
         lines += ["", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in s.get("derived", {}).items()]
         if s.get("recon_profile_first_run"):
-            lines += ["", "Slowest dbt nodes (first recon run): " + ", ".join(
-                f"{p['node']} {p['seconds']} s" for p in s["recon_profile_first_run"])]
-        lines += ["", "Checks: " + "; ".join(
-            f"{k}: {'identical' if v['identical'] else 'DIFFER ' + json.dumps({x: v[x] for x in ('findings', 'settlements')})}"
-            for k, v in s.get("checks", {}).items()), ""]
+            lines += [
+                "",
+                "Slowest dbt nodes (first recon run): "
+                + ", ".join(f"{p['node']} {p['seconds']} s" for p in s["recon_profile_first_run"]),
+            ]
+        lines += [
+            "",
+            "Checks: "
+            + "; ".join(
+                f"{k}: {'identical' if v['identical'] else 'DIFFER ' + json.dumps({x: v[x] for x in ('findings', 'settlements')})}"
+                for k, v in s.get("checks", {}).items()
+            ),
+            "",
+        ]
     if report.get("growth"):
         lines += ["## Growth", "", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in report["growth"].items()]
@@ -439,8 +561,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for recon and the floor")
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads for recon and the floor")
     ap.add_argument("--keep", action="store_true", help="keep the generated data and warehouses")
-    ap.add_argument("--reuse", action="store_true", help="reuse a day generated earlier in --work (with --keep)")
-    ap.add_argument("--baseline", type=Path, help="an earlier result JSON whose scales join the growth figure")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse a day generated earlier in --work (with --keep)"
+    )
+    ap.add_argument(
+        "--baseline", type=Path, help="an earlier result JSON whose scales join the growth figure"
+    )
     args = ap.parse_args(argv)
     if args.check:
         run_checks(args.check)
@@ -454,8 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB:.0f} GiB",
-        "runs": args.runs, "memory_limit": args.memory_limit, "threads": args.threads,
-        "mem_cap_gib": args.mem_cap_gib, "scales": [],
+        "runs": args.runs,
+        "memory_limit": args.memory_limit,
+        "threads": args.threads,
+        "mem_cap_gib": args.mem_cap_gib,
+        "scales": [],
     }
     baseline = json.loads(args.baseline.read_text())["scales"] if args.baseline else []
     args.results.mkdir(parents=True, exist_ok=True)
@@ -475,8 +604,17 @@ def main(argv: list[str] | None = None) -> int:
         write(partial=True)
 
     for n in scales:
-        run_scale(n, work=args.work, runs=args.runs, contenders=contenders, mem_cap_gib=args.mem_cap_gib,
-                  memory_limit=args.memory_limit, threads=args.threads, progress=progress, reuse=args.reuse)
+        run_scale(
+            n,
+            work=args.work,
+            runs=args.runs,
+            contenders=contenders,
+            mem_cap_gib=args.mem_cap_gib,
+            memory_limit=args.memory_limit,
+            threads=args.threads,
+            progress=progress,
+            reuse=args.reuse,
+        )
         if not args.keep:
             shutil.rmtree(args.work / f"jobs-{n}", ignore_errors=True)
     write(partial=False)

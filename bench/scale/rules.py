@@ -8,7 +8,15 @@ from typing import Any
 import yaml
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
-RESULT_COLUMNS = ["kind", "mismatch_type", "job_id", "task_id", "request_id", "amount_usd", "settlement_status"]
+RESULT_COLUMNS = [
+    "kind",
+    "mismatch_type",
+    "job_id",
+    "task_id",
+    "request_id",
+    "amount_usd",
+    "settlement_status",
+]
 
 
 def run_params(day_vars: dict[str, Any]) -> dict[str, Any]:

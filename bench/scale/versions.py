@@ -37,12 +37,31 @@ def staging_seconds(work: Path, landing: Path, runs: int, memory_limit: str, thr
     for i in range(runs):
         wh = work / f"versions-{i}.duckdb"
         fresh_warehouse(wh)
-        cmd = [str(DBT_BIN), "run", "--select", *MODELS.split(), "--project-dir", str(DBT_PROJECT),
-               "--profiles-dir", str(DBT_PROJECT), "--target-path", str(work / "dbt_target"),
-               "--log-path", str(work / "dbt_logs"), "--vars", json.dumps(dbt_vars_for(DEFAULT_DAY))]
+        cmd = [
+            str(DBT_BIN),
+            "run",
+            "--select",
+            *MODELS.split(),
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(work / "dbt_target"),
+            "--log-path",
+            str(work / "dbt_logs"),
+            "--vars",
+            json.dumps(dbt_vars_for(DEFAULT_DAY)),
+        ]
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, cwd=DBT_PROJECT, env=recon_env(landing, wh, memory_limit, threads),
-                           capture_output=True, text=True, check=False)
+        p = subprocess.run(
+            cmd,
+            cwd=DBT_PROJECT,
+            env=recon_env(landing, wh, memory_limit, threads),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         out.append(time.perf_counter() - t0)
         if p.returncode:
             raise SystemExit(f"dbt failed: {p.stdout[-2000:]}")
@@ -61,9 +80,11 @@ def add_versions(landing: Path, copies: int) -> int:
                 con.execute(
                     f"copy (select *, {k}::bigint as _seq, now()::timestamptz as _extracted_at, 'changed' as _change, "
                     f"null::timestamptz as _gone_at from read_parquet('{base}')) to '{d / f'batch-{k:06d}.parquet'}' "
-                    "(format parquet, compression zstd)")
-            rows += con.execute(f"select count(*) from read_parquet('{d}/batch-*.parquet', union_by_name = true)"
-                                ).fetchone()[0]
+                    "(format parquet, compression zstd)"
+                )
+            rows += con.execute(
+                f"select count(*) from read_parquet('{d}/batch-*.parquet', union_by_name = true)"
+            ).fetchone()[0]
     return rows
 
 
@@ -82,14 +103,21 @@ def main(argv: list[str] | None = None) -> int:
         for d in sorted((landing / record).glob("date=*")):
             migrate_legacy(landing, record, date.fromisoformat(d.name.removeprefix("date=")))
     con = duckdb.connect()
-    one_rows = sum(con.execute(f"select count(*) from read_parquet('{landing}/{r}/date=*/batch-*.parquet')"
-                               ).fetchone()[0] for r in EVIDENCE_RECORDS)
+    one_rows = sum(
+        con.execute(f"select count(*) from read_parquet('{landing}/{r}/date=*/batch-*.parquet')").fetchone()[
+            0
+        ]
+        for r in EVIDENCE_RECORDS
+    )
     one = staging_seconds(a.work, landing, a.runs, a.memory_limit, a.threads)
     four_rows = add_versions(landing, 3)
     four = staging_seconds(a.work, landing, a.runs, a.memory_limit, a.threads)
-    report = {"jobs": a.jobs, "generated": {k: v for k, v in gen.items() if k != "rows"} if isinstance(gen, dict) else None,
-              "one_version": {"stored_rows": one_rows, "staging_seconds": one},
-              "four_versions": {"stored_rows": four_rows, "staging_seconds": four}}
+    report = {
+        "jobs": a.jobs,
+        "generated": {k: v for k, v in gen.items() if k != "rows"} if isinstance(gen, dict) else None,
+        "one_version": {"stored_rows": one_rows, "staging_seconds": one},
+        "four_versions": {"stored_rows": four_rows, "staging_seconds": four},
+    }
     print(json.dumps(report, indent=2, default=str))
     return 0
 

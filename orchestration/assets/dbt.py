@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets: one `dbt build` for the whole partition range of a run."""
 
-
 import fcntl
 import importlib.metadata
 import json
@@ -52,14 +51,21 @@ def parse_if_stale(project: DbtProject) -> bool:
     fd = os.open(manifest.parent / ".parse.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        sources = [p for d in ("models", "macros", "tests", "seeds") for p in (project_dir / d).rglob("*")
-                   if p.is_file()] + [project_dir / "dbt_project.yml"]
+        sources = [
+            p
+            for d in ("models", "macros", "tests", "seeds")
+            for p in (project_dir / d).rglob("*")
+            if p.is_file()
+        ] + [project_dir / "dbt_project.yml"]
         newest = max((p.stat().st_mtime for p in sources), default=0.0)
         if manifest.exists() and manifest.stat().st_mtime >= newest:
             return False
         # What project.preparer.prepare() does, but with the venv's dbt rather than whatever is on PATH.
-        dbt = DbtCliResource(project_dir=project, profiles_dir=str(project.profiles_dir or project_dir),
-                             dbt_executable=dbt_executable())
+        dbt = DbtCliResource(
+            project_dir=project,
+            profiles_dir=str(project.profiles_dir or project_dir),
+            dbt_executable=dbt_executable(),
+        )
         dbt.cli(["parse", "--quiet"], target_path=Path(project.target_path)).wait()
         return True
     finally:
@@ -74,10 +80,15 @@ def dbt_vars(cfg: ReconConfig, window: RunWindow) -> dict[str, str | float | int
 def build_args(variables: dict[str, str | float | int], full_refresh: bool = False) -> list[str]:
     """`dbt build` with the thresholds as --vars (the same every run of a config, so the parse is
     reused) and without the per-run values, which dbt reads from the run file (orchestration/run_values.py)."""
-    args = ["build", "--vars", json.dumps({k: v for k, v in variables.items() if k not in PER_RUN}, sort_keys=True),
-            # dbt's advice: unit tests belong in development and CI (tests/test_dbt_models.py runs them
-            # all), not in every production build, where they cost about a third of the build
-            "--exclude-resource-type", "unit_test"]
+    args = [
+        "build",
+        "--vars",
+        json.dumps({k: v for k, v in variables.items() if k not in PER_RUN}, sort_keys=True),
+        # dbt's advice: unit tests belong in development and CI (tests/test_dbt_models.py runs them
+        # all), not in every production build, where they cost about a third of the build
+        "--exclude-resource-type",
+        "unit_test",
+    ]
     return [*args, "--full-refresh"] if full_refresh else args
 
 
@@ -153,7 +164,9 @@ def recon_dbt_models(
     os.environ.update(dbt_env(cfg))
     Path(cfg.warehouse.path).parent.mkdir(parents=True, exist_ok=True)
     args = build_args(variables, config.full_refresh)
-    context.log.info(f"dbt build for {variables['start_date']}..{variables['end_date']} as of {variables['as_of']}")
+    context.log.info(
+        f"dbt build for {variables['start_date']}..{variables['end_date']} as of {variables['as_of']}"
+    )
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
         write_run_values(cfg.warehouse.path, variables)  # the window and clock dbt reads (run_vars.sql)
         # dagster-dbt echoes dbt's whole log to stdout: it goes to a file, the terminal gets n/N
@@ -162,8 +175,13 @@ def recon_dbt_models(
             yield from invocation.stream()
         keep_partial_parse(invocation.target_path)
         # which run's build the marts now hold: the report (and `recon run`'s summary) check it
-        write_build_stamp(cfg.warehouse.path, context.run.run_id, variables["start_date"],
-                          variables["end_date"], variables["as_of"])
+        write_build_stamp(
+            cfg.warehouse.path,
+            context.run.run_id,
+            variables["start_date"],
+            variables["end_date"],
+            variables["as_of"],
+        )
 
 
 class ReconDbtCli(DbtCliResource):
@@ -182,4 +200,6 @@ class ReconDbtCli(DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    return ReconDbtCli(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+    return ReconDbtCli(
+        project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    )

@@ -36,7 +36,9 @@ ExtractEvidence = Callable[[date, datetime, datetime], list[tuple[GatewayRead, p
 
 def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        SCHEMA_CHECK, asset=key, blocking=False,
+        SCHEMA_CHECK,
+        asset=key,
+        blocking=False,
         description="pandera contract of the canonical record; failing rows are quarantined beside the partition",
     )
 
@@ -78,7 +80,11 @@ def land_days(
         frame = extract(day, start, end)
         result = validate_frame(record, frame, source=source, partition=day.isoformat())
         land_validated(result, landing_dir, record, day)
-        record_day(context, day, {"dagster/row_count": len(result.valid), "day_rows_quarantined": len(result.quarantine)})
+        record_day(
+            context,
+            day,
+            {"dagster/row_count": len(result.valid), "day_rows_quarantined": len(result.quarantine)},
+        )
         landed += len(result.valid)
         quarantined += len(result.quarantine)
         failure_lines += result.lines()
@@ -87,7 +93,10 @@ def land_days(
             f"{record} {day.isoformat()} ({i}/{len(days)}): landed {len(result.valid)} rows"
             + (f", quarantined {len(result.quarantine)}" if len(result.quarantine) else "")
         )
-    terminal.step(f"landed {record}: {len(days)} day(s), {landed} rows" + (f", {quarantined} quarantined" if quarantined else ""))
+    terminal.step(
+        f"landed {record}: {len(days)} day(s), {landed} rows"
+        + (f", {quarantined} quarantined" if quarantined else "")
+    )
     for line in failure_lines:
         context.log.warning(line)
     check = schema_check_result(failure_lines, quarantined)
@@ -124,20 +133,31 @@ def land_evidence_days(
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         result = validate_frame(record, frame, source=source, partition=day.isoformat())
         served_outside = [r.quarantined for r, _ in reads if r.quarantined is not None and len(r.quarantined)]
-        quarantine = pd.concat([result.quarantine, *served_outside], ignore_index=True) if served_outside \
+        quarantine = (
+            pd.concat([result.quarantine, *served_outside], ignore_index=True)
+            if served_outside
             else result.quarantine
+        )
         for q in served_outside:
-            failure_lines.append(f"{source} {day.isoformat()}: {len(q)} row(s) served outside their window: "
-                                 f"{q[QUARANTINE_REASON].iloc[0]}")
+            failure_lines.append(
+                f"{source} {day.isoformat()}: {len(q)} row(s) served outside their window: "
+                f"{q[QUARANTINE_REASON].iloc[0]}"
+            )
         out = land_extraction(result.valid, landing_dir, record, day, [r for r, _ in reads], extracted_at)
         if len(quarantine):  # quarantined gateway rows are evidence too: kept per extraction, never replaced
-            write_new(quarantine_to_arrow(quarantine, record),
-                      partition_dir(landing_dir, record, day) / f"quarantine-{out.seq:06d}.parquet")
+            write_new(
+                quarantine_to_arrow(quarantine, record),
+                partition_dir(landing_dir, record, day) / f"quarantine-{out.seq:06d}.parquet",
+            )
         write_quarantine(quarantine, landing_dir, record, day)  # the latest extraction's, for the checks
         figures: dict[str, object] = {
-            "dagster/row_count": len(result.valid), "day_rows_new": out.new, "day_rows_changed": out.changed,
-            "day_rows_gone": out.gone, "day_rows_quarantined": len(quarantine),
-            "day_complete": all(r.complete for r in out.reads)}
+            "dagster/row_count": len(result.valid),
+            "day_rows_new": out.new,
+            "day_rows_changed": out.changed,
+            "day_rows_gone": out.gone,
+            "day_rows_quarantined": len(quarantine),
+            "day_complete": all(r.complete for r in out.reads),
+        }
         if record == "usage_records":
             figures["day_spend_usd"] = usage_spend_usd(result.valid)
         record_day(context, day, figures)
@@ -153,8 +173,11 @@ def land_evidence_days(
             f"{out.gone} gone of {len(result.valid)} rows served (extraction {out.seq})"
             + (f", quarantined {len(quarantine)}" if len(quarantine) else "")
         )
-    terminal.step(f"landed {record}: {len(days)} day(s), {new} new, {changed} changed, {gone} gone"
-                  + (f", {quarantined} quarantined" if quarantined else "") + (f", {len(partial)} not complete" if partial else ""))
+    terminal.step(
+        f"landed {record}: {len(days)} day(s), {new} new, {changed} changed, {gone} gone"
+        + (f", {quarantined} quarantined" if quarantined else "")
+        + (f", {len(partial)} not complete" if partial else "")
+    )
     for line in failure_lines:
         context.log.warning(line)
     for line in partial:

@@ -39,8 +39,9 @@ DUCKDB_POOL = "duckdb_writer"
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
     OPERATOR_CHECK_SPECS = [
-        dg.AssetCheckSpec(name, asset=dg.AssetKey([CHECK_MARTS[name]]), description=DESCRIPTIONS[name],
-                          partitions_def=DAILY)
+        dg.AssetCheckSpec(
+            name, asset=dg.AssetKey([CHECK_MARTS[name]]), description=DESCRIPTIONS[name], partitions_def=DAILY
+        )
         for name in CHECKS
     ]
 
@@ -68,10 +69,14 @@ def run_days(context: dg.AssetCheckExecutionContext) -> list[date]:
     return days_in_window(context.partition_time_window)
 
 
-@dg.multi_asset_check(specs=OPERATOR_CHECK_SPECS, pool=DUCKDB_POOL,
-                      description="The operator checks over the run's days, then the webhook when one fails.")
-def operator_checks(context: dg.AssetCheckExecutionContext, recon: ReconResource,
-                    alert_webhook: AlertWebhook) -> Iterator[dg.AssetCheckResult]:
+@dg.multi_asset_check(
+    specs=OPERATOR_CHECK_SPECS,
+    pool=DUCKDB_POOL,
+    description="The operator checks over the run's days, then the webhook when one fails.",
+)
+def operator_checks(
+    context: dg.AssetCheckExecutionContext, recon: ReconResource, alert_webhook: AlertWebhook
+) -> Iterator[dg.AssetCheckResult]:
     cfg = recon.load()
     days = run_days(context)
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):

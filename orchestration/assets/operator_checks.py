@@ -72,8 +72,9 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
     # largest amount), never the sum of its findings
     by_direction = money.by_direction(marts.stream(con, marts.MISMATCHES, money.ROW_COLUMNS, where, params))
     total = sum(by_direction.values())
-    findings = con.execute(f"select count(*) from {marts.MISMATCHES}" + (f" where {where}" if where else ""),
-                           params).fetchone()[0]
+    findings = con.execute(
+        f"select count(*) from {marts.MISMATCHES}" + (f" where {where}" if where else ""), params
+    ).fetchone()[0]
     passed = total <= t.money_at_risk_usd
     top = sorted(by_direction.items(), key=lambda kv: -kv[1])
     failures = [] if passed else [f"{d}: {usd:.6f} USD" for d, usd in top if usd > 0]
@@ -85,8 +86,12 @@ def check_money_at_risk(con, w: Window, t: Thresholds) -> CheckOutcome:
         f"money at risk {total:.6f} USD (limit {t.money_at_risk_usd:.2f})" + (f": {split}" if split else ""),
         owner,
         failures,
-        {"money_at_risk_usd": float(round(total, 6)), "limit_usd": float(t.money_at_risk_usd), "findings": int(findings),
-         **{f"{d}_usd": float(round(usd, 6)) for d, usd in by_direction.items()}},
+        {
+            "money_at_risk_usd": float(round(total, 6)),
+            "limit_usd": float(t.money_at_risk_usd),
+            "findings": int(findings),
+            **{f"{d}_usd": float(round(usd, 6)) for d, usd in by_direction.items()},
+        },
     )
 
 
@@ -264,22 +269,37 @@ def check_gateway_errors(error_class: str) -> Callable:
 def check_gateway_error_rate(con, w: Window, t: Thresholds) -> CheckOutcome:
     """WARN when a gateway day's errors of every class together exceed alerts.error_rate_overall (the
     consoles' 10 %), even if no class crosses its own count: the gateway as a whole is failing."""
-    name, owner = "gateway_error_rate", "gateway ops: a large share of the day's requests failed, see the classes"
+    name, owner = (
+        "gateway_error_rate",
+        "gateway ops: a large share of the day's requests failed, see the classes",
+    )
     if not marts.columns(con, marts.ERROR_RATE):
         return _missing(name, marts.ERROR_RATE, WARN, owner)
     where, params = _days_where(con, marts.ERROR_RATE, "error_date", w)
-    rows = marts.select(con, marts.ERROR_RATE,
-                        ["error_date", "gateway", "error_count", "request_count", "error_rate", "is_alert"],
-                        where, params, ["error_date", "gateway"])
+    rows = marts.select(
+        con,
+        marts.ERROR_RATE,
+        ["error_date", "gateway", "error_count", "request_count", "error_rate", "is_alert"],
+        where,
+        params,
+        ["error_date", "gateway"],
+    )
     bad = [r for r in rows if r["is_alert"]]
-    failures = [f"{r['error_date']} gateway {r['gateway']}: {r['error_count']} error(s) of {r['request_count']} "
-                f"requests ({float(r['error_rate'] or 0):.1%}, limit {t.error_rate_overall:.1%})" for r in bad]
+    failures = [
+        f"{r['error_date']} gateway {r['gateway']}: {r['error_count']} error(s) of {r['request_count']} "
+        f"requests ({float(r['error_rate'] or 0):.1%}, limit {t.error_rate_overall:.1%})"
+        for r in bad
+    ]
     worst = max((float(r["error_rate"] or 0) for r in rows), default=0.0)
     return CheckOutcome(
-        name, not bad, WARN,
+        name,
+        not bad,
+        WARN,
         f"{len(bad)} gateway day(s) above the {t.error_rate_overall:.1%} error rate (from {t.error_min_volume} requests); "
         f"worst {worst:.1%}",
-        owner, failures, {"alert_days": len(bad), "worst_error_rate": worst},
+        owner,
+        failures,
+        {"alert_days": len(bad), "worst_error_rate": worst},
     )
 
 
@@ -303,8 +323,13 @@ def check_spend_anomaly(con, w: Window, t: Thresholds) -> CheckOutcome:
         + (f", compared with {r['history_basis']})" if r["history_basis"] else ")")
         for r in bad
     ]
-    short = sorted({f"{r['gateway']} {r['history_basis']}" for r in rows
-                    if r["history_basis"] and not str(r["history_basis"]).startswith("full")})
+    short = sorted(
+        {
+            f"{r['gateway']} {r['history_basis']}"
+            for r in rows
+            if r["history_basis"] and not str(r["history_basis"]).startswith("full")
+        }
+    )
     return CheckOutcome(
         name,
         len(bad) < t.spend_anomaly_days_warn,
@@ -325,32 +350,63 @@ def check_high_token_requests(con, w: Window, t: Thresholds) -> CheckOutcome:
     if not marts.columns(con, marts.HIGH_TOKENS):
         return _missing(name, marts.HIGH_TOKENS, WARN, owner)
     where, params = _days_where(con, marts.HIGH_TOKENS, "request_date", w)
-    rows = marts.select(con, marts.HIGH_TOKENS,
-                        ["request_date", "gateway", "model", "record_key", "request_id", "token_name",
-                         "total_tokens", "history_requests", "history_mean_tokens", "history_stddev_tokens",
-                         "threshold_tokens", "cap_tokens", "is_above_usual", "is_above_cap"],
-                        where, params, ["request_date", "gateway", "model", "record_key"])
+    rows = marts.select(
+        con,
+        marts.HIGH_TOKENS,
+        [
+            "request_date",
+            "gateway",
+            "model",
+            "record_key",
+            "request_id",
+            "token_name",
+            "total_tokens",
+            "history_requests",
+            "history_mean_tokens",
+            "history_stddev_tokens",
+            "threshold_tokens",
+            "cap_tokens",
+            "is_above_usual",
+            "is_above_cap",
+        ],
+        where,
+        params,
+        ["request_date", "gateway", "model", "record_key"],
+    )
 
     def why(r: dict) -> str:
         parts = []
         if r["is_above_usual"]:
-            parts.append(f"above {float(r['threshold_tokens']):.0f} = mean {float(r['history_mean_tokens']):.0f} + "
-                         f"{t.request_tokens_sigma:g} sd {float(r['history_stddev_tokens'] or 0):.0f} of "
-                         f"{r['history_requests']} earlier request(s)")
+            parts.append(
+                f"above {float(r['threshold_tokens']):.0f} = mean {float(r['history_mean_tokens']):.0f} + "
+                f"{t.request_tokens_sigma:g} sd {float(r['history_stddev_tokens'] or 0):.0f} of "
+                f"{r['history_requests']} earlier request(s)"
+            )
         if r["is_above_cap"]:
             parts.append(f"above the cap {r['cap_tokens']}")
         return "; ".join(parts)
 
-    failures = [f"{r['request_date']} gateway {r['gateway']} model {r['model']}: request "
-                f"{r['request_id'] or r['record_key']} (token {r['token_name'] or '-'}) {r['total_tokens']} tokens, "
-                f"{why(r)}" for r in rows[:20]]
+    failures = [
+        f"{r['request_date']} gateway {r['gateway']} model {r['model']}: request "
+        f"{r['request_id'] or r['record_key']} (token {r['token_name'] or '-'}) {r['total_tokens']} tokens, "
+        f"{why(r)}"
+        for r in rows[:20]
+    ]
     return CheckOutcome(
-        name, len(rows) < t.high_token_requests_warn, WARN,
+        name,
+        len(rows) < t.high_token_requests_warn,
+        WARN,
         f"{len(rows)} high-token request(s) (mean + {t.request_tokens_sigma:g} sd of the model's last "
         f"{t.request_tokens_history_days} days, from {t.request_tokens_min_history} requests"
-        + (f"; caps: {', '.join(f'{m} {n}' for m, n in sorted(t.request_tokens_max.items()))}" if t.request_tokens_max else "")
+        + (
+            f"; caps: {', '.join(f'{m} {n}' for m, n in sorted(t.request_tokens_max.items()))}"
+            if t.request_tokens_max
+            else ""
+        )
         + ")",
-        owner, failures, {"high_token_requests": len(rows)},
+        owner,
+        failures,
+        {"high_token_requests": len(rows)},
     )
 
 
@@ -363,20 +419,42 @@ def check_gateway_totals(con, w: Window, t: Thresholds) -> CheckOutcome:
     if not marts.columns(con, marts.GATEWAY_TOTALS):
         return _missing(name, marts.GATEWAY_TOTALS, ERROR, owner)
     where, params = _days_where(con, marts.GATEWAY_TOTALS, "total_date", w)
-    rows = marts.select(con, marts.GATEWAY_TOTALS,
-                        ["total_date", "gateway", "gateway_quota", "detail_quota", "quota_difference", "gateway_usd",
-                         "detail_usd", "detail_rows", "endpoint", "is_disagreement"],
-                        where, params, ["total_date", "gateway"])
+    rows = marts.select(
+        con,
+        marts.GATEWAY_TOTALS,
+        [
+            "total_date",
+            "gateway",
+            "gateway_quota",
+            "detail_quota",
+            "quota_difference",
+            "gateway_usd",
+            "detail_usd",
+            "detail_rows",
+            "endpoint",
+            "is_disagreement",
+        ],
+        where,
+        params,
+        ["total_date", "gateway"],
+    )
     bad = [r for r in rows if r["is_disagreement"]]
-    failures = [f"{r['total_date']} gateway {r['gateway']}: {r['endpoint']} reports quota {r['gateway_quota']} "
-                f"({float(r['gateway_usd'] or 0):.6f} USD), the {r['detail_rows']} consume row(s) recon holds sum to "
-                f"{r['detail_quota']} ({float(r['detail_usd'] or 0):.6f} USD): {r['quota_difference']:+d} units "
-                f"(tolerance {t.gateway_totals_tolerance_quota})" for r in bad]
+    failures = [
+        f"{r['total_date']} gateway {r['gateway']}: {r['endpoint']} reports quota {r['gateway_quota']} "
+        f"({float(r['gateway_usd'] or 0):.6f} USD), the {r['detail_rows']} consume row(s) recon holds sum to "
+        f"{r['detail_quota']} ({float(r['detail_usd'] or 0):.6f} USD): {r['quota_difference']:+d} units "
+        f"(tolerance {t.gateway_totals_tolerance_quota})"
+        for r in bad
+    ]
     return CheckOutcome(
-        name, not bad, ERROR,
+        name,
+        not bad,
+        ERROR,
         f"{len(bad)} of {len(rows)} gateway day(s) whose own total disagrees with the detail rows"
         + ("" if rows else " (no gateway total in the run's days: none offered, or not read yet)"),
-        owner, failures, {"disagreeing_days": len(bad), "compared_days": len(rows)},
+        owner,
+        failures,
+        {"disagreeing_days": len(bad), "compared_days": len(rows)},
     )
 
 
@@ -389,8 +467,14 @@ def check_usage_coverage(con, w: Window, t: Thresholds) -> CheckOutcome:
         return _missing(name, marts.MISMATCHES, ERROR, owner)
     where, params = _days_where(con, marts.MISMATCHES, "partition_date", w)
     where = f"mismatch_type = 'coverage_gap' and {where}" if where else "mismatch_type = 'coverage_gap'"
-    rows = marts.select(con, marts.MISMATCHES, ["gateway", "partition_date", "detail"], where, params,
-                        ["partition_date", "gateway"])
+    rows = marts.select(
+        con,
+        marts.MISMATCHES,
+        ["gateway", "partition_date", "detail"],
+        where,
+        params,
+        ["partition_date", "gateway"],
+    )
     failures = [f"{r['partition_date']} gateway {r['gateway']}: {r['detail']}" for r in rows]
     return CheckOutcome(
         name,

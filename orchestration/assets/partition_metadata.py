@@ -38,8 +38,10 @@ def usage_spend_usd(frame: pd.DataFrame) -> float:
 def report_day_figures(warehouse: Path | str, days: list[date]) -> dict[date, dict[str, object]]:
     """Findings, money at risk and net spend of each day, read-only from the marts (missing marts
     read as zero: the report's checks already say they are missing)."""
-    out: dict[date, dict[str, object]] = {d: {"dagster/row_count": 0, "day_findings": 0, "day_money_at_risk_usd": 0.0,
-                                              "day_net_spend_usd": 0.0} for d in days}
+    out: dict[date, dict[str, object]] = {
+        d: {"dagster/row_count": 0, "day_findings": 0, "day_money_at_risk_usd": 0.0, "day_net_spend_usd": 0.0}
+        for d in days
+    }
     with marts.read_only(warehouse) as con:
         if con is None:
             return out
@@ -54,13 +56,28 @@ def report_day_figures(warehouse: Path | str, days: list[date]) -> dict[date, di
                         yield r
 
                 # streamed like the money_at_risk check: a big day holds one batch at a time
-                at_risk = sum(money.by_direction(counted(
-                    marts.stream(con, marts.MISMATCHES, money.ROW_COLUMNS, '"partition_date" = ?', [d]))).values())
-                out[d].update({"dagster/row_count": n, "day_findings": n,
-                               "day_money_at_risk_usd": float(round(at_risk, 6))})
+                at_risk = sum(
+                    money.by_direction(
+                        counted(
+                            marts.stream(
+                                con, marts.MISMATCHES, money.ROW_COLUMNS, '"partition_date" = ?', [d]
+                            )
+                        )
+                    ).values()
+                )
+                out[d].update(
+                    {
+                        "dagster/row_count": n,
+                        "day_findings": n,
+                        "day_money_at_risk_usd": float(round(at_risk, 6)),
+                    }
+                )
         if "spend_date" in marts.columns(con, marts.SPEND_DAILY):
-            got = con.execute(f"select spend_date, sum(net_spend_usd) from {marts.SPEND_DAILY} "
-                              "where spend_date between ? and ? group by 1", [days[0], days[-1]]).fetchall()
+            got = con.execute(
+                f"select spend_date, sum(net_spend_usd) from {marts.SPEND_DAILY} "
+                "where spend_date between ? and ? group by 1",
+                [days[0], days[-1]],
+            ).fetchall()
             for d, usd in got:
                 if d in out:
                     out[d]["day_net_spend_usd"] = float(round(float(usd or 0), 6))

@@ -1,6 +1,5 @@
 """Raw app assets: the app's own job and asset rows, read with the config's mapping queries."""
 
-
 from datetime import date, datetime
 
 import dagster as dg
@@ -35,11 +34,21 @@ def _app_asset(record: str, key: dg.AssetKey, description: str) -> dg.AssetsDefi
             def extract(day: date, start: datetime, end: datetime) -> pd.DataFrame:
                 return extract_app_records(cfg.app, record, start, end)
 
-            return land_days(context, record, cfg.warehouse.landing_dir, extract, source=f"app:{record}",
-                             window=recon.window(context))
+            return land_days(
+                context,
+                record,
+                cfg.warehouse.landing_dir,
+                extract,
+                source=f"app:{record}",
+                window=recon.window(context),
+            )
 
     return _asset
 
 
-app_jobs = _app_asset("app_jobs", APP_JOBS_KEY, "The app's jobs (user id pseudonymized) per UTC day of creation.")
-app_assets = _app_asset("app_assets", APP_ASSETS_KEY, "What users received (the app's asset rows) per UTC day.")
+app_jobs = _app_asset(
+    "app_jobs", APP_JOBS_KEY, "The app's jobs (user id pseudonymized) per UTC day of creation."
+)
+app_assets = _app_asset(
+    "app_assets", APP_ASSETS_KEY, "What users received (the app's asset rows) per UTC day."
+)

@@ -1,6 +1,5 @@
 """Raw gateway assets: usage records and gateway tasks, per UTC day, from every configured gateway."""
 
-
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +25,9 @@ TASKS_KEY = dg.AssetKey(["raw", "gateway_tasks"])
 APP_JOBS_KEY = dg.AssetKey(["raw", "app_jobs"])
 
 
-def gateway_clients(cfg: ReconConfig, log: Callable[[str], None]) -> AbstractContextManager[list[GatewayClient]]:
+def gateway_clients(
+    cfg: ReconConfig, log: Callable[[str], None]
+) -> AbstractContextManager[list[GatewayClient]]:
     """One client per configured gateway, all closed when the step ends (`GatewaysResource.clients`)."""
     return GatewaysResource().clients(cfg, log)
 
@@ -57,24 +58,46 @@ def past_retention(client: GatewayClient, day: date, now: datetime) -> str:
     return f"past retention_days={keep}: not re-read, what recon holds stands"
 
 
-def read_each(clients: list[GatewayClient], day: date, start: datetime, end: datetime, now: datetime | None,
-              call: Callable[[GatewayClient], pd.DataFrame]) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
+def read_each(
+    clients: list[GatewayClient],
+    day: date,
+    start: datetime,
+    end: datetime,
+    now: datetime | None,
+    call: Callable[[GatewayClient], pd.DataFrame],
+) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
     """One gateway after the other: its frame and the manifest facts of its read (`now` given: the
     retention of usage logs applies; tasks are not deleted by retention)."""
     out: list[tuple[GatewayRead, pd.DataFrame | None]] = []
     for c in clients:
         why = past_retention(c, day, now) if now is not None else ""
         if why:
-            out.append((GatewayRead(c.cfg.name, extracted=False, complete=False, reason=why,
-                                    window_start=start, window_end=end), None))
+            out.append(
+                (
+                    GatewayRead(
+                        c.cfg.name,
+                        extracted=False,
+                        complete=False,
+                        reason=why,
+                        window_start=start,
+                        window_end=end,
+                    ),
+                    None,
+                )
+            )
             continue
         c.last_read, c.last_quarantine = None, None
         frame = call(c)
         rc = c.last_read
         read = GatewayRead(
-            c.cfg.name, extracted=True, complete=True if rc is None else rc.complete,
-            reason="" if rc is None else rc.reason, whole_day=True if rc is None else rc.whole_day,
-            rows_served=len(frame), window_start=start, window_end=end,
+            c.cfg.name,
+            extracted=True,
+            complete=True if rc is None else rc.complete,
+            reason="" if rc is None else rc.reason,
+            whole_day=True if rc is None else rc.whole_day,
+            rows_served=len(frame),
+            window_start=start,
+            window_end=end,
             # a shared account's token_names / groups: what the read was narrowed to (issue 18)
             filter=" ".join(f for f in ("" if rc is None else rc.filter, c.cfg.scope()) if f),
             quarantined=c.last_quarantine,
@@ -83,9 +106,15 @@ def read_each(clients: list[GatewayClient], day: date, start: datetime, end: dat
     return out
 
 
-def land_gateway_totals(clients: list[GatewayClient], reads: list[tuple[GatewayRead, pd.DataFrame | None]],
-                        landing_dir: Path, day: date, start: datetime, end: datetime,
-                        warn: Callable[[str], None]) -> None:
+def land_gateway_totals(
+    clients: list[GatewayClient],
+    reads: list[tuple[GatewayRead, pd.DataFrame | None]],
+    landing_dir: Path,
+    day: date,
+    start: datetime,
+    end: datetime,
+    warn: Callable[[str], None],
+) -> None:
     """The day's own totals of every gateway whose detail rows were just read in full (a partial read
     would disagree by construction), landed as their own append-only evidence. A total that cannot be
     read is a warning, never a failed day: the detail rows are the evidence, the total a cross-check
@@ -97,8 +126,10 @@ def land_gateway_totals(clients: list[GatewayClient], reads: list[tuple[GatewayR
         try:
             t = c.totals(start, end)
         except ExtractionError as exc:
-            warn(f"gateway={c.cfg.name} partition={day.isoformat()}: the gateway's own total was not read, "
-                 f"not compared: {exc}")
+            warn(
+                f"gateway={c.cfg.name} partition={day.isoformat()}: the gateway's own total was not read, "
+                f"not compared: {exc}"
+            )
             continue
         if t is not None:
             got.append(t)
@@ -116,20 +147,31 @@ def land_gateway_totals(clients: list[GatewayClient], reads: list[tuple[GatewayR
     description="Usage records (charges, refunds, errors, topups) of every gateway, appended per UTC day: "
     "a batch of what changed against what recon holds plus a manifest row per gateway (never overwritten).",
 )
-def usage_records(context: dg.AssetExecutionContext, recon: ReconResource,
-                  gateways: GatewaysResource) -> dg.MaterializeResult:
+def usage_records(
+    context: dg.AssetExecutionContext, recon: ReconResource, gateways: GatewaysResource
+) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors(), stop_on_signals():
         cfg = recon.config
         with gateways.clients(cfg, context.log.info) as clients:
             now = recon.now()
 
-            def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
+            def extract(
+                day: date, start: datetime, end: datetime
+            ) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
                 reads = read_each(clients, day, start, end, now, lambda c: c.usage(start, end))
-                land_gateway_totals(clients, reads, cfg.warehouse.landing_dir, day, start, end, context.log.warning)
+                land_gateway_totals(
+                    clients, reads, cfg.warehouse.landing_dir, day, start, end, context.log.warning
+                )
                 return reads
 
-            return land_evidence_days(context, "usage_records", cfg.warehouse.landing_dir, extract,
-                                      source=_source(cfg), window=recon.window(context))
+            return land_evidence_days(
+                context,
+                "usage_records",
+                cfg.warehouse.landing_dir,
+                extract,
+                source=_source(cfg),
+                window=recon.window(context),
+            )
 
 
 @dg.asset(
@@ -144,14 +186,24 @@ def usage_records(context: dg.AssetExecutionContext, recon: ReconResource,
     description="Async gateway tasks (status, finish time, quota) per UTC day of submission. Dialects that "
     "can only look tasks up by id use the task ids of the app jobs and the usage records landed for the day.",
 )
-def gateway_tasks(context: dg.AssetExecutionContext, recon: ReconResource,
-                  gateways: GatewaysResource) -> dg.MaterializeResult:
+def gateway_tasks(
+    context: dg.AssetExecutionContext, recon: ReconResource, gateways: GatewaysResource
+) -> dg.MaterializeResult:
     with no_retry_for_permanent_errors(), stop_on_signals():
         cfg = recon.config
         with gateways.clients(cfg, context.log.info) as clients:
-            def extract(day: date, start: datetime, end: datetime) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
+
+            def extract(
+                day: date, start: datetime, end: datetime
+            ) -> list[tuple[GatewayRead, pd.DataFrame | None]]:
                 known = known_task_ids(cfg.warehouse.landing_dir, day)
                 return read_each(clients, day, start, end, None, lambda c: c.tasks(start, end, known))
 
-            return land_evidence_days(context, "gateway_tasks", cfg.warehouse.landing_dir, extract,
-                                      source=_source(cfg), window=recon.window(context))
+            return land_evidence_days(
+                context,
+                "gateway_tasks",
+                cfg.warehouse.landing_dir,
+                extract,
+                source=_source(cfg),
+                window=recon.window(context),
+            )

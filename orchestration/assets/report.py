@@ -66,8 +66,9 @@ def daily_report(context: dg.AssetExecutionContext, recon: ReconResource) -> dg.
             if changed:
                 raise dg.Failure(description=changed)
         summary = collect_summary(cfg, days)
-        path = render_report(summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of,
-                             links=cfg.report.model_dump())
+        path = render_report(
+            summary, cfg.warehouse.path, cfg.warehouse.reports_dir, as_of, links=cfg.report.model_dump()
+        )
         per_day = report_day_figures(cfg.warehouse.path, days)
     for day, figures in per_day.items():
         record_day(context, day, figures)

@@ -12,7 +12,9 @@ from orchestration.errors import ConfigError, ConflictingDuplicateError, Gateway
 # Transient failures (a gateway down for a minute) get the whole step again, after the client's own
 # per-request retries ran out. Auth and config errors, conflicting duplicates and unreadable records
 # cannot heal by waiting (the gateway sends the same rows again): they fail at once.
-HTTP_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+HTTP_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 PERMANENT = (ConfigError, GatewayAuthError, ConflictingDuplicateError, InvalidRecordError)
 
 

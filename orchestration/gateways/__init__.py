@@ -34,6 +34,10 @@ def client_for(cfg: GatewayConfig, log: Log | None = None) -> GatewayClient:
 
 
 __all__ = [
-    "ConflictingDuplicateError", "ExtractionError", "GatewayAuthError", "GatewayClient", "InvalidRecordError",
+    "ConflictingDuplicateError",
+    "ExtractionError",
+    "GatewayAuthError",
+    "GatewayClient",
+    "InvalidRecordError",
     "client_for",
 ]

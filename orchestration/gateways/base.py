@@ -68,8 +68,8 @@ class GatewayClient(ABC):
         where the dialect offers no aggregate or the day is not closed yet."""
         return None
 
-    def close(self) -> None:  # pragma: no cover - default no-op
-        pass
+    def close(self) -> None:  # noqa: B027 - a default no-op on purpose: only clients holding a connection override it
+        """Release what the client holds (an HTTP connection pool); nothing by default."""
 
     def __enter__(self) -> Self:
         return self
@@ -79,6 +79,11 @@ class GatewayClient(ABC):
 
 
 __all__ = [
-    "ConflictingDuplicateError", "ExtractionError", "GatewayAuthError", "GatewayClient", "InvalidRecordError",
-    "Log", "ReadCoverage",
+    "ConflictingDuplicateError",
+    "ExtractionError",
+    "GatewayAuthError",
+    "GatewayClient",
+    "InvalidRecordError",
+    "Log",
+    "ReadCoverage",
 ]

@@ -132,11 +132,16 @@ class HttpSettings:
     @classmethod
     def from_config(cls, cfg: Any, backoff_base: float = 0.5) -> HttpSettings:
         return cls(
-            max_concurrency=cfg.max_concurrency, timeout_seconds=cfg.timeout_seconds,
-            max_attempts=cfg.max_attempts, retry_budget_seconds=cfg.retry_budget_seconds,
-            requests_per_minute=cfg.requests_per_minute, rate_limit_wait_seconds=cfg.rate_limit_wait_seconds,
-            max_page_bytes=cfg.max_page_bytes, max_inflight_bytes=cfg.max_inflight_bytes,
-            proxy=cfg.proxy, ca_bundle=str(cfg.ca_bundle) if cfg.ca_bundle else None,
+            max_concurrency=cfg.max_concurrency,
+            timeout_seconds=cfg.timeout_seconds,
+            max_attempts=cfg.max_attempts,
+            retry_budget_seconds=cfg.retry_budget_seconds,
+            requests_per_minute=cfg.requests_per_minute,
+            rate_limit_wait_seconds=cfg.rate_limit_wait_seconds,
+            max_page_bytes=cfg.max_page_bytes,
+            max_inflight_bytes=cfg.max_inflight_bytes,
+            proxy=cfg.proxy,
+            ca_bundle=str(cfg.ca_bundle) if cfg.ca_bundle else None,
             backoff_base=backoff_base,
         )
 
@@ -264,8 +269,17 @@ class _Body:
 class HttpFetcher:
     """GET JSON, paced, bounded and retried. Use inside one `asyncio.run`."""
 
-    def __init__(self, *, gateway: str, base_url: str, headers: Mapping[str, str], auth_hint: str, log: Log,
-                 settings: HttpSettings, stats: Stats | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        gateway: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        auth_hint: str,
+        log: Log,
+        settings: HttpSettings,
+        stats: Stats | None = None,
+    ) -> None:
         self.gateway = gateway
         self.base_url = base_url.rstrip("/")
         self.headers = {**headers, "Accept-Encoding": "gzip, deflate"}
@@ -283,11 +297,18 @@ class HttpFetcher:
     async def __aenter__(self) -> Self:
         s = self.s
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, headers=self.headers,
+            base_url=self.base_url,
+            headers=self.headers,
             timeout=httpx.Timeout(s.timeout_seconds, connect=min(10.0, s.timeout_seconds)),
-            limits=httpx.Limits(max_connections=s.max_concurrency, max_keepalive_connections=s.max_concurrency,
-                                keepalive_expiry=30.0),
-            follow_redirects=False, verify=ssl_context(s.ca_bundle), trust_env=True, proxy=s.proxy or None,
+            limits=httpx.Limits(
+                max_connections=s.max_concurrency,
+                max_keepalive_connections=s.max_concurrency,
+                keepalive_expiry=30.0,
+            ),
+            follow_redirects=False,
+            verify=ssl_context(s.ca_bundle),
+            trust_env=True,
+            proxy=s.proxy or None,
         )
         self._sem = asyncio.Semaphore(s.max_concurrency)
         if s.requests_per_minute:
@@ -323,8 +344,16 @@ class HttpFetcher:
             await asyncio.sleep(left)
 
     # -- one request ------------------------------------------------------------------------------
-    async def get(self, path: str, params: Mapping[str, Any], *, endpoint: str, window: str, page: int | None,
-                  ok_statuses: frozenset[int] = frozenset({200})) -> Response:
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        endpoint: str,
+        window: str,
+        page: int | None,
+        ok_statuses: frozenset[int] = frozenset({200}),
+    ) -> Response:
         """GET `path` and parse JSON. Statuses in `ok_statuses` return; auth raises; others retry/fail."""
         assert self._client is not None and self._sem is not None, "use `async with HttpFetcher(...)`"
         loc = where(self.gateway, endpoint, window, page)
@@ -337,16 +366,22 @@ class HttpFetcher:
             self.stats.retries += 1
             if isinstance(exc, _Transient) and exc.limiter and self.s.rate_limit_wait_seconds > 0:
                 self.stats.rate_limited += 1
-                self.log(f"{self.gateway}: rate limited at {loc} ({what}); waiting {delay:.1f}s for the "
-                         f"gateway's limiter window to refill (rate_limit_wait_seconds="
-                         f"{self.s.rate_limit_wait_seconds:g}), retry {rs.attempt_number}")
+                self.log(
+                    f"{self.gateway}: rate limited at {loc} ({what}); waiting {delay:.1f}s for the "
+                    f"gateway's limiter window to refill (rate_limit_wait_seconds="
+                    f"{self.s.rate_limit_wait_seconds:g}), retry {rs.attempt_number}"
+                )
                 return
-            self.log(f"{self.gateway}: retry {rs.attempt_number}/{self.max_attempts - 1} {loc} after {what}; "
-                     f"waiting {delay:.2f}s")
+            self.log(
+                f"{self.gateway}: retry {rs.attempt_number}/{self.max_attempts - 1} {loc} after {what}; "
+                f"waiting {delay:.2f}s"
+            )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.s.retry_budget_seconds),
-            wait=self._wait, retry=retry_if_exception_type(_Transient), before_sleep=before_sleep,
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            before_sleep=before_sleep,
             reraise=True,
         )
         attempts = 0
@@ -357,10 +392,14 @@ class HttpFetcher:
                     return await self._once(path, params, loc, ok_statuses)
         except _Transient as exc:
             elapsed = time.monotonic() - started
-            budget = "" if attempts >= self.max_attempts else (
-                f" (retry_budget_seconds={self.s.retry_budget_seconds:g} spent: {elapsed:.0f}s)")
-            raise ExtractionError(f"{loc}: gave up after {attempts} attempts{budget}; last error: {exc.what}"
-                                  ) from None
+            budget = (
+                ""
+                if attempts >= self.max_attempts
+                else (f" (retry_budget_seconds={self.s.retry_budget_seconds:g} spent: {elapsed:.0f}s)")
+            )
+            raise ExtractionError(
+                f"{loc}: gave up after {attempts} attempts{budget}; last error: {exc.what}"
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(self, path: str, params: Mapping[str, Any], loc: str, ok: frozenset[int]) -> Response:
@@ -378,10 +417,13 @@ class HttpFetcher:
             body = _loads(content) if content else None
         except _DecodeError as exc:
             if status in ok and "infinity" in str(exc):  # the same bytes next time: not transient
-                raise ExtractionError(f"{loc}: field {_field_at(content, exc)} holds a number out of range; "
-                                      "not retried") from None
+                raise ExtractionError(
+                    f"{loc}: field {_field_at(content, exc)} holds a number out of range; not retried"
+                ) from None
             if status in ok:
-                raise _Transient(f"HTTP {status} with truncated or invalid JSON ({len(content)} bytes)") from None
+                raise _Transient(
+                    f"HTTP {status} with truncated or invalid JSON ({len(content)} bytes)"
+                ) from None
             body = None
         if status in ok:
             return Response(status, body, headers)
@@ -391,11 +433,14 @@ class HttpFetcher:
                 raise _Transient("HTTP 429 without Retry-After", limiter=True)
             raise _Transient(f"HTTP {status}", ra)
         if 300 <= status < 400:
-            raise ExtractionError(f"{loc}: HTTP {status} redirect (not followed, not retried); "
-                                  "check base_url")
+            raise ExtractionError(
+                f"{loc}: HTTP {status} redirect (not followed, not retried); check base_url"
+            )
         raise ExtractionError(f"{loc}: HTTP {status} (not retried): {_error_text(body)}")
 
-    async def _fetch(self, path: str, params: Mapping[str, Any], loc: str) -> tuple[int, httpx.Headers, bytes]:
+    async def _fetch(
+        self, path: str, params: Mapping[str, Any], loc: str
+    ) -> tuple[int, httpx.Headers, bytes]:
         """(status, headers, decoded body) of one GET; transport failures become `_Transient` or a
         not-retried `ExtractionError` (TLS, malformed framing, over budget)."""
         assert self._client is not None
@@ -406,14 +451,17 @@ class HttpFetcher:
                     try:
                         body = _Body(resp.headers.get("content-encoding", ""), cap)
                     except ValueError:
-                        raise ExtractionError(f"{loc}: unsupported Content-Encoding "
-                                              f"{resp.headers.get('content-encoding')!r} (not retried)") from None
+                        raise ExtractionError(
+                            f"{loc}: unsupported Content-Encoding "
+                            f"{resp.headers.get('content-encoding')!r} (not retried)"
+                        ) from None
                     async for chunk in resp.aiter_raw():
                         if not body.feed(chunk):
                             raise ExtractionError(
                                 f"{loc}: response body passed {cap} decoded bytes after {body.raw} bytes on the "
                                 "wire (max_page_bytes / max_inflight_bytes; a gzip bomb or an endless body?); "
-                                "not retried")
+                                "not retried"
+                            )
                     return resp.status_code, resp.headers, body.finish()
         except TimeoutError:
             raise _Transient("timeout (response_deadline)") from None
@@ -426,7 +474,8 @@ class HttpFetcher:
             if problem:
                 raise ExtractionError(
                     f"{loc}: TLS certificate verification failed ({problem}); not retried; for a private CA "
-                    "set ca_bundle to its PEM file") from None
+                    "set ca_bundle to its PEM file"
+                ) from None
             raise _Transient(f"connection error ({type(exc).__name__})") from None
         except httpx.RemoteProtocolError as exc:
             if _is_cut(exc):
@@ -441,7 +490,7 @@ def _field_at(content: bytes, exc: Exception) -> str:
     pos = getattr(exc, "pos", None)
     if not isinstance(pos, int):
         return "?"
-    m = re.search(rb'"([A-Za-z0-9_]{1,40})"\s*:\s*$', content[max(0, pos - 80):pos])
+    m = re.search(rb'"([A-Za-z0-9_]{1,40})"\s*:\s*$', content[max(0, pos - 80) : pos])
     return m.group(1).decode() if m else "?"
 
 

@@ -46,8 +46,8 @@ def table_from_rows(rows: Sequence[tuple], record: str) -> pa.Table:
     schema = build_schema(record)
     if not rows:
         return schema.empty_table()
-    cols = list(zip(*rows))
-    arrays = [pa.array(col, type=f.type) for col, f in zip(cols, schema)]
+    cols = list(zip(*rows, strict=False))
+    arrays = [pa.array(col, type=f.type) for col, f in zip(cols, schema, strict=False)]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -155,4 +155,4 @@ def as_str(v: Any) -> str | None:
 
 def differing(a: Sequence, b: Sequence, cols: Sequence[str] = USAGE_COLS) -> str:
     """Names (never values) of the columns where two row tuples differ, for conflict messages."""
-    return ", ".join(c for c, x, y in zip(cols, a, b) if x != y) or "-"
+    return ", ".join(c for c, x, y in zip(cols, a, b, strict=False) if x != y) or "-"

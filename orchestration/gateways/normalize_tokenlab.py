@@ -25,13 +25,37 @@ LIST_KEYS = ("records", "items", "usage", "data", "results", "logs", "list", "ro
 TOTAL_KEYS = ("total", "total_count", "totalCount", "total_records", "totalRecords", "count")
 PAGINATION_KEYS = ("pagination", "meta", "page_info", "pageInfo", "paging")
 MORE_KEYS = ("has_more", "hasMore", "has_next", "hasNext")
-TASK_STATUS = {"pending": "queued", "queued": "queued", "processing": "running", "running": "running",
-               "in_progress": "running", "completed": "succeeded", "succeeded": "succeeded",
-               "success": "succeeded", "failed": "failed", "failure": "failed", "cancelled": "failed",
-               "canceled": "failed", "not_start": "queued", "submitted": "queued", "unknown": "unknown"}
-RECORD_TYPES = {"consume": "consume", "charge": "consume", "usage": "consume", "debit": "consume",
-                "refund": "refund", "release": "refund", "credit": "refund", "error": "error",
-                "failed": "error", "topup": "topup", "top_up": "topup", "recharge": "topup"}
+TASK_STATUS = {
+    "pending": "queued",
+    "queued": "queued",
+    "processing": "running",
+    "running": "running",
+    "in_progress": "running",
+    "completed": "succeeded",
+    "succeeded": "succeeded",
+    "success": "succeeded",
+    "failed": "failed",
+    "failure": "failed",
+    "cancelled": "failed",
+    "canceled": "failed",
+    "not_start": "queued",
+    "submitted": "queued",
+    "unknown": "unknown",
+}
+RECORD_TYPES = {
+    "consume": "consume",
+    "charge": "consume",
+    "usage": "consume",
+    "debit": "consume",
+    "refund": "refund",
+    "release": "refund",
+    "credit": "refund",
+    "error": "error",
+    "failed": "error",
+    "topup": "topup",
+    "top_up": "topup",
+    "recharge": "topup",
+}
 
 
 def find_records(body: Any, loc: str) -> tuple[list[dict], int | None, bool | None]:
@@ -42,8 +66,9 @@ def find_records(body: Any, loc: str) -> tuple[list[dict], int | None, bool | No
         raise ExtractionError(f"{loc}: unexpected response shape ({type(body).__name__})")
     if isinstance(body.get("error"), dict):
         err = body["error"]
-        raise ExtractionError(f"{loc}: gateway error {err.get('code') or err.get('type')}: "
-                              f"{str(err.get('message'))[:160]}")
+        raise ExtractionError(
+            f"{loc}: gateway error {err.get('code') or err.get('type')}: {str(err.get('message'))[:160]}"
+        )
     scopes = [body] + [body[k] for k in ("data", "result") if isinstance(body.get(k), dict)]
     records = None
     for scope in scopes:
@@ -54,13 +79,19 @@ def find_records(body: Any, loc: str) -> tuple[list[dict], int | None, bool | No
         if records is not None:
             break
     if records is None:
-        seen = sorted(body) + [f"data.{k}" for k in (body.get("data") or {}) if isinstance(body.get("data"), dict)]
+        seen = sorted(body) + [
+            f"data.{k}" for k in (body.get("data") or {}) if isinstance(body.get("data"), dict)
+        ]
         raise ExtractionError(f"{loc}: unknown usage response shape; keys seen: {', '.join(seen)}")
     total: int | None = None
     more: bool | None = None
     for scope in scopes + [s[k] for s in scopes for k in PAGINATION_KEYS if isinstance(s.get(k), dict)]:
         for k in TOTAL_KEYS:
-            if total is None and isinstance(scope.get(k), (int, float)) and not isinstance(scope.get(k), bool):
+            if (
+                total is None
+                and isinstance(scope.get(k), (int, float))
+                and not isinstance(scope.get(k), bool)
+            ):
                 total = int(scope[k])
         for k in MORE_KEYS:
             if more is None and isinstance(scope.get(k), bool):
@@ -116,7 +147,9 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
     replaces the earlier); `by_id=False` (export files, whose rows have no stable id) keys by content."""
     rid = _rid(rec)
     try:
-        created = parse_time(_g(rec, "created_at", "createdAt", "timestamp", "time", "date"), "created_at", rid)
+        created = parse_time(
+            _g(rec, "created_at", "createdAt", "timestamp", "time", "date"), "created_at", rid
+        )
         if created is None:
             raise RowError("created_at", rid, "record without a timestamp")
         usage = rec.get("usage") if isinstance(rec.get("usage"), dict) else {}
@@ -128,8 +161,11 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
         code = as_int(_g(rec, "status_code", "statusCode", "http_status"))
         err = rec.get("error")
         # a failed request is an error, never a charge (GATEWAYS.md), whatever its type says
-        if rtype == "consume" and (status in ("failed", "error") or (code is not None and code >= 400)
-                                   or (err not in (None, "", {}) and not isinstance(err, bool))):
+        if rtype == "consume" and (
+            status in ("failed", "error")
+            or (code is not None and code >= 400)
+            or (err not in (None, "", {}) and not isinstance(err, bool))
+        ):
             rtype = "error"
         if cost is not None and rtype == "refund":
             cost = -abs(cost)
@@ -147,21 +183,28 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
         row[UIDX["created_at"]] = created
         row[UIDX["request_id"]] = as_str(_g(rec, "request_id", "requestId"))
         row[UIDX["task_id"]] = as_str(_g(rec, "task_id", "taskId"))
-        row[UIDX["billing_transaction_id"]] = as_str(_g(rec, "billing_transaction_id", "billingTransactionId"))
+        row[UIDX["billing_transaction_id"]] = as_str(
+            _g(rec, "billing_transaction_id", "billingTransactionId")
+        )
         row[UIDX["model"]] = as_str(_g(rec, "model", "logical_model", "logicalModel", "model_name"))
         row[UIDX["scene"]] = scene
         row[UIDX["token_name"]] = as_str(_g(rec, "key_name", "keyName", "token_name", "api_key_name"))
         row[UIDX["group_name"]] = as_str(_g(rec, "group", "group_name"))
-        row[UIDX["prompt_tokens"]] = as_int(_g(rec, "prompt_tokens", "input_tokens", "inputTokens")
-                                            if _g(rec, "prompt_tokens", "input_tokens", "inputTokens") is not None
-                                            else _g(usage, "prompt_tokens", "input_tokens"))
+        row[UIDX["prompt_tokens"]] = as_int(
+            _g(rec, "prompt_tokens", "input_tokens", "inputTokens")
+            if _g(rec, "prompt_tokens", "input_tokens", "inputTokens") is not None
+            else _g(usage, "prompt_tokens", "input_tokens")
+        )
         row[UIDX["completion_tokens"]] = as_int(
             _g(rec, "completion_tokens", "output_tokens", "outputTokens")
             if _g(rec, "completion_tokens", "output_tokens", "outputTokens") is not None
-            else _g(usage, "completion_tokens", "output_tokens"))
-        row[UIDX["cache_tokens"]] = as_int(_g(rec, "cache_tokens", "cached_tokens", "cacheTokens")
-                                           if _g(rec, "cache_tokens", "cached_tokens", "cacheTokens") is not None
-                                           else _g(usage, "cached_tokens", "cache_tokens"))
+            else _g(usage, "completion_tokens", "output_tokens")
+        )
+        row[UIDX["cache_tokens"]] = as_int(
+            _g(rec, "cache_tokens", "cached_tokens", "cacheTokens")
+            if _g(rec, "cache_tokens", "cached_tokens", "cacheTokens") is not None
+            else _g(usage, "cached_tokens", "cache_tokens")
+        )
         row[UIDX["quota"]] = quota
         row[UIDX["cost_usd"]] = cost
         row[UIDX["duration_ms"]] = None if dur is None else round(dur)
@@ -173,8 +216,11 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
         row[UIDX["error_code"]] = as_str(err_code)
         row[UIDX["is_task"]] = row[UIDX["task_id"]] is not None
         row[UIDX["quota_per_unit"]] = None  # money arrives in USD: there is no quota unit
-        total = as_int(_g(rec, "total_tokens", "totalTokens") if _g(rec, "total_tokens", "totalTokens")
-                       is not None else _g(usage, "total_tokens", "totalTokens"))
+        total = as_int(
+            _g(rec, "total_tokens", "totalTokens")
+            if _g(rec, "total_tokens", "totalTokens") is not None
+            else _g(usage, "total_tokens", "totalTokens")
+        )
         pt, ct = row[UIDX["prompt_tokens"]], row[UIDX["completion_tokens"]]
         if total is None and by_id and pt is not None and ct is not None:
             total = pt + ct  # exports keep only what they wrote (their content key must not move)
@@ -187,7 +233,9 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
         if channel is not None:
             channel = channel.strip().lower()
             if channel not in ACCESS_CHANNELS:
-                raise RowError("access_channel", rid, f"accessChannel {channel[:16]!r} is not platform or byok")
+                raise RowError(
+                    "access_channel", rid, f"accessChannel {channel[:16]!r} is not platform or byok"
+                )
         row[UIDX["access_channel"]] = channel
     except RowError:
         raise
@@ -197,8 +245,9 @@ def usage_row(rec: dict, gateway: str, qpu: float, by_id: bool = True) -> tuple:
     return tuple(row)
 
 
-def task_row(body: dict, gateway: str, qpu: float, asked_id: str,
-             headers: Mapping[str, str] | None = None) -> tuple:
+def task_row(
+    body: dict, gateway: str, qpu: float, asked_id: str, headers: Mapping[str, str] | None = None
+) -> tuple:
     """One canonical gateway-task tuple from a `/v1/tasks/{id}` answer (object or `data` wrapper);
     `headers`: the response's, for X-Task-ID and X-Billing-Transaction-ID (kept as served)."""
     t = body.get("data") if isinstance(body.get("data"), dict) else body
@@ -206,15 +255,20 @@ def task_row(body: dict, gateway: str, qpu: float, asked_id: str,
     raw = str(_g(t, "status") or "").strip().lower()
     status = TASK_STATUS.get(raw, "unknown")
     cancelled = bool(as_bool(_g(t, "cancelled", "canceled", "is_cancelled")))
-    if raw in ("cancelled", "canceled") or str(_g(t, "cancellation_status") or "").lower() in ("cancelled", "canceled"):
+    if raw in ("cancelled", "canceled") or str(_g(t, "cancellation_status") or "").lower() in (
+        "cancelled",
+        "canceled",
+    ):
         cancelled = True
     # TokenLab documents `created` / `updated` integer epochs; `updated` is the end of a terminal task
-    submitted = parse_time(_g(t, "submitted_at", "created_at", "createdAt", "submit_time", "created"),
-                           "submitted_at", tid)
+    submitted = parse_time(
+        _g(t, "submitted_at", "created_at", "createdAt", "submit_time", "created"), "submitted_at", tid
+    )
     if submitted is None:
         raise RowError("submitted_at", f"task_id={tid}", "task without a submit time")
-    finished = parse_time(_g(t, "finished_at", "completed_at", "completedAt", "finish_time", "failed_at"),
-                          "finished_at", tid)
+    finished = parse_time(
+        _g(t, "finished_at", "completed_at", "completedAt", "finish_time", "failed_at"), "finished_at", tid
+    )
     if finished is None and status in ("succeeded", "failed"):
         finished = parse_time(_g(t, "updated", "updated_at"), "finished_at", tid)
     err = t.get("error")
@@ -228,7 +282,19 @@ def task_row(body: dict, gateway: str, qpu: float, asked_id: str,
     if cost is None and quota is not None and qpu:
         cost = quota / qpu
     h = {k.lower(): v for k, v in (headers or {}).items()}
-    return (gateway, tid, status, submitted, finished, as_str(reason), quota, cost, cancelled,
-            as_str(_g(t, "platform", "provider")), as_str(_g(t, "action")),
-            as_str(_g(t, "poll_url", "pollUrl")), as_str(h.get("x-task-id")),
-            as_str(h.get("x-billing-transaction-id")))
+    return (
+        gateway,
+        tid,
+        status,
+        submitted,
+        finished,
+        as_str(reason),
+        quota,
+        cost,
+        cancelled,
+        as_str(_g(t, "platform", "provider")),
+        as_str(_g(t, "action")),
+        as_str(_g(t, "poll_url", "pollUrl")),
+        as_str(h.get("x-task-id")),
+        as_str(h.get("x-billing-transaction-id")),
+    )

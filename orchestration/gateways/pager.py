@@ -106,20 +106,33 @@ class Progress:
         left = self.pages_known - self.pages
         secs = round(left / (pace / 60)) if pace > 0 and left > 0 else 0
         eta = f"{secs // 60}m{secs % 60:02d}s" if secs >= 60 else f"{secs}s"
-        out = (f"pages {self.pages}/{self.pages_known}, {pace:.1f} pages/min, ETA {eta}, "
-               f"windows {self.windows_done}/{self.windows_total}, records {self.records}, "
-               f"retries {getattr(stats, 'retries', 0)}")
+        out = (
+            f"pages {self.pages}/{self.pages_known}, {pace:.1f} pages/min, ETA {eta}, "
+            f"windows {self.windows_done}/{self.windows_total}, records {self.records}, "
+            f"retries {getattr(stats, 'retries', 0)}"
+        )
         limited = getattr(stats, "rate_limited", 0)
         if limited:
-            out += (f", rate limited {limited}x (waited {getattr(stats, 'waited_seconds', 0.0):.0f}s "
-                    "for the gateway's window)")
+            out += (
+                f", rate limited {limited}x (waited {getattr(stats, 'waited_seconds', 0.0):.0f}s "
+                "for the gateway's window)"
+            )
         return out + f", {elapsed:.1f}s"
 
 
 class Pager:
-    def __init__(self, fetcher: HttpFetcher, src: Source, *, gateway: str, page_size: int,
-                 max_window_records: int, log: Log, label: str,
-                 max_pages_per_window: int = DEFAULT_MAX_PAGES_PER_WINDOW) -> None:
+    def __init__(
+        self,
+        fetcher: HttpFetcher,
+        src: Source,
+        *,
+        gateway: str,
+        page_size: int,
+        max_window_records: int,
+        log: Log,
+        label: str,
+        max_pages_per_window: int = DEFAULT_MAX_PAGES_PER_WINDOW,
+    ) -> None:
         self.f = fetcher
         self.src = src
         self.gateway = gateway
@@ -157,7 +170,9 @@ class Pager:
                 return self.src.parse(resp.body, loc)
             return self._parse(resp.body, loc)
         except (ValueError, TypeError, OverflowError):  # the same bytes again next time: not retried
-            raise ExtractionError(f"{loc}: malformed page envelope ({_bad_field(resp.body)}); not retried") from None
+            raise ExtractionError(
+                f"{loc}: malformed page envelope ({_bad_field(resp.body)}); not retried"
+            ) from None
 
     def _parse(self, body: Any, loc: str) -> tuple[list[dict], int | None]:
         return parse_list_body(body, loc, self.src.auth_hint)
@@ -171,17 +186,21 @@ class Pager:
                 # hand the loop back between chunks: responses that arrived meanwhile are read and the
                 # next requests sent at once, so normalization fills the latency instead of adding to it
                 await asyncio.sleep(0)
-            out += self._normalize(items[i:i + NORMALIZE_CHUNK], w, p)
+            out += self._normalize(items[i : i + NORMALIZE_CHUNK], w, p)
         return out, len(items), total
 
     def _normalize(self, items: list[dict], w: Window, p: int) -> list[tuple]:
         src = self.src
         try:
-            return normalize_items(items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p)
+            return normalize_items(
+                items, src.normalize, self.gateway, src.partition, src.endpoint, w.label, p
+            )
         except (OverflowError, ValueError, TypeError) as exc:  # e.g. a quota of 1e400 via the json fallback
-            raise InvalidRecordError(f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint} "
-                                     f"window={w.label} page={p}: invalid row: {type(exc).__name__}: "
-                                     f"{str(exc)[:120]}") from None
+            raise InvalidRecordError(
+                f"gateway={self.gateway} partition={src.partition} endpoint={src.endpoint} "
+                f"window={w.label} page={p}: invalid row: {type(exc).__name__}: "
+                f"{str(exc)[:120]}"
+            ) from None
 
     def _tick(self, final: bool = False) -> None:
         """One progress line at most every PROGRESS_EVERY_S (and at the end): a slow, paced backfill
@@ -200,7 +219,8 @@ class Pager:
             raise ExtractionError(
                 f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page=1: total {total} "
                 f"means {pages} pages of {per_page}, over max_pages_per_window={self.max_pages_per_window}; "
-                "not read (a wrong total, or set window_minutes smaller / max_pages_per_window larger)")
+                "not read (a wrong total, or set window_minutes smaller / max_pages_per_window larger)"
+            )
         return pages
 
     # -- merging --------------------------------------------------------------------------------
@@ -311,8 +331,10 @@ class Pager:
             if not moved:
                 held = len(merged) + sum(1 for lbl, _ in self.outside_rows.values() if lbl == w.label)
                 if held > total or most > total:
-                    self.partial.append(f"window {w.label}: its total dropped from {most} to {total} while it "
-                                        f"was paged ({held} distinct rows served): cleaned by the gateway?")
+                    self.partial.append(
+                        f"window {w.label}: its total dropped from {most} to {total} while it "
+                        f"was paged ({held} distinct rows served): cleaned by the gateway?"
+                    )
                 return merged
             if n_pass == MAX_PASSES:
                 why = short or "total kept moving"
@@ -321,7 +343,9 @@ class Pager:
                     f"{why} over {MAX_PASSES} passes; the window is not a complete answer, nothing lands"
                 )
             if not short:
-                self.log(f"{self.label}: window {w.label} changed while paging (total {total}); re-reading it")
+                self.log(
+                    f"{self.label}: window {w.label} changed while paging (total {total}); re-reading it"
+                )
         return merged
 
     async def _legacy(self, w: Window, p1_items: list[dict], merged: dict[str, tuple]) -> None:
@@ -375,8 +399,7 @@ class Pager:
         )
 
     # -- many windows -----------------------------------------------------------------------------
-    async def run(self, windows: list[Window], in_flight: int,
-                  sink: Emit) -> None:
+    async def run(self, windows: list[Window], in_flight: int, sink: Emit) -> None:
         """All windows, at most `in_flight` at a time; each finished window goes to `sink` at once so
         its rows can be columnarized and freed. A sink may be a coroutine function (columnarizing a
         big window is tens of milliseconds: an async sink can yield to the loop meanwhile, so the

@@ -11,8 +11,21 @@ from typing import Any
 
 from orchestration.errors import ExtractionError, GatewayAuthError, InvalidRecordError, RowError
 
-_AUTH_WORDS = ("token", "auth", "login", "permission", "unauthor", "forbidden", "access", "credential",
-               "登录", "权限", "令牌", "未授权", "无权")
+_AUTH_WORDS = (
+    "token",
+    "auth",
+    "login",
+    "permission",
+    "unauthor",
+    "forbidden",
+    "access",
+    "credential",
+    "登录",
+    "权限",
+    "令牌",
+    "未授权",
+    "无权",
+)
 
 
 class BadJson(Exception):
@@ -30,12 +43,15 @@ def parse_list_body(body: Any, loc: str, auth_hint: str) -> tuple[list[dict], in
     if ok is not True:
         msg = str(body.get("message") or "")[:160].replace("\n", " ")
         if ok is False and (any(word in msg.lower() for word in _AUTH_WORDS) or not msg):
-            raise GatewayAuthError(f"{loc}: gateway answered success:false ({msg or 'no message'}); {auth_hint}")
+            raise GatewayAuthError(
+                f"{loc}: gateway answered success:false ({msg or 'no message'}); {auth_hint}"
+            )
         if ok is False:
             raise ExtractionError(f"{loc}: gateway answered success:false: {msg}")
         shown = "missing" if "success" not in body else f"{type(ok).__name__} {str(ok)[:20]!r}"
-        raise ExtractionError(f"{loc}: field=success is {shown}, not true: the page proves nothing, "
-                              "nothing lands")
+        raise ExtractionError(
+            f"{loc}: field=success is {shown}, not true: the page proves nothing, nothing lands"
+        )
     data = body.get("data")
     if isinstance(data, list):
         return data, None
@@ -52,24 +68,37 @@ def parse_list_body(body: Any, loc: str, auth_hint: str) -> tuple[list[dict], in
             raise ExtractionError(f"{loc}: field=data.total is {str(total)[:20]!r}, not a count")
         return items, total
     if data is None:
-        raise ExtractionError(f"{loc}: field=data is null with success:true: not the documented shape "
-                              "(an empty day answers data.items [] and data.total 0); nothing lands")
+        raise ExtractionError(
+            f"{loc}: field=data is null with success:true: not the documented shape "
+            "(an empty day answers data.items [] and data.total 0); nothing lands"
+        )
     raise ExtractionError(f"{loc}: unexpected response shape, keys {sorted(body)}")
 
 
-def normalize_items(items: list, normalize: Callable[[dict], tuple], gateway: str, partition: str,
-                    endpoint: str, window: str, page: int) -> list[tuple]:
+def normalize_items(
+    items: list,
+    normalize: Callable[[dict], tuple],
+    gateway: str,
+    partition: str,
+    endpoint: str,
+    window: str,
+    page: int,
+) -> list[tuple]:
     """Row tuples of a page's items; a bad item or row is an InvalidRecordError naming where."""
 
     out = []
     for it in items:
         if not isinstance(it, dict):
-            raise InvalidRecordError(f"gateway={gateway} endpoint={endpoint} window={window} "
-                                     f"page={page}: an item is {type(it).__name__}, not an object")
+            raise InvalidRecordError(
+                f"gateway={gateway} endpoint={endpoint} window={window} "
+                f"page={page}: an item is {type(it).__name__}, not an object"
+            )
         try:
             out.append(normalize(it))
         except RowError as exc:
-            raise InvalidRecordError(f"gateway={gateway} partition={partition} "
-                                     f"endpoint={endpoint} window={window} page={page}: "
-                                     f"invalid row: {exc}") from None
+            raise InvalidRecordError(
+                f"gateway={gateway} partition={partition} "
+                f"endpoint={endpoint} window={window} page={page}: "
+                f"invalid row: {exc}"
+            ) from None
     return out

@@ -27,26 +27,32 @@ def after_pager(client: GatewayClient, pager: Pager, record: str, label: str) ->
     read partial; rows served outside their window become quarantined rows with their reason."""
     if pager.partial and client.last_read is not None:
         client.last_read = dataclasses.replace(
-            client.last_read, complete=False, reason="; ".join(pager.partial))
+            client.last_read, complete=False, reason="; ".join(pager.partial)
+        )
     if pager.outside_rows:
         rows = [r for _, r in pager.outside_rows.values()]
         frame = to_frame(table_from_rows(rows, record)).astype(object)
         frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v)).astype("string")
         time_col = "created_at" if record == "usage_records" else "submitted_at"
-        frame[QUARANTINE_REASON] = [f"{time_col} outside the window {lbl} it was served for (gateway "
-                                    f"{client.cfg.name})" for lbl, _ in pager.outside_rows.values()]
+        frame[QUARANTINE_REASON] = [
+            f"{time_col} outside the window {lbl} it was served for (gateway {client.cfg.name})"
+            for lbl, _ in pager.outside_rows.values()
+        ]
         client.last_quarantine = frame
         client.log(f"WARNING {label}: {len(rows)} row(s) served outside their window: quarantined")
 
 
-def read_coverage(start: datetime, end: datetime, still_open: list[Window], filt: str,
-                  close_lag: int) -> ReadCoverage:
+def read_coverage(
+    start: datetime, end: datetime, still_open: list[Window], filt: str, close_lag: int
+) -> ReadCoverage:
     """The manifest facts of a read of [start, end): complete only when no window was still open (a
     future or not-yet-closed day is never an empty complete day)."""
     if not still_open:
         return ReadCoverage(True, True, "", utc(start), utc(end), filt)
-    why = (f"{len(still_open)} window(s) from {still_open[0].label} not closed yet "
-           f"(close_lag_seconds={close_lag}): a later run reads them")
+    why = (
+        f"{len(still_open)} window(s) from {still_open[0].label} not closed yet "
+        f"(close_lag_seconds={close_lag}): a later run reads them"
+    )
     return ReadCoverage(False, False, why, utc(start), utc(end), filt)
 
 
@@ -70,7 +76,7 @@ async def sorted_table_async(rows: dict[str, tuple]) -> pa.Table:
     for i in range(0, len(vals), COLUMNARIZE_CHUNK):
         if i:
             await asyncio.sleep(0)
-        parts.append(table_from_rows(vals[i:i + COLUMNARIZE_CHUNK], "usage_records"))
+        parts.append(table_from_rows(vals[i : i + COLUMNARIZE_CHUNK], "usage_records"))
     del vals
 
     def finish() -> pa.Table:
@@ -97,8 +103,9 @@ class KeyHashes:
         return bool((h[1:] == h[:-1]).any())
 
 
-def check_cross_window(table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str,
-                       log: Log) -> pa.Table:
+def check_cross_window(
+    table: pa.Table, keys: KeyHashes, gateway: str, partition: str, endpoint: str, log: Log
+) -> pa.Table:
     """Windows split time, and created_at is part of every key's content (new-api: the served row;
     TokenLab: a record sits in one window), so a key seen in two windows is a conflicting duplicate:
     a warning naming both rows, never a failed run. The later window's copy is kept as the current

@@ -52,10 +52,16 @@ def parse_stat_body(body: Any, loc: str, auth_hint: str) -> tuple[int, int | Non
     if ok is not True:
         msg = str(body.get("message") or "")[:160].replace("\n", " ")
         if ok is False:
-            raise GatewayAuthError(f"{loc}: gateway answered success:false ({msg or 'no message'}); {auth_hint}") \
-                if any(w in msg.lower() for w in ("unauthorized", "token", "login", "user", "permission")) \
+            raise (
+                GatewayAuthError(
+                    f"{loc}: gateway answered success:false ({msg or 'no message'}); {auth_hint}"
+                )
+                if any(w in msg.lower() for w in ("unauthorized", "token", "login", "user", "permission"))
                 else ExtractionError(f"{loc}: gateway answered success:false: {msg}")
-        raise ExtractionError(f"{loc}: field=success is {'missing' if 'success' not in body else repr(ok)[:20]}, not true")
+            )
+        raise ExtractionError(
+            f"{loc}: field=success is {'missing' if 'success' not in body else repr(ok)[:20]}, not true"
+        )
     data = body.get("data")
     if not isinstance(data, dict):
         raise ExtractionError(f"{loc}: field=data is {type(data).__name__}, not an object with quota")

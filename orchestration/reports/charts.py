@@ -66,8 +66,15 @@ def _y(v: float, top: float, bottom: float = 0.0, log: bool = False) -> float:
     return TOP + inner - inner * frac
 
 
-def _axes(labels: Sequence[str], ticks: Sequence[float], fmt, band: bool = False, log: bool = False,
-          unit: str = "", xunit: str = "") -> list[str]:
+def _axes(
+    labels: Sequence[str],
+    ticks: Sequence[float],
+    fmt,
+    band: bool = False,
+    log: bool = False,
+    unit: str = "",
+    xunit: str = "",
+) -> list[str]:
     """Axes, round y ticks with grid lines, the y unit as an axis title, and at most ~8 date labels."""
     top, bottom = ticks[-1], ticks[0]
     parts = [
@@ -160,8 +167,10 @@ def line_chart(
     ticks = log_ticks([v for v in values if v > 0]) if log else nice_ticks(max(values, default=0.0))
     top, bottom = ticks[-1], ticks[0]
     n = len(labels)
-    parts = [*_svg_open(chart_id, title), *_axes(labels, ticks, duration_tick if log else fmt, log=log, unit=unit,
-                                                   xunit=xunit)]
+    parts = [
+        *_svg_open(chart_id, title),
+        *_axes(labels, ticks, duration_tick if log else fmt, log=log, unit=unit, xunit=xunit),
+    ]
     for name, colour, vs in series:
         segment: list[str] = []
         segments = []

@@ -33,7 +33,9 @@ _COLUMNS: WeakKeyDictionary = WeakKeyDictionary()
 
 
 # The connection a `reading()` block shares, per thread (a DuckDB connection is not thread-safe).
-_SHARED: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar("recon_marts_shared", default=None)
+_SHARED: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar(
+    "recon_marts_shared", default=None
+)
 
 
 @contextmanager
@@ -92,8 +94,9 @@ def columns(con: duckdb.DuckDBPyConnection | None, table: str) -> list[str]:
     return names
 
 
-def _select_sql(have: set[str], table: str, wanted: Sequence[str], where: str,
-                order_by: Sequence[str], qualify: str = "") -> str:
+def _select_sql(
+    have: set[str], table: str, wanted: Sequence[str], where: str, order_by: Sequence[str], qualify: str = ""
+) -> str:
     """The SELECT both readers run: absent wanted columns as null, order entries on absent columns dropped."""
     exprs = [f'"{c}"' if c in have else f'null as "{c}"' for c in wanted]
     sql = f"select {', '.join(exprs)} from {table}"
@@ -124,7 +127,7 @@ def select(
     if not have:
         return []
     cur = con.execute(_select_sql(have, table, wanted, where, order_by), list(params))
-    return [dict(zip(wanted, r)) for r in cur.fetchall()]
+    return [dict(zip(wanted, r, strict=False)) for r in cur.fetchall()]
 
 
 def stream(
@@ -150,6 +153,6 @@ def stream(
         cur.execute(sql, list(params))
         while chunk := cur.fetchmany(batch_rows):
             for r in chunk:
-                yield dict(zip(wanted, r))
+                yield dict(zip(wanted, r, strict=False))
     finally:
         cur.close()

@@ -84,8 +84,9 @@ def _mismatch_query(con, days: list[date] | None) -> tuple[str, list]:
     return "", []
 
 
-def mismatch_rows(warehouse: Path, days: list[date] | None = None,
-                  top_per_code: int | None = None) -> list[dict]:
+def mismatch_rows(
+    warehouse: Path, days: list[date] | None = None, top_per_code: int | None = None
+) -> list[dict]:
     """The findings of `days` (all when None) in mart order: code, money at risk, ids.
 
     With `top_per_code`, only the first N of each code in mart order (largest money at risk first):
@@ -98,10 +99,14 @@ def mismatch_rows(warehouse: Path, days: list[date] | None = None,
             have = set(marts.columns(con, marts.MISMATCHES))
             order = ", ".join(o for o in MISMATCH_ORDER if o.split()[0] in have)
             if "mismatch_type" in have:
-                qualify = (f"row_number() over (partition by mismatch_type order by {order}) "
-                           f"<= {int(top_per_code)}")
-        return list(marts.stream(con, marts.MISMATCHES, MISMATCH_COLUMNS, where, params, MISMATCH_ORDER,
-                                 qualify=qualify))
+                qualify = (
+                    f"row_number() over (partition by mismatch_type order by {order}) <= {int(top_per_code)}"
+                )
+        return list(
+            marts.stream(
+                con, marts.MISMATCHES, MISMATCH_COLUMNS, where, params, MISMATCH_ORDER, qualify=qualify
+            )
+        )
 
 
 def spreadsheet_safe(text: str) -> str:
@@ -137,8 +142,10 @@ def write_csvs(rows: list[dict], out_dir: Path) -> list[Path]:
     """One CSV per mismatch code (header only when the code has no rows), in mart order."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [_write_csv(out_dir / f"mismatches_{code}.csv", (r for r in rows if r["mismatch_type"] == code))
-            for code in MISMATCH_CODES]
+    return [
+        _write_csv(out_dir / f"mismatches_{code}.csv", (r for r in rows if r["mismatch_type"] == code))
+        for code in MISMATCH_CODES
+    ]
 
 
 def stream_csvs(warehouse: Path, days: list[date] | None, out_dir: Path) -> list[Path]:
@@ -151,8 +158,13 @@ def stream_csvs(warehouse: Path, days: list[date] | None, out_dir: Path) -> list
         where, params = _mismatch_query(con, days)
         for code in MISMATCH_CODES:
             code_where = f"({where}) and mismatch_type = ?" if where else "mismatch_type = ?"
-            rows = marts.stream(con, marts.MISMATCHES, MISMATCH_COLUMNS, code_where, [*params, code],
-                                MISMATCH_ORDER) if "mismatch_type" in marts.columns(con, marts.MISMATCHES) else ()
+            rows = (
+                marts.stream(
+                    con, marts.MISMATCHES, MISMATCH_COLUMNS, code_where, [*params, code], MISMATCH_ORDER
+                )
+                if "mismatch_type" in marts.columns(con, marts.MISMATCHES)
+                else ()
+            )
             paths.append(_write_csv(out_dir / f"mismatches_{code}.csv", rows))
     return paths
 
@@ -310,12 +322,27 @@ def gateway_money(warehouse: Path, days: list[date]) -> dict[str, dict[str, floa
     """Money at risk per gateway and direction over `days` (each subject's dollars once)."""
     with marts.read_only(warehouse) as con:
         where, params = _mismatch_query(con, days)
-        return money.by_gateway(marts.stream(con, marts.MISMATCHES, [*money.ROW_COLUMNS, "gateway"], where, params))
+        return money.by_gateway(
+            marts.stream(con, marts.MISMATCHES, [*money.ROW_COLUMNS, "gateway"], where, params)
+        )
 
 
-HISTORY_COLUMNS = ["finding_key", "mismatch_type", "severity", "job_id", "task_id", "request_id", "gateway",
-                   "amount_usd", "partition_date", "detail", "first_seen_at", "last_seen_at", "resolved_at",
-                   "is_open"]
+HISTORY_COLUMNS = [
+    "finding_key",
+    "mismatch_type",
+    "severity",
+    "job_id",
+    "task_id",
+    "request_id",
+    "gateway",
+    "amount_usd",
+    "partition_date",
+    "detail",
+    "first_seen_at",
+    "last_seen_at",
+    "resolved_at",
+    "is_open",
+]
 
 
 def since_last_report(warehouse: Path, days: list[date], as_of: datetime) -> dict:
@@ -328,11 +355,23 @@ def since_last_report(warehouse: Path, days: list[date], as_of: datetime) -> dic
         where, params = ("", [])
         if days and "partition_date" in marts.columns(con, marts.HISTORY):
             where, params = "partition_date between ? and ?", [days[0], days[-1]]
-        rows = marts.select(con, marts.HISTORY, HISTORY_COLUMNS, where, params,
-                            ["amount_usd desc", "mismatch_type", "finding_key"])
+        rows = marts.select(
+            con,
+            marts.HISTORY,
+            HISTORY_COLUMNS,
+            where,
+            params,
+            ["amount_usd desc", "mismatch_type", "finding_key"],
+        )
     stamps = sorted({r[k] for r in rows for k in ("first_seen_at", "last_seen_at", "resolved_at") if r[k]})
-    out = {"built_at": stamps[-1] if stamps else None, "previous": stamps[-2] if len(stamps) > 1 else None,
-           "new": [], "resolved": [], "open": [], "shown": SINCE_LAST_SHOWN}
+    out = {
+        "built_at": stamps[-1] if stamps else None,
+        "previous": stamps[-2] if len(stamps) > 1 else None,
+        "new": [],
+        "resolved": [],
+        "open": [],
+        "shown": SINCE_LAST_SHOWN,
+    }
     if not stamps:
         return out
     latest, previous = out["built_at"], out["previous"]
@@ -357,19 +396,32 @@ def weekly_trend(warehouse: Path, last_day: date, weeks: int = TREND_WEEKS) -> l
     spend: dict[date, float] = defaultdict(float)
     with marts.read_only(warehouse) as con:
         if "partition_date" in marts.columns(con, marts.MISMATCHES):
-            for r in marts.stream(con, marts.MISMATCHES, [*money.ROW_COLUMNS, "partition_date"],
-                                  "partition_date between ? and ?", [starts[0], last_day]):
+            for r in marts.stream(
+                con,
+                marts.MISMATCHES,
+                [*money.ROW_COLUMNS, "partition_date"],
+                "partition_date between ? and ?",
+                [starts[0], last_day],
+            ):
                 d = r["partition_date"]
                 rows_by_week[d - timedelta(days=d.weekday())].append(r)
         if "spend_date" in marts.columns(con, marts.SPEND_DAILY):
-            for r in marts.select(con, marts.SPEND_DAILY, ["spend_date", "net_spend_usd"],
-                                  "spend_date between ? and ?", [starts[0], last_day]):
+            for r in marts.select(
+                con,
+                marts.SPEND_DAILY,
+                ["spend_date", "net_spend_usd"],
+                "spend_date between ? and ?",
+                [starts[0], last_day],
+            ):
                 d = r["spend_date"]
                 spend[d - timedelta(days=d.weekday())] += float(r["net_spend_usd"] or 0)
     held = [w for w in starts if w in rows_by_week or w in spend]
     first = held[0] if held else last_monday
-    return [{"week": w, "money_at_risk": money.total(rows_by_week.get(w, [])), "net_spend": spend.get(w, 0.0)}
-            for w in starts if w >= first]
+    return [
+        {"week": w, "money_at_risk": money.total(rows_by_week.get(w, [])), "net_spend": spend.get(w, 0.0)}
+        for w in starts
+        if w >= first
+    ]
 
 
 def _lag_chart(lag: list[dict], last_day: date) -> str:
@@ -397,8 +449,10 @@ def _spend_chart(spend: list[dict], last_day: date) -> str:
     days = _date_labels(min(r["spend_date"] for r in spend), last_day)
     by = {(r["spend_date"], r["gateway"] or "(none)"): float(r["net_spend_usd"] or 0) for r in spend}
     flags = {r["spend_date"] for r in spend if r["is_anomaly"]}
-    stacks = [(g, charts.PALETTE[k % len(charts.PALETTE)], [by.get((d, g), 0.0) for d in days])
-              for k, g in enumerate(gateways)]
+    stacks = [
+        (g, charts.PALETTE[k % len(charts.PALETTE)], [by.get((d, g), 0.0) for d in days])
+        for k, g in enumerate(gateways)
+    ]
     return charts.bar_chart(
         "spend-chart",
         "net spend per day, stacked by gateway (USD)",
@@ -416,8 +470,10 @@ def _trend_chart(trend: list[dict]) -> str:
         "trend-chart",
         "money at risk and net spend per week (USD)",
         [t["week"].isoformat() for t in trend],
-        [("money at risk", "#c62828", [t["money_at_risk"] for t in trend]),
-         ("net spend", "#4a78b5", [t["net_spend"] for t in trend])],
+        [
+            ("money at risk", "#c62828", [t["money_at_risk"] for t in trend]),
+            ("net spend", "#4a78b5", [t["net_spend"] for t in trend]),
+        ],
         fmt=money.currency,
         unit="USD per week",
         xunit="week starting (Monday, UTC)",
@@ -431,8 +487,14 @@ def _number_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         seen[r["mismatch_type"]] += 1
-        out.append({**r, "csv_row": seen[r["mismatch_type"]], "csv_file": f"mismatches_{r['mismatch_type']}.csv",
-                    "trail": f"trails/{_trail_name(r)}"})
+        out.append(
+            {
+                **r,
+                "csv_row": seen[r["mismatch_type"]],
+                "csv_file": f"mismatches_{r['mismatch_type']}.csv",
+                "trail": f"trails/{_trail_name(r)}",
+            }
+        )
     return out
 
 
@@ -442,13 +504,17 @@ def by_severity_then_amount(rows: list[dict]) -> list[dict]:
 
 
 def _links(row: Mapping, links: Mapping[str, str | None]) -> dict[str, str | None]:
-    return {"console": fill_url(links.get("gateway_console_url"), row),
-            "app": fill_url(links.get("app_job_url"), row)}
+    return {
+        "console": fill_url(links.get("gateway_console_url"), row),
+        "app": fill_url(links.get("app_job_url"), row),
+    }
 
 
 def _finding_packet(row: Mapping) -> str:
     """A packet for a finding no job, request or task of the warehouse explains (e.g. coverage_gap)."""
-    t = trace.Trace(str(row.get("finding_id")), [], None, findings=[{k: row.get(k) for k in trace.FINDING_COLS}])
+    t = trace.Trace(
+        str(row.get("finding_id")), [], None, findings=[{k: row.get(k) for k in trace.FINDING_COLS}]
+    )
     return trace.to_packet(t, fallback=dict(row))
 
 
@@ -458,8 +524,14 @@ def _ids(t: trace.Trace | None, row: Mapping) -> dict:
     return {**job, **{k: v for k, v in row.items() if v not in (None, "")}}
 
 
-def write_trails(warehouse: Path, rows: list[dict], out_dir: Path, links: Mapping[str, str | None],
-                 as_of: datetime, report_title: str) -> list[Path]:
+def write_trails(
+    warehouse: Path,
+    rows: list[dict],
+    out_dir: Path,
+    links: Mapping[str, str | None],
+    as_of: datetime,
+    report_title: str,
+) -> list[Path]:
     """One page per finding under out_dir/trails/: the finding, its links, its trail from the
     warehouse marts (trace's warehouse part, one read-only connection for all) and its support packet
     ready to copy. Stored versions need the landing, which a report never reads: the page says to run
@@ -479,10 +551,18 @@ def write_trails(warehouse: Path, rows: list[dict], out_dir: Path, links: Mappin
                     t = None
                 except trace.TraceAmbiguous as exc:
                     why = str(exc)
-            page = template.render(f=r, t=t, ident=ident, packet=trace.to_packet(t) if t else _finding_packet(r),
-                                   links=_links(_ids(t, r), links), as_of=as_of.isoformat(),
-                                   report_title=report_title, plain=trace._plain,
-                                   direction_label=DIRECTION_LABELS.get(str(r.get("direction"))), why=why)
+            page = template.render(
+                f=r,
+                t=t,
+                ident=ident,
+                packet=trace.to_packet(t) if t else _finding_packet(r),
+                links=_links(_ids(t, r), links),
+                as_of=as_of.isoformat(),
+                report_title=report_title,
+                plain=trace._plain,
+                direction_label=DIRECTION_LABELS.get(str(r.get("direction"))),
+                why=why,
+            )
             path = trail_dir / _trail_name(r)
             tmp = path.with_suffix(".html.tmp")
             tmp.write_text(page, encoding="utf-8")
@@ -529,8 +609,15 @@ def render_html(
         gateways=gateways or {},
         directions=money.DIRECTIONS,
         direction_labels=DIRECTION_LABELS,
-        since=since or {"new": [], "resolved": [], "open": [], "previous": None, "built_at": None,
-                        "shown": SINCE_LAST_SHOWN},
+        since=since
+        or {
+            "new": [],
+            "resolved": [],
+            "open": [],
+            "previous": None,
+            "built_at": None,
+            "shown": SINCE_LAST_SHOWN,
+        },
         duration=charts.duration,
         codes_with_money=sorted(
             ((c, n, usd) for c, (n, usd) in summary.mismatches.items() if n),
@@ -541,8 +628,13 @@ def render_html(
     )
 
 
-def render_report(summary: Summary, warehouse: Path, reports_dir: Path, as_of: datetime,
-                  links: Mapping[str, str | None] | None = None) -> Path:
+def render_report(
+    summary: Summary,
+    warehouse: Path,
+    reports_dir: Path,
+    as_of: datetime,
+    links: Mapping[str, str | None] | None = None,
+) -> Path:
     """Write report.html, the CSVs and a trail page per shown finding under
     :func:`report_dir` (atomic per file); return the HTML path. `links`: the config's `report:` URL
     templates (gateway_console_url, app_job_url), or None."""

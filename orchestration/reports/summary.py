@@ -137,7 +137,9 @@ def _spend_and_errors(s: Summary, warehouse: Path, days: list[date]) -> None:
             s.net_spend_usd += float(r["net_spend_usd"] or 0)
             s.spend_anomaly_days += bool(r["is_anomaly"])
         where, params = _in_days(con, marts.SPEND_BY_CHANNEL, "spend_date", days)
-        for r in marts.select(con, marts.SPEND_BY_CHANNEL, ["access_channel", "net_spend_usd"], where, params):
+        for r in marts.select(
+            con, marts.SPEND_BY_CHANNEL, ["access_channel", "net_spend_usd"], where, params
+        ):
             ch = str(r["access_channel"] or "unspecified")
             s.spend_by_channel[ch] = s.spend_by_channel.get(ch, 0.0) + float(r["net_spend_usd"] or 0)
         s.errors = {c: 0 for c in ERROR_CLASSES}
@@ -182,14 +184,20 @@ def format_summary(s: Summary) -> str:
     lines += [f"  {k:<22}{v:>10,}" for k, v in s.settlements.items()]
     lines += ["", f"spend: {s.net_spend_usd:.6f} USD net, {s.spend_anomaly_days} anomalous day(s)"]
     if set(s.spend_by_channel) - {"unspecified"}:  # a gateway that says platform / byok (TokenLab)
-        lines += ["spend by access channel: " + ", ".join(
-            f"{ch} {usd:.6f}" for ch, usd in sorted(s.spend_by_channel.items())) + " USD net"]
+        lines += [
+            "spend by access channel: "
+            + ", ".join(f"{ch} {usd:.6f}" for ch, usd in sorted(s.spend_by_channel.items()))
+            + " USD net"
+        ]
     if s.errors:
         errs = ", ".join(f"{k}: {v}" for k, v in s.errors.items())
         lines += [f"gateway errors: {errs} ({s.error_alerts} alert(s))"]
     if s.covered_days or s.uncovered:
         lines += [f"usage coverage: {s.covered_days} gateway day(s) covered, {len(s.uncovered)} not"]
-        lines += [f"  {g} {d.isoformat()}: {st} ({why or 'no complete extraction'})" for g, d, st, why in s.uncovered]
+        lines += [
+            f"  {g} {d.isoformat()}: {st} ({why or 'no complete extraction'})"
+            for g, d, st, why in s.uncovered
+        ]
     if s.missing_marts:
         lines += [f"not built yet: {', '.join(s.missing_marts)}"]
     if s.report_path:

@@ -99,12 +99,26 @@ class BulkScenario:
             # the common row (98.9 %) as one literal, keys in the order `{**base, ...}` gives below:
             # it costs the sandbox about half as much, and the sandbox shares the benchmark's cores
             return {
-                "id": i + 1, "created_at": ts, "username": "bench-user", "token_name": "bench", "channel": 3,
-                "channel_name": "upstream-pool-3", "token_id": 44, "group": group, "ip": "203.0.113.9",
-                "user_id": 1, "is_stream": bool((h >> 9) & 1), "type": 2, "content": _CONTENT[mi],
-                "model_name": model, "quota": round((prompt + completion * cr) * mr * gr),
-                "prompt_tokens": prompt, "completion_tokens": completion, "use_time": 1 + (h >> 50) % 20,
-                "other": _OTHER[mi][gi] + str((h >> 40) % 2000) + "}", "request_id": rid,
+                "id": i + 1,
+                "created_at": ts,
+                "username": "bench-user",
+                "token_name": "bench",
+                "channel": 3,
+                "channel_name": "upstream-pool-3",
+                "token_id": 44,
+                "group": group,
+                "ip": "203.0.113.9",
+                "user_id": 1,
+                "is_stream": bool((h >> 9) & 1),
+                "type": 2,
+                "content": _CONTENT[mi],
+                "model_name": model,
+                "quota": round((prompt + completion * cr) * mr * gr),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "use_time": 1 + (h >> 50) % 20,
+                "other": _OTHER[mi][gi] + str((h >> 40) % 2000) + "}",
+                "request_id": rid,
             }
         base = {
             "id": i + 1,

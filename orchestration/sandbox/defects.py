@@ -40,10 +40,17 @@ def add_clean_jobs(b: Builder) -> None:
                 delta = "legacy" if b.rng.random() < 0.05 else "normal"
                 # ~half the pre-charges are current main's: request id, no task id
                 # ~a quarter of the refunds are old builds' type-4 system rows (amount in the text)
-                fmt = b.rng.choice(["type6", "type6", "type6", "type6", "type6", "system_usd", "system_points",
-                                    "system_en"])
-                b.main_task(t, scene, outcome=outcome, delta=delta, precharge_task_id=b.rng.random() < 0.5,
-                            refund_format=fmt)
+                fmt = b.rng.choice(
+                    ["type6", "type6", "type6", "type6", "type6", "system_usd", "system_points", "system_en"]
+                )
+                b.main_task(
+                    t,
+                    scene,
+                    outcome=outcome,
+                    delta=delta,
+                    precharge_task_id=b.rng.random() < 0.5,
+                    refund_format=fmt,
+                )
             else:
                 outcome = "success"
                 if roll < 0.12:
@@ -64,8 +71,13 @@ def add_old_build_rows(b: Builder) -> None:
     current-main pre-charge. None is a finding."""
     days = b.settled_days() or b.days()
     for fmt in ("system_usd", "system_en", "system_points"):
-        b.main_task(b.at(b.rng.choice(days), 1, 20), "video", outcome="failure", refund_format=fmt,
-                    precharge_task_id=False)
+        b.main_task(
+            b.at(b.rng.choice(days), 1, 20),
+            "video",
+            outcome="failure",
+            refund_format=fmt,
+            precharge_task_id=False,
+        )
     for _ in range(2):
         b.main_task(b.at(b.rng.choice(days), 1, 20), "image", delta="legacy_less")
 
@@ -177,8 +189,13 @@ def inject_defects(b: Builder) -> None:
 
     # over_refunded (failed tasks, app agrees; net < 0)
     i = b.main_task(d(), "video", outcome="failure", refund="double", precharge_task_id=False)
-    tf(i, ["over_refunded"], "main", "two identical refund rows (differ only in created_at); current-main "
-       "pre-charge (request id only), so only the job's ledger weighs the refunds against it")
+    tf(
+        i,
+        ["over_refunded"],
+        "main",
+        "two identical refund rows (differ only in created_at); current-main "
+        "pre-charge (request id only), so only the job's ledger weighs the refunds against it",
+    )
     i = b.main_task(d(), "image", outcome="failure", refund="excess")
     tf(i, ["over_refunded"], "main", "refund of twice the pre-charge")
     i = b.lab_task(d(), "music", outcome="failure", refund="double")
@@ -333,5 +350,9 @@ def inject_defects(b: Builder) -> None:
     # ambiguous_match on both, never a guess (the last day, so their money is not judged yet)
     b.main_chat_idless(d())
     for jid in b.main_chat_idless(b.at(b.end, 8, 9), twins=2):
-        b.find("ambiguous_match", job_id=jid, gateway="main",
-               note="identical id-less requests: each row fits both jobs")
+        b.find(
+            "ambiguous_match",
+            job_id=jid,
+            gateway="main",
+            note="identical id-less requests: each row fits both jobs",
+        )

@@ -82,8 +82,10 @@ def iso_ts(s: str | None) -> datetime | None:
 
 def _with_key(row: dict, public_id: str | None = None) -> dict:
     """TokenLab: the record's public id (else request_id, else the content hash)."""
-    row["record_key"] = public_id or row["request_id"] or record_key(
-        {c: row.get(c) for c in USAGE_RECORD if c != "record_key"}
+    row["record_key"] = (
+        public_id
+        or row["request_id"]
+        or record_key({c: row.get(c) for c in USAGE_RECORD if c != "record_key"})
     )
     return row
 
@@ -136,9 +138,12 @@ def newapi_usage(item: dict, gateway: str, qpu: float) -> dict:
         "is_task": other.get("is_task"),
         "stream_status": ss.get("status") if isinstance(ss, dict) else None,
         "quota_per_unit": float(qpu),
-        "total_tokens": other.get("total_tokens", None if item.get("prompt_tokens") is None
-                                  or item.get("completion_tokens") is None
-                                  else item["prompt_tokens"] + item["completion_tokens"]),
+        "total_tokens": other.get(
+            "total_tokens",
+            None
+            if item.get("prompt_tokens") is None or item.get("completion_tokens") is None
+            else item["prompt_tokens"] + item["completion_tokens"],
+        ),
     }
     row["record_key"] = served_row_key(item)  # the row as served, minus the display id
     return row
@@ -194,9 +199,12 @@ def tokenlab_usage(rec: dict, gateway: str) -> dict:
         "is_task": rec.get("task_id") is not None,
         "stream_status": None,
         "quota_per_unit": None,
-        "total_tokens": usage.get("total_tokens", None if usage.get("input_tokens") is None
-                                  or usage.get("output_tokens") is None
-                                  else usage["input_tokens"] + usage["output_tokens"]),
+        "total_tokens": usage.get(
+            "total_tokens",
+            None
+            if usage.get("input_tokens") is None or usage.get("output_tokens") is None
+            else usage["input_tokens"] + usage["output_tokens"],
+        ),
         "settled_at": iso_ts(rec.get("settled_at")),
         "is_reserved": not rec.get("billing_transaction_id") if rec["type"] in LAB_TYPES else None,
         "access_channel": rec.get("access_channel"),

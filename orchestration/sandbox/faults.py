@@ -86,7 +86,11 @@ class Faults:
         for name in ("p_rate_limit", "p_5xx", "p_drop", "p_cut", "p_truncate", "p_slow", "p_insert"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"Faults.{name} must be a probability in [0, 1]")
-        if self.limit_requests < 0 or self.limit_window_s < 0 or (self.limit_requests and not self.limit_window_s):
+        if (
+            self.limit_requests < 0
+            or self.limit_window_s < 0
+            or (self.limit_requests and not self.limit_window_s)
+        ):
             raise ValueError("Faults.limit_requests needs limit_window_s > 0")
         for name in ("burst_max", "outage_after", "outage_len"):
             if getattr(self, name) < 0:

@@ -170,8 +170,9 @@ def stat(req: Request, ctx: Context, admin: bool) -> Response:
     last = [r for r in rows if r["created_at"] >= recent]
     quota = sum(int(r["quota"]) for r in rows) + ctx.faults.faults.stat_quota_skew
     tpm = sum(int(r.get("prompt_tokens") or 0) + int(r.get("completion_tokens") or 0) for r in last)
-    return json_response(200, {"success": True, "message": "",
-                               "data": {"quota": quota, "rpm": len(last), "tpm": tpm}})
+    return json_response(
+        200, {"success": True, "message": "", "data": {"quota": quota, "rpm": len(last), "tpm": tpm}}
+    )
 
 
 def status() -> Response:

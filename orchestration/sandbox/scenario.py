@@ -140,10 +140,14 @@ def _truth(sc: Scenario, findings: list[dict]) -> dict:
     # per ledger task: a consume/refund row without a task id (the current-main pre-charge) counts
     # for the task of the job whose request id it carries
     jobs = frames["app_jobs"]
-    task_of_request = dict(zip(jobs["request_id"].dropna(), jobs.loc[jobs["request_id"].notna(), "task_id"]))
+    task_of_request = dict(
+        zip(jobs["request_id"].dropna(), jobs.loc[jobs["request_id"].notna(), "task_id"], strict=False)
+    )
     money = usage[usage["record_type"].isin(["consume", "refund"])]
-    ledger_task = money["task_id"].astype(object).where(
-        money["task_id"].notna(), money["request_id"].map(lambda r: task_of_request.get(r))
+    ledger_task = (
+        money["task_id"]
+        .astype(object)
+        .where(money["task_id"].notna(), money["request_id"].map(lambda r: task_of_request.get(r)))
     )
     ledger_net = money["cost_usd"].groupby(ledger_task.to_numpy()).sum()
     counts = {name: len(df) for name, df in frames.items()}
@@ -177,4 +181,3 @@ def write_truth(scenario: Scenario, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(scenario.truth, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return p
-

@@ -42,8 +42,14 @@ class Score:
     def by_code(self) -> dict[str, tuple[int, int, int]]:
         """code -> (true positives, false positives, false negatives)."""
         codes = {k[0] for k in self.true_positive | self.false_positive | self.false_negative}
-        return {c: (sum(k[0] == c for k in self.true_positive), sum(k[0] == c for k in self.false_positive),
-                    sum(k[0] == c for k in self.false_negative)) for c in sorted(codes)}
+        return {
+            c: (
+                sum(k[0] == c for k in self.true_positive),
+                sum(k[0] == c for k in self.false_positive),
+                sum(k[0] == c for k in self.false_negative),
+            )
+            for c in sorted(codes)
+        }
 
     def explain(self) -> str:
         lines = [f"precision {self.precision:.3f} recall {self.recall:.3f}"]

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -66,10 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.server.sockets_lock:
             self.server.open_sockets.discard(self.connection)
-        try:
+        with suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # never log request lines: they can carry an API key
@@ -114,10 +112,8 @@ def _dispatch(h: _Handler) -> None:
     if kind == "drop":
         _wait_until(arrived, latency_ms)
         h.close_connection = True
-        try:
+        with suppress(OSError):
             h.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         return
     if kind in ("429", "5xx"):
         resp = dialect.fault_response(kind, d.status, f.retry_after_s)
@@ -186,16 +182,15 @@ def serve(
         with server.sockets_lock:
             conns = list(server.open_sockets)
         for c in conns:  # end idle keep-alive connections too
-            try:
+            with suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         server.server_close()
         thread.join(timeout=5)
 
 
-def run_sandbox(port: int, seed: int = 7, days: int = 7, host: str = "127.0.0.1",
-                faults: Faults | None = None) -> None:
+def run_sandbox(
+    port: int, seed: int = 7, days: int = 7, host: str = "127.0.0.1", faults: Faults | None = None
+) -> None:
     """Serve the demo scenario on `port` until Ctrl-C (`recon sandbox --port P --seed S [--limit N/S]`)."""
     from orchestration.sandbox.scenario import build_scenario
 

@@ -126,7 +126,7 @@ class ScenarioStores:
 
     def lab_usage(self, f: UsageFilter) -> list[dict]:
         out = []
-        for r, t in zip(self._usage, self._usage_times):
+        for r, t in zip(self._usage, self._usage_times, strict=False):
             if f.start is not None and t < f.start:
                 continue
             if f.end is not None and t > f.end:

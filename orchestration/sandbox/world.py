@@ -16,7 +16,12 @@ STUCK_TASK_SLA_MINUTES = 60
 MAX_AS_OF_HOURS = 12  # as_of must fall in [end+1d 00:00, end+1d 12:00] for the truth to be exact
 LATE_AFTER_MINUTES = 15
 WINDOWED_CODES = ("missing_usage", "charged_for_failure")  # money that never came: wait for the window
-FINAL_CODES = ("cost_mismatch", "model_mismatch", "quota_mismatch", "missing_asset")  # once the money is final
+FINAL_CODES = (
+    "cost_mismatch",
+    "model_mismatch",
+    "quota_mismatch",
+    "missing_asset",
+)  # once the money is final
 
 # new-api pricing (ratio-priced chat models; fixed-price task models in USD per task)
 CHAT_MODELS: dict[str, dict[str, float]] = {

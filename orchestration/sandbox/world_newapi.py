@@ -233,8 +233,12 @@ class NewApiBuilder(BaseBuilder):
                     5,
                     model=model,
                     group=group,
-                    other={"status_code": 503, "error_code": "upstream_error", "error_type": "upstream_error",
-                           "channel_name": f"upstream-pool-{ch}"},
+                    other={
+                        "status_code": 503,
+                        "error_code": "upstream_error",
+                        "error_type": "upstream_error",
+                        "channel_name": f"upstream-pool-{ch}",
+                    },
                     request_id=rid,
                     content="upstream returned an error; retrying another channel",
                     channel=ch,
@@ -304,15 +308,41 @@ class NewApiBuilder(BaseBuilder):
             t_req = t + timedelta(milliseconds=1200 * k)
             use_time = 3
             t_row = t_req + timedelta(seconds=use_time)
-            other = {"model_ratio": r["model_ratio"], "group_ratio": 1.0, "completion_ratio": r["completion_ratio"],
-                     "model_price": -1}
-            self.nlog(t_row, 2, model=model, quota=quota, prompt=prompt, completion=completion,
-                      use_time=use_time, token="legacy-app", other=other, request_id=None,
-                      content=f"model ratio {r['model_ratio']}")
-            jids.append(self.job(t=t_req, scene="chat", model=model, gateway="main", request_id=None,
-                                 task_id=None, state="done", finished=trunc_ms(t_row + timedelta(milliseconds=80)),
-                                 price_micros=quota * 2, token_name="legacy-app", prompt_tokens=prompt,
-                                 completion_tokens=completion))
+            other = {
+                "model_ratio": r["model_ratio"],
+                "group_ratio": 1.0,
+                "completion_ratio": r["completion_ratio"],
+                "model_price": -1,
+            }
+            self.nlog(
+                t_row,
+                2,
+                model=model,
+                quota=quota,
+                prompt=prompt,
+                completion=completion,
+                use_time=use_time,
+                token="legacy-app",
+                other=other,
+                request_id=None,
+                content=f"model ratio {r['model_ratio']}",
+            )
+            jids.append(
+                self.job(
+                    t=t_req,
+                    scene="chat",
+                    model=model,
+                    gateway="main",
+                    request_id=None,
+                    task_id=None,
+                    state="done",
+                    finished=trunc_ms(t_row + timedelta(milliseconds=80)),
+                    price_micros=quota * 2,
+                    token_name="legacy-app",
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                )
+            )
         return jids
 
     # ---- new-api async task ------------------------------------------------------------------
@@ -351,7 +381,9 @@ class NewApiBuilder(BaseBuilder):
         ]
         billed = billed_model or model
         group = self.rng.choice(["default", "default", "vip"])
-        pre = int(price * QUOTA_PER_UNIT * GROUPS[group])  # new-api truncates a pre-charge (int()), never rounds
+        pre = int(
+            price * QUOTA_PER_UNIT * GROUPS[group]
+        )  # new-api truncates a pre-charge (int()), never rounds
         logged_pre = pre + precharge_bump
         attempts = 1
         first_charge = 0
@@ -382,8 +414,9 @@ class NewApiBuilder(BaseBuilder):
         rid = self.newapi_request_id(t_sub)
         tid = self.newapi_task_id()
         if precharge:
-            self._precharge(t_sub, billed, logged_pre, group, rid, tid if precharge_task_id else None,
-                            price, platform)
+            self._precharge(
+                t_sub, billed, logged_pre, group, rid, tid if precharge_task_id else None, price, platform
+            )
         start = t_sub + self.secs(2, 20)
         finish: datetime | None = start + self.secs(*TASK_SECONDS[scene])
         actual = logged_pre
@@ -419,8 +452,14 @@ class NewApiBuilder(BaseBuilder):
                         content="task failed, quota refunded",
                     )
                 else:  # a pre-2026-02 build: a system row, quota 0, the amount only in the text
-                    self.nlog(t_ref, 4, token="", group="", other="", content=system_refund_text(
-                        refund_format, tid, amount))
+                    self.nlog(
+                        t_ref,
+                        4,
+                        token="",
+                        group="",
+                        other="",
+                        content=system_refund_text(refund_format, tid, amount),
+                    )
                 net -= amount
                 if refund == "double":
                     self.nlog(
@@ -542,15 +581,28 @@ class NewApiBuilder(BaseBuilder):
             attempts=attempts,
         )
         info["job_id"] = jid
-        if (status == "SUCCESS" and precharge and actual != logged_pre and info.get("settles_at")
-                and (info["settles_at"] > self.as_of or info["settles_at"] >= self.range_end)  # not landed
-                and state == "done" and micros == actual * 2
-                and seen is not None):
+        if (
+            status == "SUCCESS"
+            and precharge
+            and actual != logged_pre
+            and info.get("settles_at")
+            and (info["settles_at"] > self.as_of or info["settles_at"] >= self.range_end)  # not landed
+            and state == "done"
+            and micros == actual * 2
+            and seen is not None
+        ):
             # the difference row is not landed (after as_of, or after the run's last day), but the task is terminal: once
             # late_after_minutes have passed its money is judged as held (DESIGN "Judge as soon as
             # the money is final"), so the app's settled price is a cost_mismatch until it lands
-            self.find("cost_mismatch", job_id=jid, task_id=tid, request_id=rid1 if duplicate else rid,
-                      gateway="main", note="settlement difference row not arrived by as_of", terminal=seen)
+            self.find(
+                "cost_mismatch",
+                job_id=jid,
+                task_id=tid,
+                request_id=rid1 if duplicate else rid,
+                gateway="main",
+                note="settlement difference row not arrived by as_of",
+                terminal=seen,
+            )
         if asset == "auto":
             asset = "ready" if state == "done" else None
         if asset and seen is not None:
@@ -561,7 +613,14 @@ class NewApiBuilder(BaseBuilder):
         return info
 
     def _precharge(
-        self, t: datetime, model: str, quota: int, group: str, rid: str, tid: str | None, price: float,
+        self,
+        t: datetime,
+        model: str,
+        quota: int,
+        group: str,
+        rid: str,
+        tid: str | None,
+        price: float,
         platform: str,
     ) -> None:
         other: dict[str, Any] = {

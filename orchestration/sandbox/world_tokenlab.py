@@ -53,7 +53,8 @@ class TokenLabBuilder(BaseBuilder):
             "settled_at": iso_ms(settle_at) if settled else None,
             "scene": scene,
             # a quarter of the traffic runs on the customer's own provider key (bring your own key)
-            "access_channel": "byok" if key and int(hashlib.sha256(key.encode()).hexdigest()[:2], 16) < 64
+            "access_channel": "byok"
+            if key and int(hashlib.sha256(key.encode()).hexdigest()[:2], 16) < 64
             else "platform",
             "logical_model": model,
             "model_vendor": vendor,
@@ -134,27 +135,29 @@ class TokenLabBuilder(BaseBuilder):
         if t > self.as_of:
             return
         rid = "req_" + hashlib.sha256(f"failed:{t.isoformat()}:{model}".encode()).hexdigest()[:24]
-        self.lab_usage.append({
-            "id": "ur_" + hashlib.sha256(rid.encode()).hexdigest()[:20],
-            "object": "usage_record",
-            "type": "charge",
-            "request_id": rid,
-            "task_id": None,
-            "status": "failed",
-            "created_at": iso_ms(t),
-            "settled_at": None,
-            "scene": "chat",
-            "access_channel": "platform",
-            "logical_model": model,
-            "model_vendor": vendor,
-            "api_key_id": "key_demo",
-            "api_key_name": "lab-prod",
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-            "cost": {"amount": "0.000000", "currency": "USD"},
-            "latency_ms": min(latency_ms, 30_000),
-            "stream": False,
-            "error": {"code": "upstream_error", "message": "Upstream failure, try again."},
-        })
+        self.lab_usage.append(
+            {
+                "id": "ur_" + hashlib.sha256(rid.encode()).hexdigest()[:20],
+                "object": "usage_record",
+                "type": "charge",
+                "request_id": rid,
+                "task_id": None,
+                "status": "failed",
+                "created_at": iso_ms(t),
+                "settled_at": None,
+                "scene": "chat",
+                "access_channel": "platform",
+                "logical_model": model,
+                "model_vendor": vendor,
+                "api_key_id": "key_demo",
+                "api_key_name": "lab-prod",
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+                "cost": {"amount": "0.000000", "currency": "USD"},
+                "latency_ms": min(latency_ms, 30_000),
+                "stream": False,
+                "error": {"code": "upstream_error", "message": "Upstream failure, try again."},
+            }
+        )
 
     def lab_task(
         self,

@@ -51,7 +51,9 @@ def reconcile(
     task_by_id = {r.task_id: r for r in tasks.itertuples()}
     available = set(assets.loc[assets["status"] == "available", "job_id"].dropna())
     if asset_scenes is None:  # learned: the scenes for which the app's asset records hold any asset
-        asset_scenes = sorted(set(jobs.loc[jobs["job_id"].isin(set(assets["job_id"].dropna())), "scene"].dropna()))
+        asset_scenes = sorted(
+            set(jobs.loc[jobs["job_id"].isin(set(assets["job_id"].dropna())), "scene"].dropna())
+        )
     late = timedelta(minutes=late_after_minutes)
     linked_keys: set[str] = set()
     linked_tasks_all: set[str] = set()
@@ -69,7 +71,9 @@ def reconcile(
         rows = (
             money[(money["request_id"] == rid) | money["task_id"].isin(task_ids)]
             if rid
-            else money[money["task_id"].isin(task_ids) | money["record_key"].isin(fallback_rows.get(j.job_id, ()))]
+            else money[
+                money["task_id"].isin(task_ids) | money["record_key"].isin(fallback_rows.get(j.job_id, ()))
+            ]
         )
         linked_keys |= set(rows["record_key"])
         linked_tasks_all |= task_ids
@@ -112,7 +116,13 @@ def reconcile(
         per_task = rows["cost_usd"].groupby(ledger_task.to_numpy()).sum() if len(rows) else rows["cost_usd"]
         if net < -tol_usd:  # the job's whole ledger, whichever id linked each row
             add("over_refunded", j.job_id)
-        if final and eff == "succeeded" and j.scene in asset_scenes and net > tol_usd and j.job_id not in available:
+        if (
+            final
+            and eff == "succeeded"
+            and j.scene in asset_scenes
+            and net > tol_usd
+            and j.job_id not in available
+        ):
             add("missing_asset", j.job_id)
         if j.job_id in available and eff != "succeeded":
             add("asset_without_success", j.job_id)
@@ -157,21 +167,31 @@ def _fallback_match(
     job's creation and `minutes` after its end. ({job: [linked row keys]}, {job: [ambiguous row keys]}):
     a row fitting one job links to it (a job with several takes the nearest to its end), a row
     fitting several links to none and is ambiguous for each."""
-    rows = money[(money["record_type"] == "consume") & money["request_id"].isna() & money["task_id"].isna()
-                 & money["billing_transaction_id"].isna()]
+    rows = money[
+        (money["record_type"] == "consume")
+        & money["request_id"].isna()
+        & money["task_id"].isna()
+        & money["billing_transaction_id"].isna()
+    ]
     idless = jobs[jobs["request_id"].isna() & jobs["task_id"].isna() & jobs["billing_transaction_id"].isna()]
     fits: dict[str, list[tuple[str, float]]] = {}
     for r in rows.itertuples():
         for j in idless.itertuples():
             end = j.terminal_at if not pd.isna(j.terminal_at) else j.created_at
             ok = (
-                _s(r.model) is not None and _s(j.model) is not None and str(r.model).lower() == str(j.model).lower()
+                _s(r.model) is not None
+                and _s(j.model) is not None
+                and str(r.model).lower() == str(j.model).lower()
                 and j.created_at <= r.created_at <= end + timedelta(minutes=minutes)
-                and all(pd.isna(getattr(j, c)) or getattr(r, c) == getattr(j, c)
-                        for c in ("token_name", "prompt_tokens", "completion_tokens"))
+                and all(
+                    pd.isna(getattr(j, c)) or getattr(r, c) == getattr(j, c)
+                    for c in ("token_name", "prompt_tokens", "completion_tokens")
+                )
             )
             if ok:
-                fits.setdefault(r.record_key, []).append((j.job_id, abs((r.created_at - end).total_seconds())))
+                fits.setdefault(r.record_key, []).append(
+                    (j.job_id, abs((r.created_at - end).total_seconds()))
+                )
     linked: dict[str, list[str]] = {}
     ambiguous: dict[str, list[str]] = {}
     nearest: dict[str, tuple[float, str]] = {}

@@ -13,9 +13,14 @@ import duckdb
 
 # the direction each sample code's findings get (the mart derives cost/quota from the sign)
 SAMPLE_DIRECTIONS = {
-    "charged_for_failure": "recoverable", "duplicate_create": "recoverable", "orphan_usage": "recoverable",
-    "cost_mismatch": "recoverable", "quota_mismatch": "recoverable", "missing_usage": "owed",
-    "over_refunded": "owed", "missing_asset": "customer",
+    "charged_for_failure": "recoverable",
+    "duplicate_create": "recoverable",
+    "orphan_usage": "recoverable",
+    "cost_mismatch": "recoverable",
+    "quota_mismatch": "recoverable",
+    "missing_usage": "owed",
+    "over_refunded": "owed",
+    "missing_asset": "customer",
 }
 MART_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "fct_reconciliation_mismatches": [

@@ -30,15 +30,26 @@ SANDBOX_ENV = {
 
 def newapi_gateway(url: str, **overrides: Any) -> GatewayConfig:
     """A new-api gateway `main` at `url` reading the sandbox's system token (tight test timeouts)."""
-    base: dict[str, Any] = {"name": "main", "dialect": "newapi", "base_url": url,
-                            "token_env": "SANDBOX_NEWAPI_TOKEN", "user_id_env": "SANDBOX_NEWAPI_USER",
-                            "timeout_seconds": 5}
+    base: dict[str, Any] = {
+        "name": "main",
+        "dialect": "newapi",
+        "base_url": url,
+        "token_env": "SANDBOX_NEWAPI_TOKEN",
+        "user_id_env": "SANDBOX_NEWAPI_USER",
+        "timeout_seconds": 5,
+    }
     return GatewayConfig(**{**base, **overrides})
 
 
 def tokenlab_gateway(url: str, **overrides: Any) -> GatewayConfig:
     """A TokenLab gateway `lab` at `url` with the sandbox's management token and task API key."""
-    base: dict[str, Any] = {"name": "lab", "dialect": "tokenlab", "base_url": url,
-                            "token_env": "SANDBOX_LAB_TOKEN", "key_id": TOKENLAB_KEY_ID,
-                            "api_key_env": "SANDBOX_LAB_API_KEY", "timeout_seconds": 5}
+    base: dict[str, Any] = {
+        "name": "lab",
+        "dialect": "tokenlab",
+        "base_url": url,
+        "token_env": "SANDBOX_LAB_TOKEN",
+        "key_id": TOKENLAB_KEY_ID,
+        "api_key_env": "SANDBOX_LAB_API_KEY",
+        "timeout_seconds": 5,
+    }
     return GatewayConfig(**{**base, **overrides})

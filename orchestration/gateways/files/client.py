@@ -42,74 +42,211 @@ from orchestration.gateways.windows import utc
 from schemas.validate import QUARANTINE_REASON
 
 SYNONYMS = {
-    "time": "created_at", "created_time": "created_at", "created": "created_at", "date_time": "created_at",
-    "datetime": "created_at", "timestamp": "created_at", "request_time": "created_at", "时间": "created_at",
-    "model_name": "model", "模型": "model",
-    "key_name": "key_name", "token_name": "key_name", "api_key_name": "key_name", "令牌": "key_name",
-    "group": "group", "group_name": "group", "分组": "group",
-    "input_tokens": "prompt_tokens", "prompt_tokens": "prompt_tokens",
-    "output_tokens": "completion_tokens", "completion_tokens": "completion_tokens", "completion": "completion_tokens",
-    "cache_tokens": "cache_tokens", "cached_tokens": "cache_tokens",
-    "cost": "cost_usd", "cost_usd": "cost_usd", "amount": "cost_usd", "amount_usd": "cost_usd", "花费": "cost_usd",
+    "time": "created_at",
+    "created_time": "created_at",
+    "created": "created_at",
+    "date_time": "created_at",
+    "datetime": "created_at",
+    "timestamp": "created_at",
+    "request_time": "created_at",
+    "时间": "created_at",
+    "model_name": "model",
+    "模型": "model",
+    "key_name": "key_name",
+    "token_name": "key_name",
+    "api_key_name": "key_name",
+    "令牌": "key_name",
+    "group": "group",
+    "group_name": "group",
+    "分组": "group",
+    "input_tokens": "prompt_tokens",
+    "prompt_tokens": "prompt_tokens",
+    "output_tokens": "completion_tokens",
+    "completion_tokens": "completion_tokens",
+    "completion": "completion_tokens",
+    "cache_tokens": "cache_tokens",
+    "cached_tokens": "cache_tokens",
+    "cost": "cost_usd",
+    "cost_usd": "cost_usd",
+    "amount": "cost_usd",
+    "amount_usd": "cost_usd",
+    "花费": "cost_usd",
     "quota": "quota",
-    "duration": "duration", "duration_s": "duration", "use_time": "duration", "duration_ms": "duration_ms",
+    "duration": "duration",
+    "duration_s": "duration",
+    "use_time": "duration",
+    "duration_ms": "duration_ms",
     "latency_ms": "duration_ms",
-    "request_id": "request_id", "requestid": "request_id", "req_id": "request_id",
-    "task_id": "task_id", "taskid": "task_id",
+    "request_id": "request_id",
+    "requestid": "request_id",
+    "req_id": "request_id",
+    "task_id": "task_id",
+    "taskid": "task_id",
     "billing_transaction_id": "billing_transaction_id",
-    "status": "status", "state": "status", "status_code": "status_code", "http_status": "status_code",
-    "error_code": "error_code", "error": "error_code",
-    "type": "type", "record_type": "type", "scene": "scene", "stream": "is_stream", "is_stream": "is_stream",
-    "fail_reason": "fail_reason", "failure_reason": "fail_reason", "reason": "fail_reason",
-    "submitted_at": "submitted_at", "submit_time": "submitted_at", "finished_at": "finished_at",
-    "finish_time": "finished_at", "completed_at": "finished_at", "cancelled": "cancelled",
-    "platform": "platform", "action": "action", "progress": "progress",
+    "status": "status",
+    "state": "status",
+    "status_code": "status_code",
+    "http_status": "status_code",
+    "error_code": "error_code",
+    "error": "error_code",
+    "type": "type",
+    "record_type": "type",
+    "scene": "scene",
+    "stream": "is_stream",
+    "is_stream": "is_stream",
+    "fail_reason": "fail_reason",
+    "failure_reason": "fail_reason",
+    "reason": "fail_reason",
+    "submitted_at": "submitted_at",
+    "submit_time": "submitted_at",
+    "finished_at": "finished_at",
+    "finish_time": "finished_at",
+    "completed_at": "finished_at",
+    "cancelled": "cancelled",
+    "platform": "platform",
+    "action": "action",
+    "progress": "progress",
     # what consoles write (issue 18): English and Chinese
-    "请求id": "request_id", "请求_id": "request_id", "任务id": "task_id", "任务_id": "task_id",
-    "usage": "quota", "额度": "quota", "消耗额度": "quota",
-    "tokens": "total_tokens", "total_tokens": "total_tokens", "总tokens": "total_tokens", "总_tokens": "total_tokens",
-    "prompt_tokens_": "prompt_tokens", "输入": "prompt_tokens", "输入tokens": "prompt_tokens",
-    "输出": "completion_tokens", "输出tokens": "completion_tokens",
-    "费用": "cost_usd", "金额": "cost_usd", "价格": "cost_usd",
-    "耗时": "duration", "用时": "duration", "状态": "status", "类型": "type", "错误码": "error_code",
-    "失败原因": "fail_reason", "提交时间": "submitted_at", "完成时间": "finished_at", "平台": "platform",
-    "进度": "progress", "渠道": "access_channel",
+    "请求id": "request_id",
+    "请求_id": "request_id",
+    "任务id": "task_id",
+    "任务_id": "task_id",
+    "usage": "quota",
+    "额度": "quota",
+    "消耗额度": "quota",
+    "tokens": "total_tokens",
+    "total_tokens": "total_tokens",
+    "总tokens": "total_tokens",
+    "总_tokens": "total_tokens",
+    "prompt_tokens_": "prompt_tokens",
+    "输入": "prompt_tokens",
+    "输入tokens": "prompt_tokens",
+    "输出": "completion_tokens",
+    "输出tokens": "completion_tokens",
+    "费用": "cost_usd",
+    "金额": "cost_usd",
+    "价格": "cost_usd",
+    "耗时": "duration",
+    "用时": "duration",
+    "状态": "status",
+    "类型": "type",
+    "错误码": "error_code",
+    "失败原因": "fail_reason",
+    "提交时间": "submitted_at",
+    "完成时间": "finished_at",
+    "平台": "platform",
+    "进度": "progress",
+    "渠道": "access_channel",
 }
 # Dropped before anything else reads the row: secrets, network identity, request content.
-NEVER_LAND = frozenset({
-    "api_key", "key", "apikey", "api_key_value", "token", "secret", "authorization", "ip", "ip_address",
-    "client_ip", "user_agent", "ua", "request_parameters", "request_params", "parameters", "params",
-    "request_body", "body", "content", "prompt", "messages", "message", "error_message", "details",
-    "error_details", "response", "user", "username", "user_name", "email", "密钥", "ip地址", "请求参数",
-    "内容", "详情", "用户", "用户名",
-})
+NEVER_LAND = frozenset(
+    {
+        "api_key",
+        "key",
+        "apikey",
+        "api_key_value",
+        "token",
+        "secret",
+        "authorization",
+        "ip",
+        "ip_address",
+        "client_ip",
+        "user_agent",
+        "ua",
+        "request_parameters",
+        "request_params",
+        "parameters",
+        "params",
+        "request_body",
+        "body",
+        "content",
+        "prompt",
+        "messages",
+        "message",
+        "error_message",
+        "details",
+        "error_details",
+        "response",
+        "user",
+        "username",
+        "user_name",
+        "email",
+        "密钥",
+        "ip地址",
+        "请求参数",
+        "内容",
+        "详情",
+        "用户",
+        "用户名",
+    }
+)
 # The three consoles named in GATEWAYS.md, as their docs show the export (header -> recon field).
 PRESETS: dict[str, dict[str, str]] = {
-    "laozhang": {"request_id": "request_id", "timestamp": "created_at", "model": "model", "status": "status",
-                 "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens",
-                 "total_tokens": "total_tokens", "cost": "cost_usd", "error_code": "error_code"},
-    "tokenopen": {"time": "created_at", "usage": "quota", "model": "model", "duration_ms": "duration_ms",
-                  "duration": "duration_ms", "tokens": "total_tokens", "cost": "cost_usd"},
+    "laozhang": {
+        "request_id": "request_id",
+        "timestamp": "created_at",
+        "model": "model",
+        "status": "status",
+        "prompt_tokens": "prompt_tokens",
+        "completion_tokens": "completion_tokens",
+        "total_tokens": "total_tokens",
+        "cost": "cost_usd",
+        "error_code": "error_code",
+    },
+    "tokenopen": {
+        "time": "created_at",
+        "usage": "quota",
+        "model": "model",
+        "duration_ms": "duration_ms",
+        "duration": "duration_ms",
+        "tokens": "total_tokens",
+        "cost": "cost_usd",
+    },
     # Routescope's `quota` is a USD decimal in its log API, not quota units
     "routescope": {"quota": "cost_usd", "quota_usd": "cost_usd"},
 }
-TYPE_WORDS = {"top_up": "topup", "topup": "topup", "recharge": "topup", "充值": "topup", "消费": "consume",
-              "退款": "refund", "错误": "error", "manage": "other", "system": "other"}
+TYPE_WORDS = {
+    "top_up": "topup",
+    "topup": "topup",
+    "recharge": "topup",
+    "充值": "topup",
+    "消费": "consume",
+    "退款": "refund",
+    "错误": "error",
+    "manage": "other",
+    "system": "other",
+}
 _INT_FIELDS = ("prompt_tokens", "completion_tokens", "cache_tokens", "quota", "total_tokens", "status_code")
-_MONEY = re.compile(r"^\s*(?P<neg>-)?\s*(?:US\$|\$|¥|￥|USD|CNY|RMB|€)?\s*(?P<neg2>-)?"
-                    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*(?:USD|CNY|RMB)?\s*$", re.IGNORECASE)
+_MONEY = re.compile(
+    r"^\s*(?P<neg>-)?\s*(?:US\$|\$|¥|￥|USD|CNY|RMB|€)?\s*(?P<neg2>-)?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*(?:USD|CNY|RMB)?\s*$",
+    re.IGNORECASE,
+)
 _CANONICAL = frozenset(SYNONYMS.values())
 _TASK_MARKERS = {"fail_reason", "submitted_at", "finished_at", "progress"}
 _USAGE_MARKERS = {"prompt_tokens", "completion_tokens", "total_tokens"}  # a task export may carry a cost
-STATUS_TYPES = {"success": "consume", "succeeded": "consume", "ok": "consume", "completed": "consume",
-                "成功": "consume", "failed": "error", "failure": "error", "error": "error", "失败": "error",
-                "refund": "refund", "refunded": "refund"}
+STATUS_TYPES = {
+    "success": "consume",
+    "succeeded": "consume",
+    "ok": "consume",
+    "completed": "consume",
+    "成功": "consume",
+    "failed": "error",
+    "failure": "error",
+    "error": "error",
+    "失败": "error",
+    "refund": "refund",
+    "refunded": "refund",
+}
 
 
 def header_key(h: str) -> str:
     """`Cost (USD)` → `cost_usd`, `Duration (ms)` → `duration_ms`, `Key Name` → `key_name`."""
-    s = re.sub(r"\((usd|\$|s|sec|seconds)\)", lambda m: "_usd" if m.group(1) in ("usd", "$") else "",
-               h.strip().lstrip("\ufeff").lower())
+    s = re.sub(
+        r"\((usd|\$|s|sec|seconds)\)",
+        lambda m: "_usd" if m.group(1) in ("usd", "$") else "",
+        h.strip().lstrip("\ufeff").lower(),
+    )
     s = re.sub(r"\((ms|毫秒)\)", "_ms", s)
     return re.sub(r"_+", "_", re.sub(r"[^\w\u4e00-\u9fff]+", "_", s)).strip("_")
 
@@ -184,8 +321,13 @@ class FilesClient(GatewayClient):
         root = Path(self.cfg.path or "")
         if not root.is_dir():
             raise ExtractionError(f"gateway={self.cfg.name}: export folder {root} does not exist")
-        return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                      and p.suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson"))
+        return sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file()
+            and not p.name.startswith(".")
+            and p.suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson")
+        )
 
     def _rows(self, kind: str) -> Iterator[tuple[Path, int, dict | None]]:
         mapping = self._mapping()
@@ -193,8 +335,9 @@ class FilesClient(GatewayClient):
             try:
                 rows = list(_read(path))
             except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
-                raise ExtractionError(f"gateway={self.cfg.name} file={path.name}: unreadable export "
-                                      f"({type(exc).__name__})") from None
+                raise ExtractionError(
+                    f"gateway={self.cfg.name} file={path.name}: unreadable export ({type(exc).__name__})"
+                ) from None
             good = [raw for _, raw in rows if raw is not None]
             if not good:
                 continue
@@ -221,8 +364,9 @@ class FilesClient(GatewayClient):
         c = self.cfg
         for f in ("cost_usd",):
             if f in rec:
-                rec[f] = _Bad.wrap(f, lambda v: None if (m := parse_money(v)) is None else m * c.amount_to_usd,
-                                   rec[f])
+                rec[f] = _Bad.wrap(
+                    f, lambda v: None if (m := parse_money(v)) is None else m * c.amount_to_usd, rec[f]
+                )
         if "quota" in rec and isinstance(rec["quota"], str) and not re.fullmatch(r"[\d, .-]+", rec["quota"]):
             rec["quota"] = _Bad.wrap("quota", parse_money, rec["quota"])
         for f in _INT_FIELDS:
@@ -257,10 +401,14 @@ class FilesClient(GatewayClient):
         frame[QUARANTINE_REASON] = [f"file={p.name} line={ln} field={f}: {why}" for p, ln, f, why in bad]
         self.last_quarantine = frame.astype("string")
         for p, ln, f, why in bad[:5]:
-            self.log(f"WARNING gateway={self.cfg.name} partition={partition} file={p.name} line={ln}: "
-                     f"row quarantined: field={f}: {why}")
+            self.log(
+                f"WARNING gateway={self.cfg.name} partition={partition} file={p.name} line={ln}: "
+                f"row quarantined: field={f}: {why}"
+            )
         if len(bad) > 5:
-            self.log(f"WARNING gateway={self.cfg.name} partition={partition}: {len(bad) - 5} more row(s) quarantined")
+            self.log(
+                f"WARNING gateway={self.cfg.name} partition={partition}: {len(bad) - 5} more row(s) quarantined"
+            )
 
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
         c = self.cfg

@@ -72,8 +72,15 @@ def _usage_ids(r: tuple) -> str:
 class NewApiClient(GatewayClient):
     """Reads a new-api (or one-api) console over its HTTP API."""
 
-    def __init__(self, cfg: GatewayConfig, log: Log | None = None, *, now: datetime | None = None,
-                 backoff_base: float = 0.5, max_window_records: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: GatewayConfig,
+        log: Log | None = None,
+        *,
+        now: datetime | None = None,
+        backoff_base: float = 0.5,
+        max_window_records: int | None = None,
+    ) -> None:
         super().__init__(cfg, log)
         self.now = now
         self.backoff_base = backoff_base
@@ -102,18 +109,26 @@ class NewApiClient(GatewayClient):
     def _fetcher(self) -> HttpFetcher:
         c = self.cfg
         return HttpFetcher(
-            gateway=c.name, base_url=c.base_url or "", headers=self._headers(), auth_hint=self._auth_hint(True),
-            log=self.log, stats=self.stats, settings=HttpSettings.from_config(c, self.backoff_base),
+            gateway=c.name,
+            base_url=c.base_url or "",
+            headers=self._headers(),
+            auth_hint=self._auth_hint(True),
+            log=self.log,
+            stats=self.stats,
+            settings=HttpSettings.from_config(c, self.backoff_base),
         )
 
     def _windows(self, start: datetime, end: datetime, what: str) -> list[Window]:
         ws = cut(start, end, self.cfg.window_minutes)
         done, still_open = closed(ws, utc(self.now) if self.now else now_utc(), self.cfg.close_lag_seconds)
-        self.last_read = read_coverage(start, end, still_open, f"endpoint={self.cfg.log_endpoint}",
-                                       self.cfg.close_lag_seconds)
+        self.last_read = read_coverage(
+            start, end, still_open, f"endpoint={self.cfg.log_endpoint}", self.cfg.close_lag_seconds
+        )
         if still_open:
-            self.log(f"{self.cfg.name} {what}: {len(still_open)} window(s) from {still_open[0].label} are not "
-                     f"closed yet (close_lag_seconds={self.cfg.close_lag_seconds}); skipped, a later run reads them")
+            self.log(
+                f"{self.cfg.name} {what}: {len(still_open)} window(s) from {still_open[0].label} are not "
+                f"closed yet (close_lag_seconds={self.cfg.close_lag_seconds}); skipped, a later run reads them"
+            )
         return done
 
     # -- usage ----------------------------------------------------------------------------------
@@ -132,9 +147,15 @@ class NewApiClient(GatewayClient):
         endpoint = LOG_PATHS[c.log_endpoint]
         normalize = functools.partial(usage_row, gateway=gw, qpu=qpu)
         src = Source(
-            path=endpoint, endpoint=endpoint, params=params, normalize=normalize,
-            key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=_usage_ids,
-            auth_hint=self._auth_hint(True), partition=partition,
+            path=endpoint,
+            endpoint=endpoint,
+            params=params,
+            normalize=normalize,
+            key_of=lambda r: r[1],
+            time_of=lambda r: r[3],
+            ids_of=_usage_ids,
+            auth_hint=self._auth_hint(True),
+            partition=partition,
         )
         if c.log_endpoint == "token":
             self.log(f"{gw} usage: /api/log/token may return only the newest rows; coverage is checked")
@@ -152,8 +173,13 @@ class NewApiClient(GatewayClient):
 
         scopes = self._scope_params()
         for scope in scopes:  # a shared account: one query per token name / group (the API takes one)
-            self._run(dataclasses.replace(src, params={**params, **scope}) if scope else src, windows,
-                      system_sink if scope.get("type") == SYSTEM_TYPE else sink, "usage", partition)
+            self._run(
+                dataclasses.replace(src, params={**params, **scope}) if scope else src,
+                windows,
+                system_sink if scope.get("type") == SYSTEM_TYPE else sink,
+                "usage",
+                partition,
+            )
         table = concat([t for _, t in sorted(tables, key=lambda x: x[0])], "usage_records")
         tables.clear()  # the frame below may then free each Arrow column as it converts it
         if len(scopes) > 1:
@@ -170,16 +196,20 @@ class NewApiClient(GatewayClient):
             return [{}]
         tokens: list[str | None] = list(c.token_names) or [None]
         groups: list[str | None] = list(c.groups) or [None]
-        out: list[dict] = [{k: v for k, v in (("token_name", t), ("group", g)) if v is not None}
-                           for t in tokens for g in groups]
+        out: list[dict] = [
+            {k: v for k, v in (("token_name", t), ("group", g)) if v is not None}
+            for t in tokens
+            for g in groups
+        ]
         # system rows (type 4: an old build's task refunds) carry no token or group: read them whole
         return out + [{"type": SYSTEM_TYPE}]
 
     def _matches_scope(self, row: tuple) -> bool:
         """The row is one the token_names x groups queries return."""
         c = self.cfg
-        return ((not c.token_names or row[UIDX["token_name"]] in c.token_names)
-                and (not c.groups or row[UIDX["group_name"]] in c.groups))
+        return (not c.token_names or row[UIDX["token_name"]] in c.token_names) and (
+            not c.groups or row[UIDX["group_name"]] in c.groups
+        )
 
     # -- tasks ----------------------------------------------------------------------------------
     def tasks(self, start: datetime, end: datetime, known_task_ids: Sequence[str] = ()) -> pd.DataFrame:
@@ -188,9 +218,17 @@ class NewApiClient(GatewayClient):
         if c.log_endpoint == "token" and not c.token_env:
             # key-only access: new-api serves task status only with the system token, so the tasks of
             # this gateway are unavailable, said in coverage (the manifest), never an empty complete day
-            self.last_read = ReadCoverage(False, False, "task status unavailable: log_endpoint token with the "
-                                          "API key alone (no token_env)", utc(start), utc(end), "endpoint=token")
-            self.log(f"{c.name} tasks: unavailable with the API key alone (set token_env to read /api/task/self)")
+            self.last_read = ReadCoverage(
+                False,
+                False,
+                "task status unavailable: log_endpoint token with the API key alone (no token_env)",
+                utc(start),
+                utc(end),
+                "endpoint=token",
+            )
+            self.log(
+                f"{c.name} tasks: unavailable with the API key alone (set token_env to read /api/task/self)"
+            )
             return empty_frame("gateway_tasks")
         windows = self._windows(start, end, "tasks")
         if not windows:
@@ -199,11 +237,16 @@ class NewApiClient(GatewayClient):
         qpu, gw = c.quota_per_unit, c.name
         endpoint = TASK_PATHS[c.log_endpoint]
         src = Source(
-            path=endpoint, endpoint=endpoint, params={},
+            path=endpoint,
+            endpoint=endpoint,
+            params={},
             normalize=lambda it: task_row(it, gw, qpu),
-            key_of=lambda r: r[1], time_of=lambda r: r[3],
-            ids_of=lambda r: f"task_id={r[1]}", mutable=True,
-            auth_hint=self._auth_hint(False), partition=partition,
+            key_of=lambda r: r[1],
+            time_of=lambda r: r[3],
+            ids_of=lambda r: f"task_id={r[1]}",
+            mutable=True,
+            auth_hint=self._auth_hint(False),
+            partition=partition,
         )
         rows: dict[str, tuple] = {}
 
@@ -239,22 +282,37 @@ class NewApiClient(GatewayClient):
             out = []
             async with self._fetcher() as f:
                 for scope in scopes:
-                    resp = await f.get(endpoint, {**params, **scope}, endpoint=endpoint, window=label, page=None,
-                                       ok_statuses=frozenset({200, 404}))
+                    resp = await f.get(
+                        endpoint,
+                        {**params, **scope},
+                        endpoint=endpoint,
+                        window=label,
+                        page=None,
+                        ok_statuses=frozenset({200, 404}),
+                    )
                     if resp.status == 404:  # a build or fork without the stat route: nothing to compare
                         return None
-                    out.append(parse_stat_body(resp.body, where(c.name, endpoint, label, None),
-                                               self._auth_hint(False)))
+                    out.append(
+                        parse_stat_body(
+                            resp.body, where(c.name, endpoint, label, None), self._auth_hint(False)
+                        )
+                    )
             return out
 
         got = run_sync(go)
         if got is None:
-            self.log(f"WARNING {c.name} totals: {endpoint} answered 404; this gateway offers no total to compare")
+            self.log(
+                f"WARNING {c.name} totals: {endpoint} answered 404; this gateway offers no total to compare"
+            )
             return None
         quota = sum(q for q, _, _ in got)
         rpm = tpm = None  # the last 60 s at read time, not the day: never compared
-        filt = "; ".join(f"type={CONSUME_TYPE}" + "".join(f" {k}={v}" for k, v in sorted(sc.items())) for sc in scopes)
-        self.log(f"{c.name} totals {utc(start).date().isoformat()}: the gateway reports quota {quota} for its consume rows")
+        filt = "; ".join(
+            f"type={CONSUME_TYPE}" + "".join(f" {k}={v}" for k, v in sorted(sc.items())) for sc in scopes
+        )
+        self.log(
+            f"{c.name} totals {utc(start).date().isoformat()}: the gateway reports quota {quota} for its consume rows"
+        )
         return GatewayTotals(c.name, quota, rpm, tpm, endpoint, filt, utc(start), utc(end), c.quota_per_unit)
 
     def _run(self, src: Source, windows: list[Window], sink, what: str, partition: str) -> None:
@@ -263,9 +321,16 @@ class NewApiClient(GatewayClient):
 
         async def go() -> None:
             async with self._fetcher() as f:
-                pager = Pager(f, src, gateway=c.name, page_size=c.page_size,
-                              max_window_records=self.max_window_records, log=self.log, label=label,
-                              max_pages_per_window=c.max_pages_per_window)
+                pager = Pager(
+                    f,
+                    src,
+                    gateway=c.name,
+                    page_size=c.page_size,
+                    max_window_records=self.max_window_records,
+                    log=self.log,
+                    label=label,
+                    max_pages_per_window=c.max_pages_per_window,
+                )
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
                 after_pager(self, pager, "usage_records" if what == "usage" else "gateway_tasks", label)
 

@@ -31,8 +31,13 @@ TYPES_NEWAPI = {1: "topup", 2: "consume", 5: "error", 6: "refund"}
 TYPES_ONEAPI = {1: "topup", 2: "consume"}  # one-api: 5 = test, no refund type
 
 TASK_STATUS = {
-    "NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued",
-    "IN_PROGRESS": "running", "SUCCESS": "succeeded", "FAILURE": "failed", "UNKNOWN": "unknown",
+    "NOT_START": "queued",
+    "SUBMITTED": "queued",
+    "QUEUED": "queued",
+    "IN_PROGRESS": "running",
+    "SUCCESS": "succeeded",
+    "FAILURE": "failed",
+    "UNKNOWN": "unknown",
 }
 
 
@@ -98,13 +103,25 @@ def usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool = False)
 
 
 _NUMERIC_ITEM = ("type", "quota", "prompt_tokens", "completion_tokens", "use_time")
-_NUMERIC_OTHER = ("cache_tokens", "status_code", "model_ratio", "completion_ratio", "group_ratio", "cache_ratio",
-                  "model_price", "pre_consumed_quota", "pre_consumed", "actual_quota")
+_NUMERIC_OTHER = (
+    "cache_tokens",
+    "status_code",
+    "model_ratio",
+    "completion_ratio",
+    "group_ratio",
+    "cache_ratio",
+    "model_price",
+    "pre_consumed_quota",
+    "pre_consumed",
+    "actual_quota",
+)
 
 
 def _bad_field(item: dict) -> str:
     """The field a failed conversion was about, for the error message (only runs after a row failed)."""
-    checks = [(k, item.get(k), as_float) for k in _NUMERIC_ITEM] + [("is_stream", item.get("is_stream"), as_bool)]
+    checks = [(k, item.get(k), as_float) for k in _NUMERIC_ITEM] + [
+        ("is_stream", item.get("is_stream"), as_bool)
+    ]
     try:
         other = parse_other(item.get("other"), item)
     except RowError:
@@ -146,7 +163,9 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
     typ = g("type")
     if typ is None or typ == "":
         raise RowError("type", row_id(item), "missing type (the log type decides consume/refund/error)")
-    rtype = (TYPES_ONEAPI if legacy_oneapi else TYPES_NEWAPI).get(typ if type(typ) is int else as_int(typ), "other")
+    rtype = (TYPES_ONEAPI if legacy_oneapi else TYPES_NEWAPI).get(
+        typ if type(typ) is int else as_int(typ), "other"
+    )
     ca = g("created_at")
     if type(ca) is int and 0 < ca < MS_THRESHOLD:
         created = ca * 1_000_000
@@ -180,20 +199,40 @@ def _usage_row(item: dict, gateway: str, qpu: float, legacy_oneapi: bool) -> tup
     if total is None and pt is not None and ct is not None:
         total = pt + ct
     row = (
-        gateway, served_row_key(item), rtype, created, rid, task_id, None,
-        model if type(model) is str and model and not model.isspace() else _s(model or None), None,
+        gateway,
+        served_row_key(item),
+        rtype,
+        created,
+        rid,
+        task_id,
+        None,
+        model if type(model) is str and model and not model.isspace() else _s(model or None),
+        None,
         token if type(token) is str and token and not token.isspace() else _s(token or None),
         group if type(group) is str and group and not group.isspace() else _s(group or None),
-        pt, ct, _i(og("cache_tokens")),
-        quota, cost, None if use_time is None else round(use_time * 1000),
+        pt,
+        ct,
+        _i(og("cache_tokens")),
+        quota,
+        cost,
+        None if use_time is None else round(use_time * 1000),
         is_stream if type(is_stream) is bool else as_bool(is_stream),
-        _i(og("status_code")), None if err is None or err == "" else str(err),
-        _f(og("model_ratio")), _f(og("completion_ratio")), _f(og("group_ratio")), _f(og("cache_ratio")),
-        _f(og("model_price")), _i(pre), _i(og("actual_quota")),
+        _i(og("status_code")),
+        None if err is None or err == "" else str(err),
+        _f(og("model_ratio")),
+        _f(og("completion_ratio")),
+        _f(og("group_ratio")),
+        _f(og("cache_ratio")),
+        _f(og("model_price")),
+        _i(pre),
+        _i(og("actual_quota")),
         is_task if type(is_task) is bool else as_bool(is_task),
         _s(ss.get("status")) if isinstance(ss, dict) else _s(ss),
         float(qpu),
-        total, None, None, None,  # total_tokens, settled_at, is_reserved, access_channel
+        total,
+        None,
+        None,
+        None,  # total_tokens, settled_at, is_reserved, access_channel
     )
     return row
 
@@ -211,10 +250,18 @@ def task_row(item: dict, gateway: str, qpu: float) -> tuple:
     finished = unix_to_micros(item.get("finish_time"), "finish_time", item)
     quota = as_int(item.get("quota"))
     return (
-        gateway, tid, status, submitted, finished, as_str(item.get("fail_reason")),
-        quota, None if quota is None else quota / qpu,
+        gateway,
+        tid,
+        status,
+        submitted,
+        finished,
+        as_str(item.get("fail_reason")),
+        quota,
+        None if quota is None else quota / qpu,
         None,  # new-api has no cancelled flag
-        as_str(item.get("platform")), as_str(item.get("action")),
-        None, None, None,  # poll_url, x_task_id, x_billing_transaction_id: TokenLab only
+        as_str(item.get("platform")),
+        as_str(item.get("action")),
+        None,
+        None,
+        None,  # poll_url, x_task_id, x_billing_transaction_id: TokenLab only
     )
-

@@ -47,7 +47,7 @@ class SystemSettlement:
 
 def _amount(text: str, qpu: float, anywhere: bool) -> tuple[int | None, float | None, str]:
     text = text.strip()
-    m = (_USD_ANYWHERE.search(text) if anywhere else _USD.search(text))
+    m = _USD_ANYWHERE.search(text) if anywhere else _USD.search(text)
     if m:
         usd = float(m.group("n") or m.group("m"))
         return round(usd * qpu), usd, ""

@@ -60,13 +60,20 @@ def _ids(r: tuple) -> str:
 def _settles(old: tuple, new: tuple) -> bool:
     """True when the two copies differ only in what settling changes (billing_transaction_id gained,
     settled_at, is_reserved)."""
-    diff = {i for i, (a, b) in enumerate(zip(old, new)) if a != b}
+    diff = {i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b}
     return _BTX in diff and diff <= _SETTLING and (old[_BTX] is None or new[_BTX] is None)
 
 
 class TokenLabClient(GatewayClient):
-    def __init__(self, cfg: GatewayConfig, log: Log | None = None, *, now: datetime | None = None,
-                 backoff_base: float = 0.5, max_window_records: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: GatewayConfig,
+        log: Log | None = None,
+        *,
+        now: datetime | None = None,
+        backoff_base: float = 0.5,
+        max_window_records: int | None = None,
+    ) -> None:
         super().__init__(cfg, log)
         self.now = now
         self.backoff_base = backoff_base
@@ -80,9 +87,12 @@ class TokenLabClient(GatewayClient):
         env, key = ("api_key_env", c.api_key_env) if tasks and c.api_key_env else ("token_env", c.token_env)
         token = require_env(key or "", f"gateways.{c.name}.{env}")
         return HttpFetcher(
-            gateway=c.name, base_url=c.base_url or "",
+            gateway=c.name,
+            base_url=c.base_url or "",
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            log=self.log, stats=self.stats, settings=HttpSettings.from_config(c, self.backoff_base),
+            log=self.log,
+            stats=self.stats,
+            settings=HttpSettings.from_config(c, self.backoff_base),
             auth_hint=f"check the environment variable {key} ({env}) and key_id {c.key_id}",
         )
 
@@ -93,7 +103,9 @@ class TokenLabClient(GatewayClient):
         windows, still_open = closed(ws, utc(self.now) if self.now else now_utc(), c.close_lag_seconds)
         self.last_read = read_coverage(start, end, still_open, f"key_id={c.key_id}", c.close_lag_seconds)
         if still_open:
-            self.log(f"{c.name} usage: {len(still_open)} window(s) not closed yet; skipped, a later run reads them")
+            self.log(
+                f"{c.name} usage: {len(still_open)} window(s) not closed yet; skipped, a later run reads them"
+            )
         if not windows:
             return empty_frame("usage_records")
         partition = utc(start).date().isoformat()
@@ -103,16 +115,30 @@ class TokenLabClient(GatewayClient):
         gw, qpu = c.name, c.quota_per_unit
 
         def params_for(w: Window, p: int, size: int) -> dict:
-            return {"page": max(1, p), "limit": limit, "startDate": _iso(w.start),
-                    "endDate": _iso(w.end - timedelta(milliseconds=1))}
+            return {
+                "page": max(1, p),
+                "limit": limit,
+                "startDate": _iso(w.start),
+                "endDate": _iso(w.end - timedelta(milliseconds=1)),
+            }
 
         def parse(body: object, loc: str) -> tuple[list[dict], int | None]:
             recs, total, _more = find_records(body, loc)
             return recs, total
 
-        src = Source(path=path, endpoint=endpoint, params={}, normalize=lambda r: usage_row(r, gw, qpu),
-                     key_of=lambda r: r[1], time_of=lambda r: r[3], ids_of=_ids, partition=partition,
-                     params_for=params_for, parse=parse, zero_base_probe=False)
+        src = Source(
+            path=path,
+            endpoint=endpoint,
+            params={},
+            normalize=lambda r: usage_row(r, gw, qpu),
+            key_of=lambda r: r[1],
+            time_of=lambda r: r[3],
+            ids_of=_ids,
+            partition=partition,
+            params_for=params_for,
+            parse=parse,
+            zero_base_probe=False,
+        )
         tables: list[tuple[int, pa.Table]] = []
         keys = KeyHashes()
 
@@ -122,10 +148,16 @@ class TokenLabClient(GatewayClient):
 
         async def go() -> None:
             async with self._fetcher() as f:
-                pager = _SettlingPager(f, src, gateway=gw, page_size=limit,
-                                       max_window_records=self.max_window_records, log=self.log,
-                                       label=f"{gw} usage {partition}",
-                                       max_pages_per_window=c.max_pages_per_window)
+                pager = _SettlingPager(
+                    f,
+                    src,
+                    gateway=gw,
+                    page_size=limit,
+                    max_window_records=self.max_window_records,
+                    log=self.log,
+                    label=f"{gw} usage {partition}",
+                    max_pages_per_window=c.max_pages_per_window,
+                )
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
                 after_pager(self, pager, "usage_records", f"{gw} usage {partition}")
 
@@ -149,19 +181,29 @@ class TokenLabClient(GatewayClient):
 
         async def go() -> list[tuple | None]:
             async with self._fetcher(tasks=True) as f:
+
                 async def one(tid: str) -> tuple | None:
-                    resp = await f.get(f"/v1/tasks/{quote(tid, safe='')}", {}, endpoint=endpoint,
-                                       window=f"task_id={tid}", page=None, ok_statuses=frozenset({200, 404}))
+                    resp = await f.get(
+                        f"/v1/tasks/{quote(tid, safe='')}",
+                        {},
+                        endpoint=endpoint,
+                        window=f"task_id={tid}",
+                        page=None,
+                        ok_statuses=frozenset({200, 404}),
+                    )
                     if resp.status == 404:
                         return None
                     if not isinstance(resp.body, dict):
-                        raise ExtractionError(f"gateway={gw} endpoint={endpoint} task_id={tid}: "
-                                              f"unexpected response shape ({type(resp.body).__name__})")
+                        raise ExtractionError(
+                            f"gateway={gw} endpoint={endpoint} task_id={tid}: "
+                            f"unexpected response shape ({type(resp.body).__name__})"
+                        )
                     try:
                         return task_row(resp.body, gw, qpu, tid, resp.headers)
                     except RowError as exc:
-                        raise InvalidRecordError(f"gateway={gw} partition={partition} endpoint={endpoint}: "
-                                                 f"invalid task: {exc}") from None
+                        raise InvalidRecordError(
+                            f"gateway={gw} partition={partition} endpoint={endpoint}: invalid task: {exc}"
+                        ) from None
 
                 return await gather_all(one(t) for t in ids)
 
@@ -170,12 +212,21 @@ class TokenLabClient(GatewayClient):
         rows = [r for r in got if r is not None]
         inside = [r for r in rows if lo.timestamp() * 1e6 <= r[3] < hi.timestamp() * 1e6]
         if missing:  # 404 async_task_not_found (expired or unknown): coverage says so, not a failure
-            self.last_read = ReadCoverage(True, False, f"{missing} task(s) unknown to the gateway (404 "
-                                          "async_task_not_found)", utc(start), utc(end), "task ids known to recon")
-        self.log(f"{gw} tasks {partition}: {len(ids)} asked, {len(rows)} found, {missing} unknown to the "
-                 f"gateway (404), {len(rows) - len(inside)} submitted outside the day (left to their own day)")
-        table = table_from_rows(inside, "gateway_tasks").sort_by([("submitted_at", "ascending"),
-                                                                 ("task_id", "ascending")])
+            self.last_read = ReadCoverage(
+                True,
+                False,
+                f"{missing} task(s) unknown to the gateway (404 async_task_not_found)",
+                utc(start),
+                utc(end),
+                "task ids known to recon",
+            )
+        self.log(
+            f"{gw} tasks {partition}: {len(ids)} asked, {len(rows)} found, {missing} unknown to the "
+            f"gateway (404), {len(rows) - len(inside)} submitted outside the day (left to their own day)"
+        )
+        table = table_from_rows(inside, "gateway_tasks").sort_by(
+            [("submitted_at", "ascending"), ("task_id", "ascending")]
+        )
         return to_frame(table)
 
 
