@@ -28,7 +28,7 @@ def test_a_signal_during_extraction_stops_the_run_promptly_and_lands_nothing_hal
     tmp_path: Path, sig
 ) -> None:
     with pipeline(
-        tmp_path / "data", end=date(2026, 11, 20), days=3, jobs_per_day=20, faults=Faults(latency_ms=400)
+        tmp_path / "data", end=date(2026, 11, 20), days=3, jobs_per_day=20, faults=Faults(latency_ms=1200)
     ) as e:
         # --verbose: the pager's progress lines (what the test waits on) show at INFO, not in the quiet default
         p = subprocess.Popen(
