@@ -61,10 +61,6 @@ class ReconResource(dg.ConfigurableResource):
             self._cfg = self._parse()
         return self._cfg
 
-    def load(self) -> ReconConfig:
-        """The parsed config; kept for callers written before `config` (it no longer re-reads the YAML)."""
-        return self.config
-
     def now(self) -> datetime:
         if self._now is None:
             self._now = parse_as_of(self.as_of)

@@ -10,7 +10,6 @@ like the marts: one evaluation covers the run's partition range, the window the 
 
 import warnings
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 
@@ -25,7 +24,7 @@ from orchestration.assets.operator_checks import (
     quarantine_outcome,
 )
 from orchestration.check_outcome import ERROR
-from orchestration.partitions import DAILY, days_in_window
+from orchestration.partitions import DAILY
 from orchestration.reports.render import report_dir
 from orchestration.resources import ReconResource
 from orchestration.warehouse_lock import warehouse_lock
@@ -64,11 +63,6 @@ def to_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     )
 
 
-def run_days(context: dg.AssetCheckExecutionContext) -> list[date]:
-    """The run's days: its partition range (a one-day run, a backfill, `recon run --start --end`)."""
-    return days_in_window(context.partition_time_window)
-
-
 @dg.multi_asset_check(
     specs=OPERATOR_CHECK_SPECS,
     pool=DUCKDB_POOL,
@@ -77,10 +71,13 @@ def run_days(context: dg.AssetCheckExecutionContext) -> list[date]:
 def operator_checks(
     context: dg.AssetCheckExecutionContext, recon: ReconResource, alert_webhook: AlertWebhook
 ) -> Iterator[dg.AssetCheckResult]:
-    cfg = recon.load()
-    days = run_days(context)
+    cfg = recon.config
+    window = recon.window(context)  # the run's days (one day, a backfill, --start/--end) and clock
+    days = window.days
     with warehouse_lock(cfg.warehouse.path, log=context.log.info):
-        outcomes = evaluate(cfg.warehouse.path, Window(days[0], days[-1], recon.now()), cfg.alerts)
+        outcomes = evaluate(
+            cfg.warehouse.path, Window(window.first_day, window.last_day, window.as_of), cfg.alerts
+        )
     for o in outcomes:
         if not o.passed:
             context.log.info(f"check {o.name} ({o.severity.lower()}): {o.summary}; owner: {o.owner}")
