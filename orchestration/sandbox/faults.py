@@ -182,7 +182,7 @@ class FaultState:
     _limited: dict[str, tuple[float, float]] = field(default_factory=dict)
     _last_arrival: dict[str, float] = field(default_factory=dict)
     arrivals: list[float] = field(default_factory=list)  # monotonic arrival time of every API request
-    gets: dict[str, int] = field(default_factory=dict)  # API requests per path (query left out), 429s included
+    gets: dict[str, int] = field(default_factory=dict)  # API requests per path, 429s included
     _limiter_log: dict[str, deque] = field(default_factory=dict)
 
     def limiter_allows(self, client: str, at: float, path: str = "") -> bool:
