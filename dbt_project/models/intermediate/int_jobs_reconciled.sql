@@ -12,7 +12,7 @@ app_jobs as {{ not_materialized() }} (
 linked_usage as {{ not_materialized() }} (
     -- only the columns used here: this CTE has several consumers and is materialized
     select job_id, gateway, record_key, record_type, request_id, task_id, ledger_task_id, model, cost_usd,
-        created_at, link_method, settled_at, is_reserved
+        created_at, link_method, settled_at, is_reserved, job_model
     from {{ ref('int_usage_records_linked') }}
     where job_id is not null
 ),
@@ -80,8 +80,9 @@ money as (
     select
         job_id,
         min(gateway) as usage_gateway,
-        -- = string_agg(distinct link_method, ',' order by link_method), without a DISTINCT aggregate
-        nullif({{ distinct_sorted_joined('link_method', ',') }}, '') as link_methods,
+        -- = string_agg(distinct link_method, ',' order by link_method): one flag per known method
+        -- (link_methods()), cheaper than collecting a list per job
+        {{ link_methods_joined('link_method', ',') }} as link_methods,
         coalesce(sum(cost_usd), 0) as net_cost_usd,
         coalesce(sum(cost_usd) filter (where cost_usd > 0), 0) as charged_usd,
         coalesce(-sum(cost_usd) filter (where cost_usd < 0), 0) as credited_usd,
@@ -106,16 +107,16 @@ money as (
 ),
 
 billed_models as (
+    -- job_model: the linked job's model, carried by int_usage_records_linked (no second join)
     select
-        u.job_id,
-        {{ string_agg_distinct_sorted('u.model', ', ') }} as mismatched_models
-    from linked_usage as u
-    inner join app_jobs as j on u.job_id = j.job_id
-    where u.record_type = 'consume'
-      and u.model is not null
-      and j.model is not null
-      and lower(u.model) <> lower(j.model)
-    group by u.job_id
+        job_id,
+        {{ string_agg_distinct_sorted('model', ', ') }} as mismatched_models
+    from linked_usage
+    where record_type = 'consume'
+      and model is not null
+      and job_model is not null
+      and lower(model) <> lower(job_model)
+    group by job_id
 ),
 
 task_nets as (

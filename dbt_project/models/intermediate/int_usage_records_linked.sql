@@ -132,12 +132,23 @@ best_link as (
 ),
 
 final as (
+    -- only the usage columns something downstream reads (the rules, the trace, the quota check):
+    -- this table is as long as the usage, and writing a column costs more than computing it
+    -- (bench/scale); group_name, stream_status, access_channel, total_tokens, duration_ms, is_stream
+    -- and is_task stay in stg_raw__usage_records
     select
-        u.*,
+        u.gateway, u.record_key, u.record_type, u.request_id, u.task_id, u.billing_transaction_id,
+        u.model, u.scene, u.token_name, u.error_code, u.settled_at, u.is_reserved, u.is_in_scope,
+        u.prompt_tokens, u.completion_tokens, u.cache_tokens, u.quota, u.cost_usd, u.status_code,
+        u.model_ratio, u.completion_ratio, u.group_ratio, u.cache_ratio, u.model_price,
+        u.pre_consumed_quota, u.actual_quota, u.quota_per_unit, u.created_at, u.version_seq, u.is_gone,
+        u.gone_at, u.created_date,
         b.best.job_id as job_id,
         b.best.link_method as link_method,
         b.best.job_id is not null as is_linked,
         coalesce(u.task_id, j.task_id) as ledger_task_id,
+        -- the linked job's model (int_jobs_reconciled's model_mismatch needs no second join)
+        j.model as job_model,
         -- the jobs an id-less row fits when it fits more than one (comma-separated, sorted)
         case when f.fit_count > 1 and b.best.job_id is null then f.fit_job_ids end as ambiguous_job_ids
     from usage_records as u
