@@ -117,7 +117,9 @@ class GatewayConfig(_Strict):
     api_key_env: str | None = None  # tokenlab: the sk- key that created the tasks, for GET /v1/tasks/{id}
     path: Path | None = None  # files dialect: the folder of console exports
     page_size: int = Field(default=100, ge=1, le=100)
-    window_minutes: int = Field(default=60, ge=1, le=1440)
+    window_minutes: int = Field(default=60, ge=1, le=1440)  # the grid a day splits onto when it holds much
+    # the largest closed window probed first (docs/extraction.md): a quiet day is one probe, not 24
+    probe_window_minutes: int = Field(default=1440, ge=1, le=1440)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=100, ge=1, le=10_000)  # a cap; the budget is retry_budget_seconds
     close_lag_seconds: int = Field(default=300, ge=0)  # a window is closed once it ended this long ago

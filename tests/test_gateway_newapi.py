@@ -256,11 +256,13 @@ class _OldBuildHandler(BaseHTTPRequestHandler):
 
     rows: ClassVar[list[dict]] = []
     zero_based = True
+    gets = 0
 
     def log_message(self, *_a: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        type(self).gets += 1
         q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
         lo, hi = int(q["start_timestamp"]), int(q["end_timestamp"])
         size, p = 10, int(q.get("p", 0))  # old builds ignore page_size: 10 rows a page
@@ -343,3 +345,42 @@ def test_older_builds_bare_lists_content_keys_deltas_and_system_refunds(zero_bas
     assert system["record_type"] == "refund" and system["cost_usd"] == pytest.approx(-0.35)
     assert system["quota"] == 175000
     assert got["cost_usd"].sum() == pytest.approx(sum(1500 + i for i in range(37)) / 500000 - 0.04 - 0.35)
+
+
+@pytest.mark.parametrize("zero_based", [True, False], ids=["pages from 0 (one-api)", "pages from 1"])
+def test_older_builds_bare_lists_are_read_coarse_to_fine(zero_based: bool) -> None:
+    """A bare list has no total to size a split: a day probed whole that answers rows is read in its
+    window_minutes cells side by side (as before); an empty day is its probe and the page-base probe."""
+    day = datetime(2026, 2, 1, tzinfo=UTC)
+    t0 = int(day.timestamp())
+    rows = [
+        {
+            "id": i,
+            "created_at": t0 + 900 * i,
+            "type": 2,
+            "token_name": "app",
+            "model_name": "m",
+            "quota": 7 + i,
+        }
+        for i in range(90)
+    ]
+    _OldBuildHandler.rows, _OldBuildHandler.zero_based = rows, zero_based
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OldBuildHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    logs: list[str] = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        cl = client_for(cfg(url, page_size=100, window_minutes=60), logs.append)
+        cl.now = day + timedelta(days=3)
+        _OldBuildHandler.gets = 0
+        empty = cl.usage(day + timedelta(days=1), day + timedelta(days=2))
+        empty_gets = _OldBuildHandler.gets
+        got = cl.usage(day, day + timedelta(days=1))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(empty) == 0 and empty_gets == 2
+    assert (
+        len(got) == 90 and got["record_key"].is_unique and got["quota"].sum() == sum(7 + i for i in range(90))
+    )
+    assert any("holds no total; split into 24" in ln for ln in logs), logs

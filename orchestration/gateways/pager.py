@@ -1,7 +1,8 @@
 """Exactly-once paging of a newest-first LIMIT/OFFSET list endpoint (new-api logs and tasks).
 
 Per closed window: probe page 1 (its `total` and item count give the real page size, whatever the
-server clamped `page_size` to); split the window when the total is too large to page; fetch the
+server clamped `page_size` to); split the window when the total is too large to page (a probe window
+of a whole day onto the `window_minutes` grid, a single grid cell proportionally); fetch the
 remaining pages concurrently; every page carries `total`, so a total that moved between the first
 and the last page (or a page of the wrong length) means rows were inserted or deleted mid-read: the
 window is read again and the passes are merged. Rows are deduplicated on record_key (usage) or
@@ -31,7 +32,7 @@ from orchestration.gateways.base import Log
 from orchestration.gateways.http import HttpFetcher, gather_all
 from orchestration.gateways.normalize import differing
 from orchestration.gateways.pages import normalize_items, parse_list_body
-from orchestration.gateways.windows import Window
+from orchestration.gateways.windows import Window, cells_in, group
 
 MAX_PASSES = 5
 LEGACY_MAX_PAGES = 100_000
@@ -85,19 +86,24 @@ class Source:
 
 @dataclass
 class Progress:
-    windows_total: int = 0
-    windows_done: int = 0
+    """Counters of one extraction. Windows grow as they split: a probe window whose total is too
+    large to page is replaced by its parts, so `windows_total` (windows to read) rises and the
+    ETA firms up as windows are probed."""
+
+    windows_total: int = 0  # windows to read: the probe windows, each split one replaced by its parts
+    windows_done: int = 0  # windows read and handed on
     pages: int = 0
     records: int = 0
-    windows_probed: int = 0  # top-level windows whose page count is known
-    pages_planned: int = 0  # pages of the probed windows (probe included), re-reads and splits added
+    unprobed: int = 0  # windows whose first page has not arrived yet (one page each, as far as known)
+    pages_planned: int = 0  # pages of the probed windows (probe included), re-reads added
+    splits: int = 0  # windows split because they held too much to page whole
     last_log: float = field(default_factory=time.monotonic)
     started: float = field(default_factory=time.monotonic)
 
     @property
     def pages_known(self) -> int:
         """Pages planned so far, plus one probe for each window not probed yet."""
-        return max(self.pages, self.pages_planned + (self.windows_total - self.windows_probed))
+        return max(self.pages, self.pages_planned + self.unprobed)
 
     def line(self, stats: object) -> str:
         """`pages 40/200, 55.0 pages/min, ETA 2m54s` plus windows, records, retries and waits."""
@@ -108,7 +114,9 @@ class Progress:
         eta = f"{secs // 60}m{secs % 60:02d}s" if secs >= 60 else f"{secs}s"
         out = (
             f"pages {self.pages}/{self.pages_known}, {pace:.1f} pages/min, ETA {eta}, "
-            f"windows {self.windows_done}/{self.windows_total}, records {self.records}, "
+            f"windows {self.windows_done}/{self.windows_total}"
+            + (f" ({self.splits} split)" if self.splits else "")
+            + f", records {self.records}, "
             f"retries {getattr(stats, 'retries', 0)}"
         )
         limited = getattr(stats, "rate_limited", 0)
@@ -132,6 +140,7 @@ class Pager:
         log: Log,
         label: str,
         max_pages_per_window: int = DEFAULT_MAX_PAGES_PER_WINDOW,
+        cell_minutes: int | None = None,
     ) -> None:
         self.f = fetcher
         self.src = src
@@ -148,6 +157,7 @@ class Pager:
         self.big_window_rows = page_size * 32
         self._big = asyncio.Semaphore(2)
         self.max_pages_per_window = max_pages_per_window
+        self.cell_minutes = cell_minutes  # the grid (`window_minutes`) a probe window splits onto
 
     # -- one page -------------------------------------------------------------------------------
     def _params(self, w: Window, p: int) -> dict[str, Any]:
@@ -211,17 +221,25 @@ class Pager:
             pr.last_log = now
             self.log(f"{self.label}: {pr.line(self.f.stats)}")
 
-    def _check_pages(self, w: Window, total: int, per_page: int) -> int:
-        """Pages the window's total needs; more than `max_pages_per_window` fails loudly, before any
-        of them is requested (a lying total must not plan millions of requests)."""
+    def _check_pages(self, w: Window, total: int, per_page: int, cells: int = 1) -> int:
+        """Pages the window's total needs; more than `max_pages_per_window` for each grid cell the
+        window spans fails loudly, before any of them is requested (a lying total must not plan
+        millions of requests; a probe window of a day may hold what its cells may hold together)."""
         pages = math.ceil(total / max(1, per_page))
-        if pages > self.max_pages_per_window:
+        if pages > self.max_pages_per_window * cells:
+            cap = f"max_pages_per_window={self.max_pages_per_window}" + (
+                f" x {cells} windows of window_minutes" if cells > 1 else ""
+            )
             raise ExtractionError(
                 f"gateway={self.gateway} endpoint={self.src.endpoint} window={w.label} page=1: total {total} "
-                f"means {pages} pages of {per_page}, over max_pages_per_window={self.max_pages_per_window}; "
+                f"means {pages} pages of {per_page}, over {cap}; "
                 "not read (a wrong total, or set window_minutes smaller / max_pages_per_window larger)"
             )
         return pages
+
+    def _cells(self, w: Window) -> int:
+        """Grid cells (`window_minutes`) window `w` spans: more than one for a probe window."""
+        return cells_in(w, self.cell_minutes) if self.cell_minutes else 1
 
     # -- merging --------------------------------------------------------------------------------
     def merge(self, into: dict[str, tuple], rows: list[tuple], w: Window | None) -> None:
@@ -255,29 +273,64 @@ class Pager:
     # -- a window ---------------------------------------------------------------------------------
     async def window(self, w: Window, emit: Emit, depth: int = 0) -> int:
         """Read window `w` completely and hand its rows to `emit` (leaf windows each emit once, so a
-        split window never holds all its sub-windows' rows at once). Returns the rows emitted."""
+        split window never holds all its sub-windows' rows at once). Returns the rows emitted.
+
+        Coarse to fine: a probe window spanning several grid cells (`window_minutes`) is paged whole
+        when its total fits one window's budget (`max_window_records` rows and `max_pages_per_window`
+        pages); otherwise it splits onto the grid, into groups of whole cells sized from its total
+        (each group probed and split again if it still holds too much). A single cell that holds too
+        much splits proportionally on whole seconds, as before."""
+        pr = self.progress
         items, total = await self._page(w, 1)
+        pr.unprobed -= 1
+        cells = self._cells(w)
         if total is None:
+            if items and cells > 1:
+                # a bare-list answer (no total) with rows: more may follow and the list is paged one
+                # page after the other, so read the cells side by side instead of the whole at once
+                return await self._split(w, self._group(w, cells), emit, depth, None)
             merged: dict[str, tuple] = {}
             await self._legacy(w, items, merged)
-            await _call(emit, w, merged)
-            return len(merged)
-        self._check_pages(w, total, len(items) or self.page_size)
-        if depth == 0:
-            self.progress.windows_probed += 1
-            self.progress.pages_planned += max(1, math.ceil(total / max(1, len(items) or self.page_size)))
+            return await self._emit(w, merged, emit)
+        per_page = len(items) or self.page_size
+        pages = self._check_pages(w, total, per_page, cells)
         lo, hi = w.inclusive_seconds()
+        if cells > 1 and (total > self.max_window_records or pages > self.max_pages_per_window):
+            # grid groups of about half a window's budget each, so a group rarely needs splitting again
+            want = math.ceil(
+                2 * total / max(1, min(self.max_window_records, self.max_pages_per_window * per_page))
+            )
+            return await self._split(w, self._group(w, max(2, want)), emit, depth, total)
         if total > self.max_window_records and hi > lo and depth < 16:
-            parts = math.ceil(total / self.max_window_records)
-            subs = w.split(max(2, parts))
-            self.log(f"{self.label}: window {w.label} holds {total} rows; split into {len(subs)}")
-            counts = await gather_all(self.window(s, emit, depth + 1) for s in subs)
-            return sum(counts)
+            return await self._split(
+                w, w.split(max(2, math.ceil(total / self.max_window_records))), emit, depth, total
+            )
+        pr.pages_planned += 2 if total <= len(items) else pages  # a single page is read twice
         # at most two big windows hold their rows at a time; small ones need no budget
         budget = self._big if total > self.big_window_rows else contextlib.nullcontext()
         async with budget:
             merged = await self._read(w, items, total)
-            await _call(emit, w, merged)
+            return await self._emit(w, merged, emit)
+
+    def _group(self, w: Window, parts: int) -> list[Window]:
+        return group(w, self.cell_minutes or 1, parts)
+
+    async def _split(self, w: Window, subs: list[Window], emit: Emit, depth: int, total: int | None) -> int:
+        """Read `subs` (the parts of `w`) side by side; the progress counts them instead of `w`."""
+        pr = self.progress
+        pr.pages_planned += 1  # the probe just spent
+        pr.unprobed += len(subs)
+        pr.windows_total += len(subs) - 1
+        pr.splits += 1
+        held = "no total" if total is None else f"{total} rows"
+        self.log(f"{self.label}: window {w.label} holds {held}; split into {len(subs)}")
+        counts = await gather_all(self.window(s, emit, depth + 1) for s in subs)
+        return sum(counts)
+
+    async def _emit(self, w: Window, merged: dict[str, tuple], emit: Emit) -> int:
+        await _call(emit, w, merged)
+        self.progress.windows_done += 1
+        self._tick()
         return len(merged)
 
     async def _read(self, w: Window, items: list[dict], total: int) -> dict[str, tuple]:
@@ -404,7 +457,7 @@ class Pager:
         its rows can be columnarized and freed. A sink may be a coroutine function (columnarizing a
         big window is tens of milliseconds: an async sink can yield to the loop meanwhile, so the
         responses of the requests in flight are not left waiting)."""
-        self.progress.windows_total = len(windows)
+        self.progress.windows_total = self.progress.unprobed = len(windows)
         sem = asyncio.Semaphore(max(1, in_flight))
 
         def emit(w: Window, rows: dict[str, tuple]) -> Awaitable[None] | None:
@@ -414,7 +467,6 @@ class Pager:
         async def one(w: Window) -> None:
             async with sem:
                 await self.window(w, emit)
-            self.progress.windows_done += 1
 
         await gather_all(one(w) for w in windows)
         self._tick(final=True)

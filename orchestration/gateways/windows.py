@@ -1,8 +1,12 @@
-"""Cutting a half-open UTC range into closed extraction windows.
+"""Cutting a half-open UTC range into closed extraction windows, coarse first.
 
 new-api pages newest-first with LIMIT/OFFSET, so a window still receiving rows shifts its own pages
-while we read them. We only page windows whose end is at least `close_lag_seconds` in the past, and
-keep windows small (`window_minutes`, split further when a window's total is too large to page).
+while we read them. We only page windows whose end is at least `close_lag_seconds` in the past.
+The range is cut on a grid of `window_minutes` cells (`cut`), the closed cells are kept (`closed`),
+and consecutive closed cells are merged into probe windows of up to `probe_window_minutes`
+(`coarse`, default a whole day): an empty or quiet day is then one probe, not one per cell. A probe
+window that holds more than one window may page splits back onto the grid (`group`), and one cell
+that still holds too much splits proportionally on whole seconds (`Window.split`).
 The gateway's bounds are inclusive Unix seconds, so [start, end) becomes [ceil(start), ceil(end)-1].
 """
 
@@ -100,3 +104,34 @@ def closed(windows: list[Window], now: datetime, close_lag_seconds: int) -> tupl
     limit = utc(now) - timedelta(seconds=close_lag_seconds)
     done = [w for w in windows if w.end <= limit]
     return done, [w for w in windows if w.end > limit]
+
+
+def coarse(cells: list[Window], probe_minutes: int, cell_minutes: int) -> list[Window]:
+    """Consecutive cells (as `cut` made them, in order) merged into windows of at most `probe_minutes`
+    (never less than one cell): each is a union of whole cells, so splitting it back onto the grid
+    gives exactly the cells it was made of. `probe_minutes <= cell_minutes` keeps every cell alone."""
+    per = max(1, probe_minutes // max(1, cell_minutes))
+    out: list[Window] = []
+    run: list[Window] = []
+    for c in cells:
+        if run and (len(run) == per or run[-1].end != c.start):
+            out.append(Window(run[0].start, run[-1].end))
+            run = []
+        run.append(c)
+    if run:
+        out.append(Window(run[0].start, run[-1].end))
+    return out
+
+
+def group(w: Window, cell_minutes: int, parts: int) -> list[Window]:
+    """`w` split onto its `cell_minutes` grid (cells counted from `w.start`) into at most `parts`
+    consecutive groups of whole cells, as equal in cell count as they can be."""
+    cells = cut(w.start, w.end, cell_minutes)
+    k = max(1, min(parts, len(cells)))
+    edges = [round(i * len(cells) / k) for i in range(k + 1)]
+    return [Window(cells[a].start, cells[b - 1].end) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def cells_in(w: Window, cell_minutes: int) -> int:
+    """How many `cell_minutes` grid cells window `w` spans (1 for a cell or a part of one)."""
+    return max(1, math.ceil((w.end - w.start) / timedelta(minutes=cell_minutes)))

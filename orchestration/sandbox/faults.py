@@ -23,7 +23,8 @@ With every `p_*` at 0 and no outage the every-Nth behaviour above is unchanged.
 client IP, `middleware/rate-limit.go`): a sliding log of the accepted requests per client; a request
 that finds `limit_requests` of them in the last `limit_window_s` seconds is answered 429 with an
 empty body and no Retry-After, and is not counted. It runs before every other fault, as the
-middleware does. `FaultState.arrivals` keeps the arrival time of every request (tests check pace).
+middleware does. `FaultState.arrivals` keeps the arrival time of every request (tests check pace),
+`FaultState.gets` the number of requests per path (tests and benchmarks count what a read costs).
 """
 
 from __future__ import annotations
@@ -181,14 +182,17 @@ class FaultState:
     _limited: dict[str, tuple[float, float]] = field(default_factory=dict)
     _last_arrival: dict[str, float] = field(default_factory=dict)
     arrivals: list[float] = field(default_factory=list)  # monotonic arrival time of every API request
+    gets: dict[str, int] = field(default_factory=dict)  # API requests per path, 429s included
     _limiter_log: dict[str, deque] = field(default_factory=dict)
 
-    def limiter_allows(self, client: str, at: float) -> bool:
+    def limiter_allows(self, client: str, at: float, path: str = "") -> bool:
         """new-api's in-memory limiter: False (answer 429, empty body) when `client` already has
-        `limit_requests` accepted requests within the last `limit_window_s` seconds."""
+        `limit_requests` accepted requests within the last `limit_window_s` seconds. Every API request
+        passes here first, so `arrivals` and `gets` (per path) count them all."""
         f = self.faults
         with self._lock:
             self.arrivals.append(at)
+            self.gets[path] = self.gets.get(path, 0) + 1
             if not f.limit_requests:
                 return True
             q = self._limiter_log.setdefault(client, deque())

@@ -102,7 +102,8 @@ def _dispatch(h: _Handler) -> None:
     query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
     req = Request(h.command, path, query, h.headers)
     dialect = tokenlab_routes if path.startswith("/v1/") else newapi_routes
-    if not ctx.faults.limiter_allows(h.client_address[0], arrived):  # new-api: 429, empty, no Retry-After
+    # new-api's limiter first: 429, empty body, no Retry-After
+    if not ctx.faults.limiter_allows(h.client_address[0], arrived, path):
         _send(h, Response(429, b"", {}, "text/plain"))
         return
     ctx.faults.arrived(h.path, arrived)

@@ -54,7 +54,7 @@ from orchestration.gateways.reads import (
     sorted_table_async,
 )
 from orchestration.gateways.totals import CONSUME_TYPE, STAT_PATHS, GatewayTotals, parse_stat_body
-from orchestration.gateways.windows import Window, closed, cut, now_utc, utc
+from orchestration.gateways.windows import Window, closed, coarse, cut, now_utc, utc
 
 SYSTEM_TYPE = 4  # new-api's system log type: settlement / refund rows written without a token
 LOG_PATHS = {"self": "/api/log/self", "admin": "/api/log/", "token": "/api/log/token"}
@@ -129,7 +129,7 @@ class NewApiClient(GatewayClient):
                 f"{self.cfg.name} {what}: {len(still_open)} window(s) from {still_open[0].label} are not "
                 f"closed yet (close_lag_seconds={self.cfg.close_lag_seconds}); skipped, a later run reads them"
             )
-        return done
+        return coarse(done, self.cfg.probe_window_minutes, self.cfg.window_minutes)
 
     # -- usage ----------------------------------------------------------------------------------
     def usage(self, start: datetime, end: datetime) -> pd.DataFrame:
@@ -330,6 +330,7 @@ class NewApiClient(GatewayClient):
                     log=self.log,
                     label=label,
                     max_pages_per_window=c.max_pages_per_window,
+                    cell_minutes=c.window_minutes,
                 )
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
                 after_pager(self, pager, "usage_records" if what == "usage" else "gateway_tasks", label)

@@ -38,7 +38,7 @@ from orchestration.gateways.reads import (
     read_coverage,
     sorted_table,
 )
-from orchestration.gateways.windows import Window, closed, cut, now_utc, utc
+from orchestration.gateways.windows import Window, closed, coarse, cut, now_utc, utc
 
 _BTX = UIDX["billing_transaction_id"]
 # what settling changes on a record: its transaction id, its settlement time, reserved -> settled
@@ -108,6 +108,7 @@ class TokenLabClient(GatewayClient):
             )
         if not windows:
             return empty_frame("usage_records")
+        windows = coarse(windows, c.probe_window_minutes, c.window_minutes)
         partition = utc(start).date().isoformat()
         path = f"/v1/management/api-keys/{quote(c.key_id or '', safe='')}/usage"
         endpoint = "/v1/management/api-keys/{key_id}/usage"
@@ -157,6 +158,7 @@ class TokenLabClient(GatewayClient):
                     log=self.log,
                     label=f"{gw} usage {partition}",
                     max_pages_per_window=c.max_pages_per_window,
+                    cell_minutes=c.window_minutes,
                 )
                 await pager.run(windows, in_flight=max(2, c.max_concurrency), sink=sink)
                 after_pager(self, pager, "usage_records", f"{gw} usage {partition}")
