@@ -48,3 +48,24 @@ def test_the_extraction_loop_gives_the_wakeup_fd_back() -> None:
         with capture_interrupts():
             _deliver(signal.SIGTERM)
         assert watch.first() is signal.SIGTERM
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_an_extraction_that_swallows_its_cancellation_is_stopped_all_the_same(sig) -> None:
+    """A worker that catches CancelledError (as a pager retry loop can) let the run go on and exit 0."""
+    import asyncio
+
+    from orchestration.gateways.interrupts import ExtractionInterrupted, run_interruptibly
+
+    async def stubborn() -> str:
+        asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), sig)
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            asyncio.current_task().uncancel()
+        return "went on"
+
+    t0 = time.monotonic()
+    with pytest.raises(ExtractionInterrupted, match=f"extraction stopped by {sig.name}"):
+        run_interruptibly(stubborn)
+    assert time.monotonic() - t0 < 5

@@ -63,7 +63,10 @@ def run_interruptibly(factory: Callable[[], Awaitable[T]]) -> T:
 
     wakeup = _wakeup_fd()  # asyncio takes the wakeup fd for its loop and leaves none set: give it back
     try:
-        return asyncio.run(main())
+        result = asyncio.run(main())
+        if received:  # the cancellation was swallowed on the way (a worker that catches it): stop anyway
+            raise ExtractionInterrupted(f"extraction stopped by {received[0].name}")
+        return result
     except asyncio.CancelledError:
         if received:
             raise ExtractionInterrupted(f"extraction stopped by {received[0].name}") from None
