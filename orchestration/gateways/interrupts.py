@@ -47,18 +47,19 @@ def run_interruptibly(factory: Callable[[], Awaitable[T]]) -> T:
         task = asyncio.current_task()
         previous = {s: signal.getsignal(s) for s in SIGNALS}
 
-        def on_signal(sig: signal.Signals) -> None:
-            received.append(sig)
+        def on_signal(signum: int, _frame: object) -> None:
+            # a plain handler (not loop.add_signal_handler): the signal is recorded the moment it lands,
+            # even as the loop winds down, and the interpreter's wakeup fd (the run's watch) stays set
+            received.append(signal.Signals(signum))
             if task is not None:
-                task.cancel()
+                loop.call_soon_threadsafe(task.cancel)
 
         for s in SIGNALS:
-            loop.add_signal_handler(s, on_signal, s)
+            signal.signal(s, on_signal)
         try:
             return await factory()
         finally:
             for s in SIGNALS:
-                loop.remove_signal_handler(s)
                 signal.signal(s, previous[s])  # whoever handled it before (Dagster) handles it again
 
     wakeup = _wakeup_fd()  # asyncio takes the wakeup fd for its loop and leaves none set: give it back
