@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.config import ReconConfig, check_env, load_config
+from orchestration.gateways.interrupts import RunInterrupted, SignalWatch, watch_run
 from orchestration.partitions import days_between
 from orchestration.preflight import check_app, check_gateways, check_landing, check_warehouse_file
 from orchestration.reports import marts
@@ -81,7 +82,10 @@ def one_line(message: str, dbt_logs: list[Path] | None = None) -> str:
     return lines[0] if lines else "unknown error"
 
 
-def _first_failure(result: dg.ExecuteInProcessResult) -> str:
+def _first_failure(result: dg.ExecuteInProcessResult, signals: SignalWatch | None = None) -> str:
+    """The first failed step and its one line; a step a signal stopped says which signal (Dagster's
+    own interrupt names none)."""
+    sig = signals.first() if signals is not None else None
     for ev in result.all_events:
         if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = ev.step_failure_data
@@ -89,8 +93,10 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
             desc = getattr(data.user_failure_data, "description", None)
             cause = data.error.cause if data.error and data.error.cause else data.error
             msg = desc or (cause.message if cause else "unknown error")
+            if sig is not None and f"by {sig.name}" not in msg:
+                msg = f"stopped by {sig.name}"
             return f"step {ev.step_key} failed: {scrub(one_line(msg))}"
-    return "run failed before any step ran"
+    return f"stopped by {sig.name} before any step ran" if sig else "run failed before any step ran"
 
 
 def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -118,6 +124,24 @@ def run_range(
     as_of: datetime,
     full_refresh: bool = False,
     quiet: bool = False,
+) -> RunOutcome:
+    """The run, its report and its summary; a SIGINT/SIGTERM at any point of it fails it (RunFailed
+    naming the signal), also one Dagster recorded between two steps and would otherwise forget."""
+    with watch_run() as signals:
+        try:
+            return _run_range(config_path, first, last, as_of, full_refresh, quiet, signals)
+        except RunInterrupted as exc:
+            raise RunFailed(str(exc)) from None
+
+
+def _run_range(
+    config_path: str | Path,
+    first: date,
+    last: date,
+    as_of: datetime,
+    full_refresh: bool,
+    quiet: bool,
+    signals: SignalWatch,
 ) -> RunOutcome:
     config_path = str(Path(config_path).resolve())
     cfg = load_config(config_path)
@@ -148,12 +172,17 @@ def run_range(
             run_config=run_config, instance=_instance(), raise_on_error=False, tags=range_tags(first, last)
         )
         if not result.success:
-            raise RunFailed(_first_failure(result))
+            raise RunFailed(_first_failure(result, signals))
+        sig = signals.first()
+        if sig is not None:  # landed between two steps' code: Dagster recorded it, then let the run end
+            raise RunFailed(f"stopped by {sig.name} (the build or the report may be incomplete)")
         changed = rebuilt_by_another(cfg.warehouse.path, result.run_id)
         if changed:
             raise RunFailed(changed)
         with marts.reading(cfg.warehouse.path):  # one connection for the summary's dozen reads
             summary = collect_summary(cfg, days)
+        if (sig := signals.first()) is not None:
+            raise RunFailed(f"stopped by {sig.name}")
     for ev in result.get_asset_materialization_events():
         path = ev.materialization.metadata.get("report_path")
         if path is not None:

@@ -1,4 +1,4 @@
-"""SIGTERM / SIGINT during extraction (issue 17 item 4): `recon run` stops within seconds with a
+"""SIGTERM / SIGINT during extraction (issue 17 item 4) and during the dbt build: `recon run` stops within seconds with a
 non-zero exit and one line naming the signal, and nothing half landed. Before, the signal was
 swallowed inside the extraction's event loop and the run went on for a minute and exited 0.
 
@@ -7,6 +7,7 @@ extraction is in flight (the first progress line of a gateway day)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import threading
@@ -74,3 +75,72 @@ def test_a_signal_during_extraction_stops_the_run_promptly_and_lands_nothing_hal
         for f in landing.rglob("*.parquet"):
             pq.read_table(f)  # every file that landed is whole
         assert not (e.data_dir / "reports").exists()  # the run stopped: no dbt, no report
+
+
+def _dbt_processes(data_dir: Path) -> list[int]:
+    """Pids of live dbt processes building this data dir (its warehouse path is in their environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(a.endswith(b"/dbt") or a == b"dbt" for a in cmdline[:2]) and str(data_dir).encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_the_dbt_build_fails_the_run_promptly_and_stops_dbt(tmp_path: Path, sig) -> None:
+    """Once extraction is done a signal used to be swallowed: dbt went on and `recon run` exited 0 with
+    a report. Now it stops the build (no dbt process left), names the signal and exits non-zero."""
+    with pipeline(tmp_path / "data", end=date(2026, 11, 20), days=2, jobs_per_day=10) as e:
+        # --verbose: dbt's own log is echoed to stdout, where the test waits for its first node
+        p = subprocess.Popen(
+            [*e.cmd(), "--verbose"],
+            cwd=REPO,
+            env=e.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        err: list[str] = []
+        out: list[str] = []
+        building = threading.Event()
+
+        def read_out() -> None:
+            for line in p.stdout:
+                out.append(line)
+                if re.search(r"\b1 of \d+ START\b", line):
+                    building.set()
+
+        def read_err() -> None:
+            err.extend(p.stderr)
+
+        readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
+        for r in readers:
+            r.start()
+        try:
+            assert building.wait(600), ("".join(err) + "".join(out))[-3000:]
+            t0 = time.monotonic()
+            p.send_signal(sig)
+            p.wait(timeout=120)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for r in readers:
+            r.join(10)
+        text = "".join(err)
+        assert p.returncode != 0, text[-3000:]
+        assert took < 30, f"took {took:.1f}s to stop"
+        last = text.strip().splitlines()[-1]
+        assert last.startswith("recon: run failed (2026-11-19..2026-11-20): "), last
+        assert f"stopped by {sig.name}" in last, last
+        assert not (e.data_dir / "reports").exists()  # no report from a build that did not finish
+        assert _dbt_processes(e.data_dir) == []  # dbt stopped with the run, no orphan

@@ -5,6 +5,8 @@ import importlib.metadata
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -172,7 +174,11 @@ def recon_dbt_models(
         # dagster-dbt echoes dbt's whole log to stdout: it goes to a file, the terminal gets n/N
         with terminal.dbt_log(terminal.dbt_log_path(cfg.warehouse.path)):
             invocation = dbt.cli(args, context=context)
-            yield from invocation.stream()
+            try:
+                yield from invocation.stream()
+            except BaseException:
+                stop_dbt(invocation.process)
+                raise
         keep_partial_parse(invocation.target_path)
         # which run's build the marts now hold: the report (and `recon run`'s summary) check it
         write_build_stamp(
@@ -182,6 +188,19 @@ def recon_dbt_models(
             variables["end_date"],
             variables["as_of"],
         )
+
+
+def stop_dbt(process, timeout_s: float = 20.0) -> None:
+    """An interrupted step stops its dbt: dagster-dbt forwards the interrupt only when it lands while it
+    reads dbt's output, not while it turns an event into Dagster's, so dbt could go on building alone."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)  # dbt cancels its queries and writes run_results.json
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class ReconDbtCli(DbtCliResource):
