@@ -386,7 +386,14 @@ def test_run_sandbox_serves_the_demo_until_ctrl_c():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = f"from orchestration.sandbox.server import run_sandbox; run_sandbox({port}, 5)"
+    # A child inherits an ignored or blocked SIGINT (exec keeps both), and the pytest-xdist worker this
+    # runs in may hold one by then (the full suite hung here, the file alone did not): the child first
+    # takes SIGINT back as a shell's foreground command has it, then serves.
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+        f"from orchestration.sandbox.server import run_sandbox; run_sandbox({port}, 5)"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
