@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -32,7 +34,8 @@ from orchestration.evidence import EVIDENCE_RECORDS, migrate_legacy
 MODELS = "stg_raw__usage_records stg_raw__gateway_tasks"
 
 
-def staging_seconds(work: Path, landing: Path, runs: int, memory_limit: str, threads: int) -> list[float]:
+def staging_seconds(work: Path, landing: Path, runs: int, memory_limit: str, threads: int) -> list[dict]:
+    """Per run: dbt's wall time, its CPU-seconds, each model's node seconds, and the load it ran under."""
     out = []
     for i in range(runs):
         wh = work / f"versions-{i}.duckdb"
@@ -53,6 +56,8 @@ def staging_seconds(work: Path, landing: Path, runs: int, memory_limit: str, thr
             "--vars",
             json.dumps(dbt_vars_for(DEFAULT_DAY)),
         ]
+        load = os.getloadavg()[0]
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.run(
             cmd,
@@ -62,9 +67,21 @@ def staging_seconds(work: Path, landing: Path, runs: int, memory_limit: str, thr
             text=True,
             check=False,
         )
-        out.append(time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if p.returncode:
             raise SystemExit(f"dbt failed: {p.stdout[-2000:]}")
+        results = json.loads((work / "dbt_target" / "run_results.json").read_text())["results"]
+        out.append(
+            {
+                "wall_seconds": round(wall, 2),
+                "cpu_seconds": round(cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime, 2),
+                "node_seconds": {
+                    r["unique_id"].rsplit(".", 1)[-1]: round(r["execution_time"], 2) for r in results
+                },
+                "load_average": round(load, 1),
+            }
+        )
         fresh_warehouse(wh)
     return out
 

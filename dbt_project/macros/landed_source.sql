@@ -8,6 +8,9 @@
   Gateway evidence (usage_records, gateway_tasks) is append-only (docs/landing.md): every batch
   file of every day is read, with its sequence number taken from the file name, plus a day file of
   the old single-file layout not migrated yet (sequence 0). Staging picks each row's current version.
+  Each row also carries its identity in the landing, `_file` + `_row` (its file and its position in
+  it): staging ranks the versions of a key on a few narrow columns and keeps the current one by that
+  identity, instead of sorting every wide row (bench/README.md, "What append-only landing costs").
 -#}
 
 {% macro landing_dir() -%}
@@ -65,10 +68,16 @@
 {% macro empty_relation(table) -%}
   {#- every declared column of the source (an evidence table's batch columns too), typed as declared -#}
   {%- set cols = source_columns(table) -%}
+  {%- set items = [] -%}
+  {%- for name, data_type in cols.items() -%}
+    {%- do items.append('cast(null as ' ~ sql_type(data_type) ~ ') as ' ~ name) -%}
+  {%- endfor -%}
+  {%- if table in evidence_tables() -%}
+    {%- do items.append('cast(null as ' ~ t_string() ~ ') as _file') -%}
+    {%- do items.append('cast(null as bigint) as _row') -%}
+  {%- endif %}
   (select
-  {%- for name, data_type in cols.items() %}
-    cast(null as {{ sql_type(data_type) }}) as {{ name }}{{ "," if not loop.last }}
-  {%- endfor %}
+    {{ items | join(',\n    ') }}
   where false)
 {%- endmacro %}
 
@@ -103,12 +112,14 @@
   {%- if batched %}
     cast(_extracted_at as {{ t_timestamp() }}) as _extracted_at,
     coalesce(cast(_change as {{ t_string() }}), 'new') as _change,
-    cast(_gone_at as {{ t_timestamp() }}) as _gone_at
+    cast(_gone_at as {{ t_timestamp() }}) as _gone_at,
   {%- else %}
     cast(null as {{ t_timestamp() }}) as _extracted_at,
     'new' as _change,
-    cast(null as {{ t_timestamp() }}) as _gone_at
+    cast(null as {{ t_timestamp() }}) as _gone_at,
   {%- endif %}
+    filename as _file,
+    cast(file_row_number as bigint) as _row
   from {{ read_landed_files(globs) }})
   {%- endset -%}
   {{ return(sql) }}
@@ -122,6 +133,8 @@
     {{ empty_relation(table) }}
   {%- elif execute and model.resource_type != 'unit_test' -%}
     {{ landed_files_relation(table, rel) }}
+  {%- elif execute and table in evidence_tables() -%}
+    {{ fixture_with_identity(table, rel) }}
   {%- else -%}
     {{ rel }}
   {%- endif -%}
@@ -134,4 +147,16 @@
     'usage_records': ['total_tokens', 'settled_at', 'is_reserved', 'access_channel'],
     'gateway_tasks': ['poll_url', 'x_task_id', 'x_billing_transaction_id'],
   }.get(table, [])) }}
+{%- endmacro %}
+
+{#- A unit test's fixture rows of an evidence table, with the `_file` + `_row` identity the landing
+    gives every row: numbered in the order of all their columns (DuckDB reads the alias as the whole
+    row), so that every read of the fixture numbers the same rows alike (rows that tie are identical,
+    so either may take either number). Unit tests run on DuckDB only. -#}
+{% macro fixture_with_identity(table, rel) -%}
+  (select
+    *,
+    cast('fixture' as {{ t_string() }}) as _file,
+    row_number() over (order by _recon_fixture) as _row
+  from {{ rel }} as _recon_fixture)
 {%- endmacro %}

@@ -4,13 +4,13 @@
     schemas (profiles.yml: spark.sql.parquet.mergeSchema). -#}
 
 {#- The relation of `globs` (one or more patterns of one folder), every file's columns by name, with
-    the file's path as `filename`. -#}
+    the file's path as `filename` and the row's position in its file as `file_row_number`. -#}
 {% macro read_landed_files(globs) -%}
   {{ return(adapter.dispatch('read_landed_files', 'recon')(globs)) }}
 {%- endmacro %}
 
 {% macro default__read_landed_files(globs) -%}
-read_parquet([{% for g in globs %}'{{ g | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}], union_by_name = true, filename = true, hive_partitioning = false)
+read_parquet([{% for g in globs %}'{{ g | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}], union_by_name = true, filename = true, file_row_number = true, hive_partitioning = false)
 {%- endmacro %}
 
 {% macro spark__read_landed_files(globs) -%}
@@ -25,7 +25,7 @@ read_parquet([{% for g in globs %}'{{ g | replace("'", "''") }}'{{ ", " if not l
     {{ exceptions.raise_compiler_error("read_landed_files: Spark reads globs of one folder, got " ~ globs) }}
   {%- endif -%}
   {%- set path = folders[0] ~ '/' ~ (names[0] if names | length == 1 else '{' ~ names | join(',') ~ '}') -%}
-(select *, _metadata.file_path as filename from parquet.`{{ path }}`)
+(select *, _metadata.file_path as filename, _metadata.row_index as file_row_number from parquet.`{{ path }}`)
 {%- endmacro %}
 
 {#- A landed non-evidence table (app records, totals, manifests): the source on DuckDB (its
@@ -60,4 +60,33 @@ read_parquet([{% for g in globs %}'{{ g | replace("'", "''") }}'{{ ", " if not l
 {% macro spark__glob_has_column(pattern, column) -%}
   {%- set result = run_query("select * from parquet.`" ~ pattern ~ "` limit 0") -%}
   {{ return(column in result.column_names) }}
+{%- endmacro %}
+
+{#- Picking a row's current version in staging (models/staging): the rows a window ranks after the
+    first, written after a query's last clause like qualify_first (macros/portable/query_shape.sql). -#}
+{% macro qualify_not_first(over) -%}
+  {{ return(adapter.dispatch('qualify_not_first', 'recon')(over)) }}
+{%- endmacro %}
+
+{% macro default__qualify_not_first(over) -%}
+qualify row_number() over ({{ over }}) > 1
+{%- endmacro %}
+
+{% macro spark__qualify_not_first(over) -%}
+|> extend row_number() over ({{ over }}) as _recon_row_number
+    |> where _recon_row_number > 1
+    |> drop _recon_row_number
+{%- endmacro %}
+
+{#- `relation` (a CTE's name) without `columns`: the landing identity (_file, _row) staging drops. -#}
+{% macro without_columns(relation, columns) -%}
+  {{ return(adapter.dispatch('without_columns', 'recon')(relation, columns)) }}
+{%- endmacro %}
+
+{% macro default__without_columns(relation, columns) -%}
+(select * exclude ({{ columns | join(', ') }}) from {{ relation }})
+{%- endmacro %}
+
+{% macro spark__without_columns(relation, columns) -%}
+(from {{ relation }} |> drop {{ columns | join(', ') }})
 {%- endmacro %}

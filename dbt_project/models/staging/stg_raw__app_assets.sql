@@ -5,7 +5,7 @@ source as (
     select * from {{ landed_source('app_assets') }}
 ),
 
-renamed as (
+renamed as {{ not_materialized() }} (
     select
         cast(asset_id as {{ t_string() }}) as asset_id,
         cast(job_id as {{ t_string() }}) as job_id,
@@ -16,9 +16,28 @@ renamed as (
     from source
 ),
 
-final as (
-    select *
+-- Most assets land once: only rows whose asset_id is duplicated go through the ordering window (the
+-- same rows kept as a window over every row, without sorting every row on a big day).
+duplicate_keys as (
+    select asset_id
     from renamed
+    group by asset_id
+    having count(*) > 1
+),
+
+final as (
+    select r.*
+    from renamed as r
+    anti join duplicate_keys as d on r.asset_id is not distinct from d.asset_id
+
+    union all
+
+    select *
+    from (
+        select r.*
+        from renamed as r
+        semi join duplicate_keys as d on r.asset_id is not distinct from d.asset_id
+    )
     {{ qualify_first("partition by asset_id order by created_at desc") }}
 )
 

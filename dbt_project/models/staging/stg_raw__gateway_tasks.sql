@@ -5,11 +5,12 @@
 -- the gateway no longer serves keeps its last version, marked gone (is_gone, gone_at).
 with
 
-source as (
+-- not materialized: each read below takes only the columns it needs from the Parquet
+source as {{ not_materialized() }} (
     select * from {{ landed_source('gateway_tasks') }}
 ),
 
-renamed as (
+renamed as {{ not_materialized() }} (
     select
         cast(gateway as {{ t_string() }}) as gateway,
         cast(task_id as {{ t_string() }}) as task_id,
@@ -27,14 +28,31 @@ renamed as (
         cast(finished_at as {{ t_timestamp() }}) as finished_at,
         cast(_seq as bigint) as version_seq,
         coalesce(cast(_change as {{ t_string() }}), 'new') = 'gone' as is_gone,
-        cast(_gone_at as {{ t_timestamp() }}) as gone_at
+        cast(_gone_at as {{ t_timestamp() }}) as gone_at,
+        _file,
+        _row
     from source
 ),
 
-deduplicated as (
-    select *
+-- Most tasks land once: only the versions of tasks held more than once are ranked, on the columns the
+-- ranking reads plus each row's landing identity (_file, _row); every row but a task's current
+-- version is superseded. The wide rows are never sorted: they pass once, minus the superseded.
+duplicate_keys as (
+    select gateway, task_id
     from renamed
-    {{ qualify_first("
+    group by gateway, task_id
+    having count(*) > 1
+),
+
+superseded as (
+    select _file, _row
+    from (
+        select r.gateway, r.task_id, r.version_seq, r.status, r.finished_at, r._file, r._row
+        from renamed as r
+        semi join duplicate_keys as d
+            on r.gateway is not distinct from d.gateway and r.task_id is not distinct from d.task_id
+    )
+    {{ qualify_not_first("
         partition by gateway, task_id
         order by
             version_seq desc,
@@ -44,12 +62,18 @@ deduplicated as (
     ") }}
 ),
 
+deduplicated as (
+    select r.*
+    from renamed as r
+    anti join superseded as s on r._file = s._file and r._row = s._row
+),
+
 final as (
     select
         *,
         status in ('succeeded', 'failed') as is_terminal,
         cast(submitted_at as date) as submitted_date
-    from deduplicated
+    from {{ without_columns('deduplicated', ['_file', '_row']) }}
 )
 
 select * from final

@@ -8,7 +8,9 @@
 -- in_gateway_scope); a row outside it is another app's and counts in neither spend nor orphan_usage.
 with
 
-source as (
+-- not materialized: the three reads below each take only the columns they need from the Parquet
+-- (materialized, every wide row of every version would be copied first, and spilled on a big day)
+source as {{ not_materialized() }} (
     select * from {{ landed_source('usage_records') }}
 ),
 
@@ -54,12 +56,15 @@ renamed as {{ not_materialized() }} (
         cast(created_at as {{ t_timestamp() }}) as created_at,
         cast(_seq as bigint) as version_seq,
         coalesce(cast(_change as {{ t_string() }}), 'new') = 'gone' as is_gone,
-        cast(_gone_at as {{ t_timestamp() }}) as gone_at
+        cast(_gone_at as {{ t_timestamp() }}) as gone_at,
+        _file,
+        _row
     from source
 ),
 
--- Most keys occur once: only rows whose key is duplicated go through the ordering window (same rows
--- kept as a window over every row, at a fraction of the cost on a big day).
+-- Most keys occur once: only the versions of keys held more than once are ranked, on the few columns
+-- the ranking reads plus each row's landing identity (_file, _row); every row but a key's current
+-- version is superseded. The wide rows are never sorted: they pass once, minus the superseded.
 duplicate_keys as (
     select gateway, record_key
     from renamed
@@ -67,22 +72,15 @@ duplicate_keys as (
     having count(*) > 1
 ),
 
-deduplicated as (
-    select r.*
-    from renamed as r
-    anti join duplicate_keys as d
-        on r.gateway is not distinct from d.gateway and r.record_key is not distinct from d.record_key
-
-    union all
-
-    select *
+superseded as (
+    select _file, _row
     from (
-        select r.*
+        select r.gateway, r.record_key, r.version_seq, r.billing_transaction_id, r.created_at, r._file, r._row
         from renamed as r
         semi join duplicate_keys as d
             on r.gateway is not distinct from d.gateway and r.record_key is not distinct from d.record_key
     )
-    {{ qualify_first("
+    {{ qualify_not_first("
         partition by gateway, record_key
         order by
             version_seq desc,
@@ -92,11 +90,17 @@ deduplicated as (
     ") }}
 ),
 
+deduplicated as (
+    select r.*
+    from renamed as r
+    anti join superseded as s on r._file = s._file and r._row = s._row
+),
+
 final as (
     select
         *,
         cast(created_at as date) as created_date
-    from deduplicated
+    from {{ without_columns('deduplicated', ['_file', '_row']) }}
 )
 
 select * from final
