@@ -77,15 +77,15 @@ superseded as (
         semi join tied_keys as t
             on v.gateway is not distinct from t.gateway and v.task_id is not distinct from t.task_id
         where v.in_current_batch
+        {{ qualify_not_first("
+            partition by gateway, task_id
+            order by
+                version_seq desc,
+                case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1
+                    when 'queued' then 2 else 3 end,
+                finished_at desc nulls last
+        ") }}
     )
-    {{ qualify_not_first("
-        partition by gateway, task_id
-        order by
-            version_seq desc,
-            case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1
-                when 'queued' then 2 else 3 end,
-            finished_at desc nulls last
-    ") }}
 ),
 
 deduplicated as (

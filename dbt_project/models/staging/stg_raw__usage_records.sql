@@ -105,15 +105,15 @@ superseded as (
         semi join tied_keys as t
             on v.gateway is not distinct from t.gateway and v.record_key is not distinct from t.record_key
         where v.in_current_batch
+        {{ qualify_not_first("
+            partition by gateway, record_key
+            order by
+                version_seq desc,
+                (billing_transaction_id is null),
+                billing_transaction_id,
+                created_at desc
+        ") }}
     )
-    {{ qualify_not_first("
-        partition by gateway, record_key
-        order by
-            version_seq desc,
-            (billing_transaction_id is null),
-            billing_transaction_id,
-            created_at desc
-    ") }}
 ),
 
 deduplicated as (
