@@ -7,6 +7,9 @@ child process on the same landing Parquet, watched for memory (a child whose res
 `--mem-cap-gib` is killed and reported as out of memory at that size). Per run: wall time, CPU time
 (user + sys of the child and its children, from wait4) and peak RSS (the child's ru_maxrss). recon's
 fixed cost is the same build on an empty landing dir; its variable part is the median minus that.
+recon's dbt always sees one landing path per scale (a symlink swapped between the empty and the full
+day), so no timed build re-parses the project, as a daily run keeps one landing dir; each run records
+whether dbt re-parsed anyway (`reparsed_runs`).
 The first run's output of each contender is checked against the generator's truth and the other
 contenders (set of (mismatch_type, job_id, task_id, request_id, amount rounded to 6 places) and each
 job's settlement status): any difference voids the scale's figures. Results go to
