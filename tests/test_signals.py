@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +25,54 @@ from orchestration.sandbox.faults import Faults
 pytestmark = pytest.mark.slow
 
 
+@dataclass
+class Stopped:
+    returncode: int
+    took: float  # seconds from the signal to the exit
+    err: str
+    out: str
+
+
+def run_and_signal(e, sig: signal.Signals, stream: str, pattern: str) -> Stopped:
+    """Start `recon run --verbose` for the pipeline `e`, send `sig` once a line of `stream` ("stdout" or
+    "stderr") matches `pattern`, and wait for the exit (killed after 120 s). Both streams are read in
+    threads so neither pipe fills up."""
+    p = subprocess.Popen(
+        [*e.cmd(), "--verbose"],
+        cwd=REPO,
+        env=e.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    seen = threading.Event()
+
+    def read(name: str) -> None:
+        for line in getattr(p, name):
+            lines[name].append(line)
+            if name == stream and re.search(pattern, line):
+                seen.set()
+
+    readers = [threading.Thread(target=read, args=(n,), daemon=True) for n in lines]
+    for r in readers:
+        r.start()
+    try:
+        assert seen.wait(600), ("".join(lines["stderr"]) + "".join(lines["stdout"]))[-3000:]
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        p.wait(timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for r in readers:
+        r.join(10)
+    return Stopped(p.returncode, took, "".join(lines["stderr"]), "".join(lines["stdout"]))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_extraction_stops_the_run_promptly_and_lands_nothing_half(
     tmp_path: Path, sig
@@ -32,41 +81,10 @@ def test_a_signal_during_extraction_stops_the_run_promptly_and_lands_nothing_hal
         tmp_path / "data", end=date(2026, 11, 20), days=3, jobs_per_day=20, faults=Faults(latency_ms=1200)
     ) as e:
         # --verbose: the pager's progress lines (what the test waits on) show at INFO, not in the quiet default
-        p = subprocess.Popen(
-            [*e.cmd(), "--verbose"],
-            cwd=REPO,
-            env=e.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        err: list[str] = []
-        in_flight = threading.Event()
-
-        def read() -> None:
-            for line in p.stderr:
-                err.append(line)
-                if " usage 2026-11-1" in line and "windows " in line:
-                    in_flight.set()
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            assert in_flight.wait(600), "".join(err)[-3000:]
-            t0 = time.monotonic()
-            p.send_signal(sig)
-            p.wait(timeout=120)
-            took = time.monotonic() - t0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        reader.join(10)
-        text = "".join(err)
-        assert p.returncode != 0, text[-3000:]
-        assert took < 30, f"took {took:.1f}s to stop"  # before: about a minute, then exit 0
-        last = text.strip().splitlines()[-1]
+        r = run_and_signal(e, sig, "stderr", r"(?=.* usage 2026-11-1)(?=.*windows )")
+        assert r.returncode != 0, r.err[-3000:]
+        assert r.took < 30, f"took {r.took:.1f}s to stop"  # before: about a minute, then exit 0
+        last = r.err.strip().splitlines()[-1]
         assert last.startswith("recon: run failed (2026-11-18..2026-11-20): step raw__usage_records failed: ")
         assert f"extraction stopped by {sig.name}" in last
         landing = e.data_dir / "landing"
@@ -99,47 +117,10 @@ def test_a_signal_during_the_dbt_build_fails_the_run_promptly_and_stops_dbt(tmp_
     a report. Now it stops the build (no dbt process left), names the signal and exits non-zero."""
     with pipeline(tmp_path / "data", end=date(2026, 11, 20), days=2, jobs_per_day=10) as e:
         # --verbose: dbt's own log is echoed to stdout, where the test waits for its first node
-        p = subprocess.Popen(
-            [*e.cmd(), "--verbose"],
-            cwd=REPO,
-            env=e.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        err: list[str] = []
-        out: list[str] = []
-        building = threading.Event()
-
-        def read_out() -> None:
-            for line in p.stdout:
-                out.append(line)
-                if re.search(r"\b1 of \d+ START\b", line):
-                    building.set()
-
-        def read_err() -> None:
-            err.extend(p.stderr)
-
-        readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
-        for r in readers:
-            r.start()
-        try:
-            assert building.wait(600), ("".join(err) + "".join(out))[-3000:]
-            t0 = time.monotonic()
-            p.send_signal(sig)
-            p.wait(timeout=120)
-            took = time.monotonic() - t0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for r in readers:
-            r.join(10)
-        text = "".join(err)
-        assert p.returncode != 0, text[-3000:]
-        assert took < 30, f"took {took:.1f}s to stop"
-        last = text.strip().splitlines()[-1]
+        r = run_and_signal(e, sig, "stdout", r"\b1 of \d+ START\b")
+        assert r.returncode != 0, r.err[-3000:]
+        assert r.took < 30, f"took {r.took:.1f}s to stop"
+        last = r.err.strip().splitlines()[-1]
         assert last.startswith("recon: run failed (2026-11-19..2026-11-20): "), last
         assert f"stopped by {sig.name}" in last, last
         assert not (e.data_dir / "reports").exists()  # no report from a build that did not finish
