@@ -25,7 +25,7 @@ def scale_run(tmp_path_factory):
         mem_cap_gib=8.0,
         memory_limit="1GB",
         threads=2,
-        measure_fixed=False,
+        measure_fixed=True,  # one empty-day build too: the landing switch is what a re-parse came from
     )
 
 
@@ -90,3 +90,35 @@ def test_the_benchmark_builds_what_recon_builds(tmp_path):
     assert cmd[1] == production[0] == "build"
     i = cmd.index(flags[0])
     assert cmd[i : i + len(flags)] == flags
+
+
+def test_no_timed_build_re_parses_the_project(scale_run):
+    """A daily `recon run` keeps one landing dir, so dbt skips parsing; the harness's switch between the
+    empty and the full day must not make dbt re-parse the sources that render RECON_LANDING_DIR (it did:
+    ~2 CPU-s of every timed build). dbt rewrites partial_parse.msgpack only when it parsed something."""
+    work, result = scale_run
+    for name in ("recon_empty_day", "recon"):
+        assert result["contenders"][name]["status"] == "ok"
+        assert result["contenders"][name]["reparsed_runs"] == 0, result["contenders"][name]
+    assert (work / f"jobs-{JOBS}" / "landing_in_use").is_symlink()
+
+
+def test_the_reparse_detector_can_fire(tmp_path):
+    """partial_parse_state changes when dbt rewrites the file, so reparsed_runs == 0 above means something."""
+    import os
+
+    from bench.scale.harness import partial_parse_state, point_landing
+
+    assert partial_parse_state(tmp_path) is None
+    target = tmp_path / "dbt_target"
+    target.mkdir()
+    (target / "partial_parse.msgpack").write_bytes(b"a")
+    os.utime(target / "partial_parse.msgpack", ns=(1, 1))
+    first = partial_parse_state(tmp_path)
+    (target / "partial_parse.msgpack").write_bytes(b"b")
+    assert partial_parse_state(tmp_path) != first
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    link = point_landing(tmp_path / "landing_in_use", a)
+    assert link.resolve() == a.resolve()
+    assert point_landing(link, b).resolve() == b.resolve()

@@ -26,9 +26,9 @@ final as (
     select
         gateway,
         ledger_task_id as task_id,
+        -- (no count of the linked jobs: nothing reads it, and a list per task was a third of this
+        -- aggregate's cost; int_usage_records_linked holds every row's job)
         max(job_id) as job_id,
-        -- = count(distinct job_id), without a DISTINCT aggregate
-        {{ count_distinct_list('job_id') }} as linked_job_count,
         coalesce({{ arg_min_by('cost_usd', ['created_at', 'record_key']) }} filter (where record_type = 'consume'), 0)
             as precharge_usd,
         coalesce(sum(cost_usd) filter (where not is_refund), 0)
