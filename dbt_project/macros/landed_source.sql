@@ -160,3 +160,57 @@
     row_number() over (order by _recon_fixture) as _row
   from {{ rel }} as _recon_fixture)
 {%- endmacro %}
+
+{#- The CTEs that pick an evidence row's current version in staging (docs/landing.md), ending in
+    `superseded`: the landing identity (_file, _row) of every version that is not current. Only keys
+    held more than once are looked at, on `key` plus the few `choice_columns` the choice reads. A
+    version in an older batch than its key's newest is superseded outright (no sort); only a key held
+    more than once in its newest batch (a legacy day file, copies in one batch) is ranked, by
+    `order_by` (newest first). The wide rows are never sorted: the model anti-joins `superseded` once.
+    `relation`: a CTE with the key, version_seq, the choice columns, _file and _row. -#}
+{% macro superseded_versions(relation, key, choice_columns, order_by) -%}
+{%- set keys = key | join(', ') -%}
+{%- set same_key = [] -%}
+{%- for k in key %}{% do same_key.append('{a}.' ~ k ~ ' is not distinct from {b}.' ~ k) %}{% endfor -%}
+duplicate_keys as (
+    select {{ keys }}, max(version_seq) as current_seq
+    from {{ relation }}
+    group by {{ keys }}
+    having count(*) > 1
+),
+
+versions as (
+    select
+        {% for c in key + ['version_seq'] + choice_columns + ['_file', '_row'] %}r.{{ c }}, {% endfor %}
+        r.version_seq is not distinct from d.current_seq as in_current_batch
+    from {{ relation }} as r
+    inner join duplicate_keys as d
+        on {{ same_key | join(' and ') | replace('{a}', 'r') | replace('{b}', 'd') }}
+),
+
+tied_keys as (
+    select {{ keys }}
+    from versions
+    where in_current_batch
+    group by {{ keys }}
+    having count(*) > 1
+),
+
+superseded as (
+    select _file, _row
+    from versions
+    where not in_current_batch
+
+    union all
+
+    select _file, _row
+    from (
+        select v.*
+        from versions as v
+        semi join tied_keys as t
+            on {{ same_key | join(' and ') | replace('{a}', 'v') | replace('{b}', 't') }}
+        where v.in_current_batch
+        {{ qualify_not_first("partition by " ~ keys ~ " order by " ~ order_by) }}
+    )
+)
+{%- endmacro %}

@@ -34,59 +34,10 @@ renamed as {{ not_materialized() }} (
     from source
 ),
 
--- Most tasks land once: only the versions of keys held more than once are looked at, on the few
--- columns the choice reads plus each row's landing identity (_file, _row). A version in an older
--- batch than its key's newest is superseded outright (no sort); only a key held more than once in
--- its newest batch (a legacy day file, copies in one batch) is ranked. The wide rows are never
--- sorted: they pass once, minus the superseded.
-duplicate_keys as (
-    select gateway, task_id, max(version_seq) as current_seq
-    from renamed
-    group by gateway, task_id
-    having count(*) > 1
-),
-
-versions as (
-    select
-        r.gateway, r.task_id, r.version_seq, r.status, r.finished_at, r._file, r._row,
-        r.version_seq is not distinct from d.current_seq as in_current_batch
-    from renamed as r
-    inner join duplicate_keys as d
-        on r.gateway is not distinct from d.gateway and r.task_id is not distinct from d.task_id
-),
-
-tied_keys as (
-    select gateway, task_id
-    from versions
-    where in_current_batch
-    group by gateway, task_id
-    having count(*) > 1
-),
-
-superseded as (
-    select _file, _row
-    from versions
-    where not in_current_batch
-
-    union all
-
-    select _file, _row
-    from (
-        select v.*
-        from versions as v
-        semi join tied_keys as t
-            on v.gateway is not distinct from t.gateway and v.task_id is not distinct from t.task_id
-        where v.in_current_batch
-        {{ qualify_not_first("
-            partition by gateway, task_id
-            order by
-                version_seq desc,
-                case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1
-                    when 'queued' then 2 else 3 end,
-                finished_at desc nulls last
-        ") }}
-    )
-),
+-- Most keys land once: only the versions of keys held more than once are looked at, and the wide
+-- rows are never sorted (superseded_versions, macros/landed_source.sql).
+{{ superseded_versions('renamed', ['gateway', 'task_id'], ['status', 'finished_at'],
+    "version_seq desc, case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1 when 'queued' then 2 else 3 end, finished_at desc nulls last") }},
 
 deduplicated as (
     select r.*

@@ -62,59 +62,10 @@ renamed as {{ not_materialized() }} (
     from source
 ),
 
--- Most keys occur once: only the versions of keys held more than once are looked at, on the few
--- columns the choice reads plus each row's landing identity (_file, _row). A version in an older
--- batch than its key's newest is superseded outright (no sort); only a key held more than once in
--- its newest batch (a legacy day file, copies in one batch) is ranked. The wide rows are never
--- sorted: they pass once, minus the superseded.
-duplicate_keys as (
-    select gateway, record_key, max(version_seq) as current_seq
-    from renamed
-    group by gateway, record_key
-    having count(*) > 1
-),
-
-versions as (
-    select
-        r.gateway, r.record_key, r.version_seq, r.billing_transaction_id, r.created_at, r._file, r._row,
-        r.version_seq is not distinct from d.current_seq as in_current_batch
-    from renamed as r
-    inner join duplicate_keys as d
-        on r.gateway is not distinct from d.gateway and r.record_key is not distinct from d.record_key
-),
-
-tied_keys as (
-    select gateway, record_key
-    from versions
-    where in_current_batch
-    group by gateway, record_key
-    having count(*) > 1
-),
-
-superseded as (
-    select _file, _row
-    from versions
-    where not in_current_batch
-
-    union all
-
-    select _file, _row
-    from (
-        select v.*
-        from versions as v
-        semi join tied_keys as t
-            on v.gateway is not distinct from t.gateway and v.record_key is not distinct from t.record_key
-        where v.in_current_batch
-        {{ qualify_not_first("
-            partition by gateway, record_key
-            order by
-                version_seq desc,
-                (billing_transaction_id is null),
-                billing_transaction_id,
-                created_at desc
-        ") }}
-    )
-),
+-- Most keys land once: only the versions of keys held more than once are looked at, and the wide
+-- rows are never sorted (superseded_versions, macros/landed_source.sql).
+{{ superseded_versions('renamed', ['gateway', 'record_key'], ['billing_transaction_id', 'created_at'],
+    "version_seq desc, (billing_transaction_id is null), billing_transaction_id, created_at desc") }},
 
 deduplicated as (
     select r.*
