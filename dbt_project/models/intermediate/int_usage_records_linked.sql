@@ -23,29 +23,34 @@ app_jobs as (
 ),
 
 direct_links as (
-    -- u.task_id rides along so reached_tasks needs no second pass over the usage rows
-    select u.gateway, u.record_key, u.task_id, j.job_id, j.created_at as job_created_at,
+    -- u.task_id rides along so reached_tasks needs no second pass over the usage rows; the job's own
+    -- task id too (reached_tasks skips it)
+    select u.gateway, u.record_key, u.task_id, j.task_id as job_task_id, j.job_id, j.created_at as job_created_at,
         'task_id' as link_method, 1 as link_rank
     from usage_records as u
     inner join app_jobs as j on u.task_id = j.task_id
 
     union all
 
-    select u.gateway, u.record_key, u.task_id, j.job_id, j.created_at, 'request_id', 2
+    select u.gateway, u.record_key, u.task_id, j.task_id, j.job_id, j.created_at, 'request_id', 2
     from usage_records as u
     inner join app_jobs as j on u.request_id = j.request_id
 
     union all
 
-    select u.gateway, u.record_key, u.task_id, j.job_id, j.created_at, 'billing_transaction_id', 3
+    select u.gateway, u.record_key, u.task_id, j.task_id, j.job_id, j.created_at, 'billing_transaction_id', 3
     from usage_records as u
     inner join app_jobs as j on u.billing_transaction_id = j.billing_transaction_id
 ),
 
 reached_tasks as (
+    -- not the job's own task: every row carrying that task id already links to the job directly by
+    -- task_id (rank 1), so a reached_task_id link (rank 4) to the same job could never win; most
+    -- tasks are the app's own, and this keeps their rows out of task_links and best_link's group-by
     select distinct job_id, job_created_at, task_id
     from direct_links
     where task_id is not null
+      and (job_task_id is null or job_task_id <> task_id)
 ),
 
 id_less_jobs as (
