@@ -1,9 +1,9 @@
 """What a warm worker would save: an empty day's `dbt build`, cold (as recon runs it) and warm.
 
 Issue 23 asks for a fixed cost (an empty day, all steps) of at most 5 s. recon runs dbt as a subprocess
-through dagster-dbt, in a fresh process per scheduled run, so every build pays dbt's imports, the adapter, loading the
-partial-parse manifest and validating the project before its first node. This measures how much of an
-empty day's build that is, in one run, on the same empty landing and warehouse:
+through dagster-dbt, in a fresh process per scheduled run, so every build pays dbt's imports, the
+adapter, loading the partial-parse manifest and validating the project before its first node. This
+measures how much of an empty day's build that is, in one run, on the same empty landing:
 
   cold   `dbt build` as a child process, as recon and bench/scale/harness.py run it (after one
          `dbt parse`, so every timed build uses the partial parse a daily run uses);
