@@ -8,6 +8,7 @@ Relative paths resolve against the config file's folder, so a config works from 
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,10 @@ from orchestration.errors import (
 DIALECTS = ("newapi", "tokenlab", "files")
 
 
+# what DuckDB's memory_limit setting reads: a number and a byte unit (decimal or binary)
+_MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)?\s*([KMGT]i?B)", re.IGNORECASE)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,6 +49,16 @@ class WarehouseConfig(_Strict):
     landing_dir: Path | str = Path("data/landing")
     reports_dir: Path = Path("data/reports")
     landing_endpoint_url: str | None = None  # an S3-compatible server (MinIO, Ceph) instead of AWS S3
+    # DuckDB's memory_limit for the dbt build (e.g. "4GB"); past it DuckDB spills to <path>.tmp. Unset:
+    # the RECON_DUCKDB_MEMORY_LIMIT environment variable, else 1GB (dbt_project/profiles.yml)
+    memory_limit: str | None = None
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_limit(cls, v: str | None) -> str | None:
+        if v is not None and not _MEMORY_SIZE.fullmatch(v.strip()):
+            raise ValueError(f"{v!r} is no memory size: a number and a unit, e.g. 4GB, 512MB or 2.5GiB")
+        return v.strip() if v is not None else v
 
     @field_validator("landing_dir", mode="before")
     @classmethod
@@ -468,11 +483,15 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
         raise ConfigError(f"{source}: {key or '<top>'}: {msg}{extra}") from None
     base = base_dir or Path.cwd()
     wh = cfg.warehouse
-    warehouse = WarehouseConfig(
-        path=_resolve(base, wh.path),
-        landing_dir=wh.landing_dir if isinstance(wh.landing_dir, str) else _resolve(base, wh.landing_dir),
-        reports_dir=_resolve(base, wh.reports_dir),
-        landing_endpoint_url=wh.landing_endpoint_url,
+    # a copy with the paths resolved: every other key (memory_limit, the endpoint) carries over as read
+    warehouse = wh.model_copy(
+        update={
+            "path": _resolve(base, wh.path),
+            "landing_dir": wh.landing_dir
+            if isinstance(wh.landing_dir, str)
+            else _resolve(base, wh.landing_dir),
+            "reports_dir": _resolve(base, wh.reports_dir),
+        }
     )
     if isinstance(
         warehouse.landing_dir, str

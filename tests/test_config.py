@@ -288,3 +288,42 @@ def test_a_gateway_built_in_code_becomes_the_model_of_its_dialect():
     g = GatewayConfig(name="lab", dialect="tokenlab", base_url="http://x", token_env="T", key_id="k")
     cfg = ReconConfig(gateways=[g], app=AppConfig(database_url_env="D", jobs_query="q", assets_query="q"))
     assert type(cfg.gateways[0]) is TokenLabGatewayConfig and cfg.gateways[0].key_id == "k"
+
+
+def test_warehouse_memory_limit_is_read_checked_and_handed_to_dbt(tmp_path):
+    from orchestration.assets.dbt import dbt_env
+
+    data = _base()
+    assert "RECON_DUCKDB_MEMORY_LIMIT" not in dbt_env(load_config(_write(tmp_path, data)))  # env, else 1GB
+    data["warehouse"]["memory_limit"] = "6GB"
+    cfg = load_config(_write(tmp_path, data))
+    assert cfg.warehouse.memory_limit == "6GB"
+    assert dbt_env(cfg)["RECON_DUCKDB_MEMORY_LIMIT"] == "6GB"
+    data["warehouse"]["memory_limit"] = "plenty"
+    with pytest.raises(ConfigError, match=r"warehouse\.memory_limit: .*'plenty' is no memory size"):
+        load_config(_write(tmp_path, data))
+
+
+def test_duckdb_runs_dbt_under_the_memory_limit_it_is_given(tmp_path):
+    """profiles.yml hands RECON_DUCKDB_MEMORY_LIMIT to DuckDB: a real dbt query of the setting."""
+    import os
+    import subprocess
+    import sys
+
+    project = Path(__file__).resolve().parents[1] / "dbt_project"
+    env = {
+        **os.environ,
+        "RECON_WAREHOUSE_PATH": str(tmp_path / "wh.duckdb"),
+        "RECON_LANDING_DIR": str(tmp_path / "landing"),
+        "RECON_DUCKDB_MEMORY_LIMIT": "1536MB",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    p = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "show", "--inline",
+         "select current_setting('memory_limit') as memory_limit", "--output", "json",
+         "--project-dir", str(project), "--profiles-dir", str(project),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, check=False, cwd=project,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert '"memory_limit": "1.4 GiB"' in p.stdout  # 1536 MB = 1.43 GiB as DuckDB prints it

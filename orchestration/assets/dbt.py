@@ -112,12 +112,16 @@ def keep_partial_parse(run_target: Path, project: DbtProject = dbt_project) -> N
 
 
 def dbt_env(cfg: ReconConfig) -> dict[str, str]:
-    """Env for the dbt subprocess: where the landing Parquet and the DuckDB file are."""
-    return {
+    """Env for the dbt subprocess: where the landing Parquet and the DuckDB file are, and DuckDB's memory
+    limit when the config sets one (else the environment's RECON_DUCKDB_MEMORY_LIMIT, else profiles.yml's)."""
+    env = {
         "RECON_LANDING_DIR": str(cfg.warehouse.landing_dir),
         "RECON_WAREHOUSE_PATH": str(cfg.warehouse.path),
         "RECON_LANDING_ENDPOINT_URL": cfg.warehouse.landing_endpoint_url or "",
     }
+    if cfg.warehouse.memory_limit:
+        env["RECON_DUCKDB_MEMORY_LIMIT"] = cfg.warehouse.memory_limit
+    return env
 
 
 LAYERS = ("staging", "intermediate", "marts")
