@@ -21,7 +21,6 @@ team's decision (a warm worker is an architecture change), not a code path recon
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -31,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.scale.harness import DBT_BIN, DBT_PROJECT, DEFAULT_DAY, PRODUCTION_ONLY_FLAGS, dbt_vars_for
+from bench.scale.harness import DBT_PROJECT, DEFAULT_DAY, dbt_vars_for, parse_cmd, recon_cmd
 
 
 def _children_cpu() -> float:
@@ -50,42 +49,29 @@ def measure(runs: int, work: Path) -> dict[str, list[tuple[float, float]]]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
 
-    def args(kind: str, command: str) -> list[str]:
-        """dbt's arguments; cold and warm keep their own target and log dirs (and partial parse)."""
-        return [
-            command, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(work / kind / "target"), "--log-path", str(work / kind / "logs"),
-            "--vars", json.dumps(dbt_vars_for(DEFAULT_DAY)),
-            *(PRODUCTION_ONLY_FLAGS if command == "build" else ()),
-        ]  # fmt: skip
+    day_vars = dbt_vars_for(DEFAULT_DAY)
+    # the harness's build and parse commands; cold and warm keep their own target and log dirs
+    cold_build, warm_build = (recon_cmd(work / kind, day_vars) for kind in ("cold", "warm"))
 
     # in-process dbt-duckdb keeps its connection open between invocations: the cold builds get their own file
     cold_env = {**os.environ, "RECON_WAREHOUSE_PATH": str(work / "cold.duckdb")}
-    for command in (
-        "parse",
-        "build",
-    ):  # then every timed build re-uses the partial parse and finds its tables
-        subprocess.run(
-            [str(DBT_BIN), *args("cold", command)],
-            check=True,
-            capture_output=True,
-            cwd=DBT_PROJECT,
-            env=cold_env,
-        )
+    # then every timed build re-uses the partial parse and finds its tables
+    for cmd in (parse_cmd(work / "cold", day_vars), cold_build):
+        subprocess.run(cmd, check=True, capture_output=True, cwd=DBT_PROJECT, env=cold_env)
 
     from dbt.cli.main import dbtRunner  # the warm worker's one-time cost: not timed
 
-    parsed = dbtRunner().invoke([*args("warm", "parse"), "--quiet"])
+    parsed = dbtRunner().invoke([*parse_cmd(work / "warm", day_vars)[1:], "--quiet"])
     if not parsed.success:
         raise SystemExit(f"dbt parse failed in process: {parsed.exception}")
     manifest = parsed.result
-    if not dbtRunner(manifest=manifest).invoke([*args("warm", "build"), "--quiet"]).success:
+    if not dbtRunner(manifest=manifest).invoke([*warm_build[1:], "--quiet"]).success:
         raise SystemExit("the first warm dbt build failed")
     out: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
     for i in range(runs):
         cpu0, t0 = _children_cpu(), time.perf_counter()
         proc = subprocess.run(
-            [str(DBT_BIN), *args("cold", "build")],
+            cold_build,
             check=False,
             capture_output=True,
             text=True,
@@ -98,7 +84,7 @@ def measure(runs: int, work: Path) -> dict[str, list[tuple[float, float]]]:
         if "partial parsing" in proc.stdout.lower():  # "Unable to do partial parsing", "Partial parsing: ..."
             raise SystemExit(f"cold build {i + 1} re-parsed the project, so it times more than a daily build")
         cpu0, t0 = time.process_time(), time.perf_counter()
-        res = dbtRunner(manifest=manifest).invoke([*args("warm", "build"), "--quiet"])
+        res = dbtRunner(manifest=manifest).invoke([*warm_build[1:], "--quiet"])
         out["warm"].append((time.perf_counter() - t0, time.process_time() - cpu0))
         if not res.success:
             raise SystemExit(f"warm dbt build failed: {res.exception}")

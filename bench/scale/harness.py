@@ -165,6 +165,12 @@ def recon_cmd(work: Path, day_vars: dict) -> list[str]:
     ]
 
 
+def parse_cmd(work: Path, day_vars: dict) -> list[str]:
+    """`dbt parse` with recon_cmd's project, paths and vars: it writes the partial parse the builds reuse."""
+    build = recon_cmd(work, day_vars)
+    return [build[0], "parse", *build[2 : -len(PRODUCTION_ONLY_FLAGS)]]
+
+
 def point_landing(link: Path, target: Path) -> Path:
     """Point the scale's one landing path at `target` (the day or the empty landing) and return it.
 
@@ -384,19 +390,22 @@ def run_scale(
     # recon's one landing path: the empty and the full day are swapped behind it (point_landing)
     link = sdir / "landing_in_use"
 
+    def untimed_dbt(cmd: list[str]) -> None:
+        subprocess.run(
+            cmd,
+            env=recon_env(link, warehouse, memory_limit, threads),
+            cwd=DBT_PROJECT,
+            check=True,
+            capture_output=True,
+        )
+
     def steady_warehouse() -> None:
         """A fresh file holding what yesterday's build left: one untimed empty-day build first, so the
         timed build runs as every daily run after the first does (tables there: table models swap in a
         new copy, incremental ones delete and insert), not as the first build into an empty file."""
         fresh_warehouse(warehouse)
         point_landing(link, empty)
-        subprocess.run(
-            recon_cmd(sdir, day_vars),
-            env=recon_env(link, warehouse, memory_limit, threads),
-            cwd=DBT_PROJECT,
-            check=True,
-            capture_output=True,
-        )
+        untimed_dbt(recon_cmd(sdir, day_vars))
 
     def timed_recon(target: Path, log_name: str) -> Run:
         steady_warehouse()
@@ -417,17 +426,7 @@ def run_scale(
     if "recon" in contenders:
         # parse once so every timed build uses dbt's partial parse, as a scheduled run does
         point_landing(link, landing)
-        subprocess.run(
-            [
-                *recon_cmd(sdir, day_vars)[:1],
-                "parse",
-                *recon_cmd(sdir, day_vars)[2 : -len(PRODUCTION_ONLY_FLAGS)],
-            ],
-            env=recon_env(link, warehouse, memory_limit, threads),
-            cwd=DBT_PROJECT,
-            check=True,
-            capture_output=True,
-        )
+        untimed_dbt(parse_cmd(sdir, day_vars))
         empty = sdir / "empty_landing"
         empty.mkdir(exist_ok=True)
         fixed = Figures("recon_empty_day")
