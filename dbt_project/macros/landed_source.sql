@@ -162,13 +162,17 @@
 {%- endmacro %}
 
 {#- The CTEs that pick an evidence row's current version in staging (docs/landing.md), ending in
-    `superseded`: the landing identity (_file, _row) of every version that is not current. Only keys
-    held more than once are looked at, on `key` plus the few `choice_columns` the choice reads. A
-    version in an older batch than its key's newest is superseded outright (no sort); only a key held
-    more than once in its newest batch (a legacy day file, copies in one batch) is ranked, by
-    `order_by` (newest first). The wide rows are never sorted: the model anti-joins `superseded` once.
-    `relation`: a CTE with the key, version_seq, the choice columns, _file and _row. -#}
-{% macro superseded_versions(relation, key, choice_columns, order_by) -%}
+    `deduplicated`: the rows of `relation` that are current, every column of them. Only keys held
+    more than once are looked at, on `key` plus the few `choice_columns` the choice reads. A version
+    in an older batch than its key's newest is dropped outright (no sort): the wide rows are joined
+    to the duplicated keys' newest batch number (a narrow build side) and kept where they are in it.
+    Only a key held more than once in its newest batch (a legacy day file, copies in one batch) is
+    ranked, by `order_by` (newest first), and its losers, by landing identity (_file, _row), are
+    anti-joined. The wide rows are never sorted, and no join is built on the identity of every
+    superseded version (at 10M jobs x 4 versions that build side, 39M rows, spilled and cost 3x the
+    rest: bench/README.md, "What append-only landing costs staging").
+    `relation`: a CTE with the key, version_seq (never null), the choice columns, _file and _row. -#}
+{% macro choose_current_versions(relation, key, choice_columns, order_by) -%}
 {%- set keys = key | join(', ') -%}
 {%- set same_key = [] -%}
 {%- for k in key %}{% do same_key.append('{a}.' ~ k ~ ' is not distinct from {b}.' ~ k) %}{% endfor -%}
@@ -179,38 +183,39 @@ duplicate_keys as (
     having count(*) > 1
 ),
 
-versions as (
+current_versions as (
     select
-        {% for c in key + ['version_seq'] + choice_columns + ['_file', '_row'] %}r.{{ c }}, {% endfor %}
-        r.version_seq is not distinct from d.current_seq as in_current_batch
+        {% for c in key + ['version_seq'] + choice_columns %}r.{{ c }}, {% endfor %}r._file, r._row
     from {{ relation }} as r
     inner join duplicate_keys as d
         on {{ same_key | join(' and ') | replace('{a}', 'r') | replace('{b}', 'd') }}
+        and r.version_seq = d.current_seq
 ),
 
 tied_keys as (
     select {{ keys }}
-    from versions
-    where in_current_batch
+    from current_versions
     group by {{ keys }}
     having count(*) > 1
 ),
 
-superseded as (
-    select _file, _row
-    from versions
-    where not in_current_batch
-
-    union all
-
+tie_losers as (
     select _file, _row
     from (
-        select v.*
-        from versions as v
+        select c.*
+        from current_versions as c
         semi join tied_keys as t
-            on {{ same_key | join(' and ') | replace('{a}', 'v') | replace('{b}', 't') }}
-        where v.in_current_batch
+            on {{ same_key | join(' and ') | replace('{a}', 'c') | replace('{b}', 't') }}
         {{ qualify_not_first("partition by " ~ keys ~ " order by " ~ order_by) }}
     )
+),
+
+deduplicated as (
+    select r.*
+    from {{ relation }} as r
+    left join duplicate_keys as d
+        on {{ same_key | join(' and ') | replace('{a}', 'r') | replace('{b}', 'd') }}
+    anti join tie_losers as s on r._file = s._file and r._row = s._row
+    where d.current_seq is null or r.version_seq = d.current_seq
 )
 {%- endmacro %}

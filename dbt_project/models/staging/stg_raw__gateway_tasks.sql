@@ -35,15 +35,9 @@ renamed as {{ not_materialized() }} (
 ),
 
 -- Most keys land once: only the versions of keys held more than once are looked at, and the wide
--- rows are never sorted (superseded_versions, macros/landed_source.sql).
-{{ superseded_versions('renamed', ['gateway', 'task_id'], ['status', 'finished_at'],
+-- rows are never sorted (choose_current_versions, macros/landed_source.sql).
+{{ choose_current_versions('renamed', ['gateway', 'task_id'], ['status', 'finished_at'],
     "version_seq desc, case status when 'succeeded' then 0 when 'failed' then 0 when 'running' then 1 when 'queued' then 2 else 3 end, finished_at desc nulls last") }},
-
-deduplicated as (
-    select r.*
-    from renamed as r
-    anti join superseded as s on r._file = s._file and r._row = s._row
-),
 
 final as (
     select

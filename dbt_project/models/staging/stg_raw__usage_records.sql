@@ -63,15 +63,9 @@ renamed as {{ not_materialized() }} (
 ),
 
 -- Most keys land once: only the versions of keys held more than once are looked at, and the wide
--- rows are never sorted (superseded_versions, macros/landed_source.sql).
-{{ superseded_versions('renamed', ['gateway', 'record_key'], ['billing_transaction_id', 'created_at'],
+-- rows are never sorted (choose_current_versions, macros/landed_source.sql).
+{{ choose_current_versions('renamed', ['gateway', 'record_key'], ['billing_transaction_id', 'created_at'],
     "version_seq desc, (billing_transaction_id is null), billing_transaction_id, created_at desc") }},
-
-deduplicated as (
-    select r.*
-    from renamed as r
-    anti join superseded as s on r._file = s._file and r._row = s._row
-),
 
 final as (
     select
