@@ -169,8 +169,8 @@
     Only a key held more than once in its newest batch (a legacy day file, copies in one batch) is
     ranked, by `order_by` (newest first), and its losers, by landing identity (_file, _row), are
     anti-joined. The wide rows are never sorted, and no join is built on the identity of every
-    superseded version (at 10M jobs x 4 versions that build side, 39M rows, spilled and cost 3x the
-    rest: bench/README.md, "What append-only landing costs staging").
+    superseded version (at 10M jobs x 4 versions that build side, 39M rows, spilled and took 162 of
+    the model's 289 operator-seconds: bench/README.md, "What append-only landing costs staging").
     `relation`: a CTE with the key, version_seq (never null), the choice columns, _file and _row. -#}
 {% macro choose_current_versions(relation, key, choice_columns, order_by) -%}
 {%- set keys = key | join(', ') -%}
